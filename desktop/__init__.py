@@ -1,0 +1,1 @@
+"""DreamClear Studio's Qt front end. Never imports torch or engine internals."""

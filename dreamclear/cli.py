@@ -1,0 +1,45 @@
+"""`dreamclear`: the headless command line.
+
+Each subcommand lives beside the code it drives (engine/cli/, later trainer/) and registers
+itself here through `register(subparsers)`; heavy imports (torch) happen only when a
+subcommand runs, so `dreamclear --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from dreamclear import __version__
+from engine.cli import models as models_command
+from engine.cli import restore as restore_command
+
+SUBCOMMANDS = (restore_command, models_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dreamclear",
+        description="DreamClear Studio: real-world image restoration on your own machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in SUBCOMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""DreamClear Studio engine: everything that touches torch (models, pipelines, weights, images)."""

@@ -1,0 +1,1 @@
+"""Engine-side command-line subcommands (restore, models, bench); wired by dreamclear.cli."""

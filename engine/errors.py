@@ -1,0 +1,58 @@
+"""Errors the engine reports to people, each sorted into a kind with a fix hint.
+
+Every error a user can cause (a bad file, a missing model, an unwritable folder) is raised as
+one of these, so the CLI prints one line and the engine process sends one `error` event;
+anything else is a bug and is reported with its traceback.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """An error with a stable `kind` (for the protocol) and a `hint` saying what to do next."""
+
+    kind = "internal"
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class BadInputError(EngineError):
+    """An input image that cannot be read or processed (corrupt, too large, too small...)."""
+
+    kind = "bad_input"
+
+
+class OutputError(EngineError):
+    """The result cannot be written (folder not writable, file exists, disk full)."""
+
+    kind = "output"
+
+
+class ModelNotInstalledError(EngineError):
+    """A model the job needs is not in the store; the hint names the command that gets it."""
+
+    kind = "model_missing"
+
+
+class CheckpointError(EngineError):
+    """A weights file that is corrupt, truncated or of another architecture."""
+
+    kind = "bad_checkpoint"
+
+
+class BadSettingError(EngineError):
+    """An option value that cannot work (unknown sampler, tile size too small...)."""
+
+    kind = "bad_setting"
+
+
+class JobInterrupted(EngineError):
+    """The job was interrupted by the user; not a failure."""
+
+    kind = "cancelled"

@@ -1,0 +1,1 @@
+"""Image I/O (metadata, bit depth, alpha, atomic writes) and pixel-level helpers."""

@@ -1,0 +1,1 @@
+"""Model definitions: the DreamClear transformer, text encoders, captioners, removers."""

@@ -1,0 +1,1 @@
+"""Pipelines: restoration (DreamClear sampling with tiling and colour fix)."""

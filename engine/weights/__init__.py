@@ -1,0 +1,1 @@
+"""Weights: the model store, its manifest, hub downloads and official-checkpoint conversion."""

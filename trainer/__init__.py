@@ -1,0 +1,1 @@
+"""Headless training on accelerate (filled in by the trainer issue)."""
