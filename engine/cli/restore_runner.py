@@ -1,0 +1,124 @@
+"""The work behind `dreamclear restore`: pick the model, restore each file, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import TextIO
+
+from tqdm import tqdm
+
+from engine.cli.common import print_error
+from engine.errors import EngineError, JobInterrupted
+from engine.restore_files import (
+    FileResult,
+    RestoreOptions,
+    check_output_folder,
+    collect_inputs,
+    restore_file,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def options_from_args(args: argparse.Namespace) -> RestoreOptions:
+    return RestoreOptions(
+        upscale=args.upscale,
+        steps=args.steps,
+        guidance_scale=args.cfg,
+        seed=args.seed,
+        sampler=args.sampler,
+        prompt=args.prompt,
+        caption="none" if args.caption == "none" else "auto",
+        color_fix=args.color_fix,
+        tile=args.tile,
+        save_map=args.save_map,
+        output_format=args.output_format,
+        overwrite=args.overwrite,
+    )
+
+
+class StepProgress:
+    """A tqdm bar for one file's denoising steps, with stage and tile in its description."""
+
+    def __init__(self, name: str, stream: TextIO) -> None:
+        self.name = name
+        self.bar = tqdm(total=1, desc=name, unit="step", file=stream, leave=False, dynamic_ncols=True)
+
+    def __call__(self, info) -> None:
+        if info.stage == "denoise":
+            total = max(info.steps * max(info.tiles, 1), 1)
+            if self.bar.total != total:
+                self.bar.reset(total=total)
+            self.bar.n = info.step * max(info.tiles, 1) + info.tile
+            self.bar.set_description(f"{self.name} [denoise]", refresh=False)
+            self.bar.refresh()
+        else:
+            self.bar.set_description(f"{self.name} [{info.stage}]")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
+    from engine.devices import resolve_device, resolve_dtype
+    from engine.model_selection import load_restorer
+
+    try:
+        output_folder = Path(args.output).expanduser()
+        check_output_folder(output_folder)
+        inputs, failures = collect_inputs(args.inputs)
+        options = options_from_args(args)
+        device = resolve_device(args.device)
+        dtype = resolve_dtype(args.dtype, device)
+        restorer = load_restorer(args.model, store_root=args.store, device=device, dtype=dtype)
+    except EngineError as error:
+        print_error(error, stream)
+        return 2
+    options.min_short_side = restorer.min_short_side
+
+    results: list[FileResult] = list(failures)
+    for failure in failures:
+        stream.write(f"failed: {failure.error}\n")
+    files_bar = tqdm(inputs, desc="files", unit="file", file=stream, dynamic_ncols=True)
+    try:
+        for path in files_bar:
+            progress = StepProgress(path.name, stream)
+            try:
+                result = restore_file(
+                    restorer.pipeline,
+                    path,
+                    output_folder,
+                    options,
+                    pipeline_kwargs={"on_progress": progress, "on_warning": _warn(stream)},
+                )
+            finally:
+                progress.close()
+            results.append(result)
+            if result.error:
+                tqdm.write(f"failed: {result.error}", file=stream)
+            else:
+                tqdm.write(f"wrote {result.output} ({result.seconds:.1f} s)", file=stream)
+    except (KeyboardInterrupt, JobInterrupted):
+        files_bar.close()
+        stream.write("interrupted: no partial result was written for the file in progress\n")
+        return 130
+    files_bar.close()
+    return summarise(results, stream)
+
+
+def _warn(stream: TextIO):
+    def warn(message: str) -> None:
+        tqdm.write(f"warning: {message}", file=stream)
+
+    return warn
+
+
+def summarise(results: list[FileResult], stream: TextIO) -> int:
+    failed = [r for r in results if r.error]
+    done = len(results) - len(failed)
+    stream.write(f"{done} restored, {len(failed)} failed\n")
+    for result in failed:
+        stream.write(f"  {result.error}\n")
+    return 1 if failed else 0

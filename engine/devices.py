@@ -1,0 +1,49 @@
+"""Device and precision choice: `auto` picks the best the machine has, explicit values are checked."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.errors import BadSettingError
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` -> the first CUDA GPU when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise BadSettingError(
+            f"unknown device {name!r}", hint="use auto, cpu, cuda or cuda:N"
+        ) from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BadSettingError(
+                f"device {name!r} was asked for but no CUDA GPU is available",
+                hint="use --device cpu (slower) or install a CUDA build of torch",
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise BadSettingError(
+                f"device {name!r} does not exist: {torch.cuda.device_count()} GPU(s) found",
+                hint="use cuda:0 .. cuda:{}".format(torch.cuda.device_count() - 1),
+            )
+    elif device.type != "cpu":
+        raise BadSettingError(f"unsupported device {name!r}", hint="use auto, cpu or cuda[:N]")
+    return device
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """`auto` -> bf16 on GPUs that support it, fp16 on older GPUs, fp32 on the CPU.
+
+    The CPU gets fp32 because half-precision matmuls there are slow or missing on most CPUs.
+    """
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if name not in DTYPES:
+        raise BadSettingError(f"unknown precision {name!r}", hint="use auto, bf16, fp16 or fp32")
+    return DTYPES[name]

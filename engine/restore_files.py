@@ -1,0 +1,220 @@
+"""Restore image files: read with metadata, run the pipeline, write the result atomically.
+
+This is the file-level layer shared by `dreamclear restore` and (later) the engine process:
+the pipeline works on tensors, this module owns paths, naming, alpha, metadata and maps.
+Originals are never written to; an existing output is never replaced unless asked.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import BadInputError, OutputError
+from engine.imaging import io as image_io
+
+logger = logging.getLogger(__name__)
+
+# Formats we read but do not write: their results are saved as PNG.
+WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = WRITABLE_SUFFIXES | {".bmp", ".gif", ".heic", ".heif"}
+
+
+@dataclass
+class RestoreOptions:
+    """Per-job settings; defaults are the published inference defaults."""
+
+    upscale: int = 4
+    steps: int = 50
+    guidance_scale: float = 4.5
+    seed: int | None = None
+    sampler: str = "iddpm"
+    prompt: str | None = None
+    caption: str = "auto"
+    color_fix: str = "wavelet"
+    tile: int | str = "auto"
+    save_map: bool = False
+    output_format: str | None = None
+    """Output suffix without dot (png, jpg, tiff, webp); None keeps the input's where writable."""
+    bit_depth: int | None = None
+    """8 or 16; None keeps 16 for 16-bit inputs saved as PNG/TIFF, else 8."""
+    overwrite: bool = False
+    min_short_side: int = 1024
+
+
+@dataclass
+class FileResult:
+    input: Path
+    output: Path | None = None
+    map_path: Path | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    extras: dict = field(default_factory=dict)
+
+
+def collect_inputs(patterns: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
+    """Expand files, folders (their images, not recursive) and globs, in a stable order.
+
+    Returns the inputs and a failure for every pattern that names nothing, so a typo is
+    reported like any other bad input instead of ending the run.
+    """
+    inputs: list[Path] = []
+    missing: list[FileResult] = []
+    seen: set[Path] = set()
+    for pattern in patterns:
+        path = Path(pattern).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.exists() or path.is_symlink():
+            found = [path]
+        else:
+            found = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        if not found:
+            missing.append(
+                FileResult(input=path, error=f"{pattern}: no such file, folder or matching image")
+            )
+        for item in found:
+            key = item.resolve()
+            if key not in seen:
+                seen.add(key)
+                inputs.append(item)
+    return inputs, missing
+
+
+def check_output_folder(folder: Path) -> None:
+    """Create the output folder if needed and prove it is writable, before any work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".dreamclear-write-test-{time.monotonic_ns()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise OutputError(
+            f"cannot write to the output folder {folder}: {error.strerror or error}",
+            hint="choose another folder with -o, or fix its permissions",
+        ) from error
+
+
+def output_path_for(input_path: Path, folder: Path, options: RestoreOptions) -> Path:
+    """`photo.jpg` -> `folder/photo_x4.jpg`; a free name unless overwriting was asked for."""
+    suffix = f".{options.output_format}" if options.output_format else input_path.suffix.lower()
+    if suffix not in WRITABLE_SUFFIXES:
+        suffix = ".png"
+    stem = f"{input_path.stem}_x{options.upscale}"
+    if options.overwrite:
+        return folder / f"{stem}{suffix}"
+    return image_io.unique_output_path(folder, stem, suffix)
+
+
+def _to_tensor(rgb: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
+
+
+def _to_array(image) -> np.ndarray:
+    return image[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def save_degradation_map(maps, result_path: Path, overwrite: bool) -> Path:
+    """Write the maps beside the result: `.map.npz` (every block, raw) and a `.map.png` preview.
+
+    The preview shows the block-averaged router weights as RGB (one colour per expert), one
+    pixel per token, so viewers can scale it up without the file growing with the image.
+    """
+    npz_path = result_path.with_name(result_path.stem + ".map.npz")
+    png_path = result_path.with_name(result_path.stem + ".map.png")
+    for path in (npz_path, png_path):
+        if path.exists() and not overwrite:
+            raise OutputError(f"{path} already exists", hint="pass --overwrite to replace it")
+    router = _numpy(maps.router)  # (blocks, th, tw, 3)
+    magnitude = _numpy(maps.magnitude)  # (blocks, th, tw)
+    arrays = {
+        "router": router,
+        "magnitude": magnitude,
+        "token_size_px": np.asarray(maps.token_size_px),
+    }
+    image_io.atomic_write_bytes(npz_path, _npz_bytes(arrays), overwrite=overwrite)
+    image_io.save_image(router.mean(axis=0).clip(0, 1), png_path, overwrite=overwrite)
+    return npz_path
+
+
+def _numpy(value) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().float().cpu().numpy()
+    return np.asarray(value, dtype=np.float32)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def restore_file(
+    pipeline: Callable,
+    input_path: Path,
+    output_folder: Path,
+    options: RestoreOptions,
+    *,
+    pipeline_kwargs: dict | None = None,
+) -> FileResult:
+    """Restore one file. User errors come back in `FileResult.error`; nothing half-written."""
+    started = time.perf_counter()
+    result = FileResult(input=input_path)
+    try:
+        loaded = image_io.load_image(input_path)
+        output_path = output_path_for(input_path, output_folder, options)
+        generator = None
+        if options.seed is not None:
+            import torch
+
+            generator = torch.Generator().manual_seed(options.seed)
+        restored = pipeline(
+            _to_tensor(loaded.rgb),
+            upscale=options.upscale,
+            num_inference_steps=options.steps,
+            guidance_scale=options.guidance_scale,
+            sampler=options.sampler,
+            generator=generator,
+            prompt=options.prompt,
+            caption=options.caption,
+            color_fix=options.color_fix,
+            tile_size=options.tile,
+            min_short_side=options.min_short_side,
+            return_maps=options.save_map,
+            **(pipeline_kwargs or {}),
+        )
+        rgb = _to_array(restored.image)
+        alpha = None
+        if loaded.alpha is not None:
+            alpha = image_io.upscale_alpha(loaded.alpha, (rgb.shape[1], rgb.shape[0]))
+        bit_depth = options.bit_depth or (
+            16 if loaded.bit_depth > 8 and output_path.suffix in {".png", ".tif", ".tiff"} else 8
+        )
+        image_io.save_image(
+            rgb,
+            output_path,
+            alpha=alpha,
+            bit_depth=bit_depth,
+            metadata=loaded.metadata,
+            overwrite=options.overwrite,
+            input_path=input_path,
+        )
+        result.output = output_path
+        if options.save_map and restored.degradation_maps is not None:
+            result.map_path = save_degradation_map(
+                restored.degradation_maps, output_path, options.overwrite
+            )
+    except (BadInputError, OutputError) as error:
+        result.error = str(error) if str(input_path) in str(error) else f"{input_path}: {error}"
+    result.seconds = time.perf_counter() - started
+    return result
