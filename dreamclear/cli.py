@@ -12,10 +12,11 @@ import logging
 import sys
 
 from dreamclear import __version__
+from engine.cli import bench as bench_command
 from engine.cli import models as models_command
 from engine.cli import restore as restore_command
 
-SUBCOMMANDS = (restore_command, models_command)
+SUBCOMMANDS = (restore_command, models_command, bench_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise BadSettingError(
                 f"device {name!r} does not exist: {torch.cuda.device_count()} GPU(s) found",
-                hint="use cuda:0 .. cuda:{}".format(torch.cuda.device_count() - 1),
+                hint=f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}",
             )
     elif device.type != "cpu":
         raise BadSettingError(f"unsupported device {name!r}", hint="use auto, cpu or cuda[:N]")

@@ -38,13 +38,12 @@ def load_restorer(
                 hint="get DreamClear with `dreamclear models download dreamclear`, "
                 "or pass --model PATH to a model folder",
             )
-    if spec == "starter":
-        if not starter_available():
-            raise ModelNotInstalledError(
-                "the bundled starter model is not part of this build yet",
-                hint="use --model dreamclear after `dreamclear models download dreamclear`, "
-                "or --model PATH to a model folder",
-            )
+    if spec == "starter" and not starter_available():
+        raise ModelNotInstalledError(
+            "the bundled starter model is not part of this build yet",
+            hint="use --model dreamclear after `dreamclear models download dreamclear`, "
+            "or --model PATH to a model folder",
+        )
     path = Path(spec).expanduser()
     if spec != "dreamclear" and not path.exists():
         raise ModelNotInstalledError(

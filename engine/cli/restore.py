@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from engine.cli.common import add_store_option
 
@@ -25,7 +24,9 @@ def tile_value(text: str) -> int | str:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("must be 'auto' or a latent tile size in pixels/8") from None
+        raise argparse.ArgumentTypeError(
+            "must be 'auto' or a latent tile size in pixels/8"
+        ) from None
     if value < 16 or value % 8:
         raise argparse.ArgumentTypeError("must be 'auto' or a multiple of 8 that is at least 16")
     return value
@@ -46,38 +47,85 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
-    parser.add_argument("-o", "--output", default="restored", metavar="OUTDIR",
-                        help="folder for the results (default: ./restored)")
-    parser.add_argument("--model", default="auto", metavar="auto|starter|dreamclear|PATH",
-                        help="auto uses DreamClear when installed, else the bundled starter; "
-                        "PATH is a model folder (see docs/model-folder.md)")
-    parser.add_argument("--upscale", type=positive_int, default=4, metavar="N",
-                        help="scale factor (default 4)")
-    parser.add_argument("--steps", type=positive_int, default=50, metavar="N",
-                        help="denoising steps (default 50)")
-    parser.add_argument("--cfg", type=float, default=4.5, metavar="X",
-                        help="classifier-free guidance scale (default 4.5)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default="restored",
+        metavar="OUTDIR",
+        help="folder for the results (default: ./restored)",
+    )
+    parser.add_argument(
+        "--model",
+        default="auto",
+        metavar="auto|starter|dreamclear|PATH",
+        help="auto uses DreamClear when installed, else the bundled starter; "
+        "PATH is a model folder (see docs/model-folder.md)",
+    )
+    parser.add_argument(
+        "--upscale", type=positive_int, default=4, metavar="N", help="scale factor (default 4)"
+    )
+    parser.add_argument(
+        "--steps", type=positive_int, default=50, metavar="N", help="denoising steps (default 50)"
+    )
+    parser.add_argument(
+        "--cfg",
+        type=float,
+        default=4.5,
+        metavar="X",
+        help="classifier-free guidance scale (default 4.5)",
+    )
     parser.add_argument("--seed", type=int, default=None, metavar="N", help="random seed")
-    parser.add_argument("--sampler", choices=("iddpm", "dpm++"), default="iddpm",
-                        help="iddpm is the published sampler; dpm++ needs fewer steps")
+    parser.add_argument(
+        "--sampler",
+        choices=("iddpm", "dpm++"),
+        default="iddpm",
+        help="iddpm is the published sampler; dpm++ needs fewer steps",
+    )
     caption = parser.add_mutually_exclusive_group()
-    caption.add_argument("--prompt", default=None, metavar="TEXT",
-                         help="use this caption instead of an automatic one")
-    caption.add_argument("--caption", choices=("auto", "none"), default="auto",
-                         help="auto captions with the installed captioner (none if there is none)")
-    parser.add_argument("--color-fix", choices=("wavelet", "adain", "none"), default="wavelet",
-                        help="match colours to the degradation remover's output (default wavelet)")
-    parser.add_argument("--tile", type=tile_value, default="auto", metavar="auto|N",
-                        help="latent tile size; auto picks from free memory")
+    caption.add_argument(
+        "--prompt",
+        default=None,
+        metavar="TEXT",
+        help="use this caption instead of an automatic one",
+    )
+    caption.add_argument(
+        "--caption",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto captions with the installed captioner (none if there is none)",
+    )
+    parser.add_argument(
+        "--color-fix",
+        choices=("wavelet", "adain", "none"),
+        default="wavelet",
+        help="match colours to the degradation remover's output (default wavelet)",
+    )
+    parser.add_argument(
+        "--tile",
+        type=tile_value,
+        default="auto",
+        metavar="auto|N",
+        help="latent tile size; auto picks from free memory",
+    )
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:i]")
     parser.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
-    parser.add_argument("--format", dest="output_format", default=None,
-                        choices=("png", "jpg", "tiff", "webp"),
-                        help="output format (default: the input's, PNG for BMP/GIF/HEIC)")
-    parser.add_argument("--save-map", action="store_true",
-                        help="also save the per-token degradation map beside each result")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing results instead of picking a free name")
+    parser.add_argument(
+        "--format",
+        dest="output_format",
+        default=None,
+        choices=("png", "jpg", "tiff", "webp"),
+        help="output format (default: the input's, PNG for BMP/GIF/HEIC)",
+    )
+    parser.add_argument(
+        "--save-map",
+        action="store_true",
+        help="also save the per-token degradation map beside each result",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing results instead of picking a free name",
+    )
     add_store_option(parser)
     parser.set_defaults(func=run)
 
@@ -87,4 +135,3 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli.restore_runner import run_restore
 
     return run_restore(args, stream=sys.stderr)
-

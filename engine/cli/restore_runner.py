@@ -44,7 +44,9 @@ class StepProgress:
 
     def __init__(self, name: str, stream: TextIO) -> None:
         self.name = name
-        self.bar = tqdm(total=1, desc=name, unit="step", file=stream, leave=False, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=1, desc=name, unit="step", file=stream, leave=False, dynamic_ncols=True
+        )
 
     def __call__(self, info) -> None:
         if info.stage == "denoise":

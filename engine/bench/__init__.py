@@ -1,0 +1,1 @@
+"""Benchmarks behind `dreamclear bench`: numbers measured side by side in one run."""

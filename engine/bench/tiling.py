@@ -1,0 +1,126 @@
+"""Peak memory and time of the tiled restore pipeline as images grow.
+
+Each size runs in a fresh subprocess so its peak resident memory (ru_maxrss) is its own; the
+baseline is the same process after building the models and before restoring. The claim to
+prove: memory grows far slower than pixels, because the transformer, the VAE and the remover
+only ever see one tile at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class TilingSample:
+    megapixels: float
+    """Output megapixels (upscale x input)."""
+    width: int
+    height: int
+    seconds: float
+    peak_rss_mb: float
+    baseline_rss_mb: float
+
+    @property
+    def extra_mb(self) -> float:
+        return self.peak_rss_mb - self.baseline_rss_mb
+
+
+def _rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_one(megapixels: float, steps: int, upscale: int, seed: int = 0) -> TilingSample:
+    """Restore a synthetic photo of `megapixels` output in this process (tiny model)."""
+    import torch
+
+    from engine.models.tiny_components import build_tiny_components
+    from engine.pipelines.restore import DreamClearRestorePipeline
+
+    torch.manual_seed(seed)
+    pipeline = DreamClearRestorePipeline.from_components(build_tiny_components(seed=seed))
+    side = math.sqrt(megapixels * 1e6) / upscale
+    width, height = int(side * 4 / 3) // 8 * 8, int(side * 3 / 4) // 8 * 8
+    grid_y, grid_x = torch.meshgrid(
+        torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij"
+    )
+    image = torch.stack([grid_x, grid_y, (grid_x + grid_y) / 2])[None]
+    image = (
+        image + 0.05 * torch.rand(image.shape, generator=torch.Generator().manual_seed(seed))
+    ).clamp(0, 1)
+    sample_size = pipeline.transformer.config.sample_size
+    with torch.inference_mode():
+        # Warm-up on a tile-sized image so one-off allocations count in the baseline.
+        pipeline(
+            image[..., :16, :16],
+            upscale=upscale,
+            num_inference_steps=1,
+            min_short_side=sample_size * 8,
+            caption="none",
+        )
+        baseline = _rss_mb()
+        started = time.perf_counter()
+        output = pipeline(
+            image,
+            upscale=upscale,
+            num_inference_steps=steps,
+            min_short_side=sample_size * 8,
+            caption="none",
+            generator=torch.Generator().manual_seed(seed),
+        )
+        seconds = time.perf_counter() - started
+    out_h, out_w = output.image.shape[-2:]
+    return TilingSample(
+        megapixels=out_w * out_h / 1e6,
+        width=out_w,
+        height=out_h,
+        seconds=seconds,
+        peak_rss_mb=_rss_mb(),
+        baseline_rss_mb=baseline,
+    )
+
+
+def run(sizes: list[float], steps: int, upscale: int) -> list[TilingSample]:
+    samples = []
+    for megapixels in sizes:
+        command = [
+            sys.executable,
+            "-m",
+            "engine.bench.tiling",
+            str(megapixels),
+            str(steps),
+            str(upscale),
+        ]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise RuntimeError(f"benchmark at {megapixels} MP failed:\n{completed.stderr}")
+        samples.append(TilingSample(**json.loads(completed.stdout.strip().splitlines()[-1])))
+    return samples
+
+
+def format_table(samples: list[TilingSample]) -> str:
+    first = samples[0]
+    lines = [
+        "| output | pixels (x) | time s (x) | peak RSS above baseline MB (x) |",
+        "|---|---|---|---|",
+    ]
+    for sample in samples:
+        lines.append(
+            f"| {sample.width}x{sample.height} ({sample.megapixels:.1f} MP) "
+            f"| {sample.megapixels / first.megapixels:.1f} "
+            f"| {sample.seconds:.1f} ({sample.seconds / first.seconds:.1f}) "
+            f"| {sample.extra_mb:.0f} ({sample.extra_mb / max(first.extra_mb, 1e-6):.1f}) |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    mp, steps, upscale = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    print(json.dumps(asdict(measure_one(mp, steps, upscale))))

@@ -1,0 +1,23 @@
+"""Shared fixtures: tiny seeded models built in code, saved once per test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Tests never reach the network; the hub libraries must not try.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny DreamClear model folder in our layout, as `dreamclear models create-tiny` makes."""
+    from engine.models.tiny_components import build_tiny_components
+    from engine.weights.components_io import save_components
+
+    folder = tmp_path_factory.mktemp("models") / "tiny-dreamclear"
+    save_components(build_tiny_components(seed=0), folder)
+    return folder
