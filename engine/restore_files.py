@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.errors import BadInputError, OutputError
 from engine.imaging import io as image_io
+from engine.imaging.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class RestoreOptions:
     """8 or 16; None keeps 16 for 16-bit inputs saved as PNG/TIFF, else 8."""
     overwrite: bool = False
     min_short_side: int = 1024
+    max_megapixels: float = 150.0
+    """Inputs larger than this are refused before decoding (decompression-bomb guard)."""
 
 
 @dataclass
@@ -87,7 +90,7 @@ def collect_inputs(patterns: Iterable[str]) -> tuple[list[Path], list[FileResult
     return inputs, missing
 
 
-def check_output_folder(folder: Path) -> None:
+def prepare_output_folder(folder: Path) -> None:
     """Create the output folder if needed and prove it is writable, before any work."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -140,7 +143,7 @@ def save_degradation_map(maps, result_path: Path, overwrite: bool) -> Path:
         "magnitude": magnitude,
         "token_size_px": np.asarray(maps.token_size_px),
     }
-    image_io.atomic_write_bytes(npz_path, _npz_bytes(arrays), overwrite=overwrite)
+    atomic_write(npz_path, lambda file: np.savez_compressed(file, **arrays), overwrite=overwrite)
     image_io.save_image(router.mean(axis=0).clip(0, 1), png_path, overwrite=overwrite)
     return npz_path
 
@@ -149,14 +152,6 @@ def _numpy(value) -> np.ndarray:
     if hasattr(value, "detach"):
         value = value.detach().float().cpu().numpy()
     return np.asarray(value, dtype=np.float32)
-
-
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def restore_file(
@@ -171,7 +166,8 @@ def restore_file(
     started = time.perf_counter()
     result = FileResult(input=input_path)
     try:
-        loaded = image_io.load_image(input_path)
+        limits = image_io.LoadLimits(max_pixels=int(options.max_megapixels * 1e6))
+        loaded = image_io.load_image(input_path, limits)
         output_path = output_path_for(input_path, output_folder, options)
         generator = None
         if options.seed is not None:

@@ -126,6 +126,13 @@ def register(subparsers) -> None:
         action="store_true",
         help="replace existing results instead of picking a free name",
     )
+    parser.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=150.0,
+        metavar="N",
+        help="refuse inputs larger than this before decoding (default 150)",
+    )
     add_store_option(parser)
     parser.set_defaults(func=run)
 

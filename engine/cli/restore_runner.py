@@ -14,7 +14,7 @@ from engine.errors import EngineError, JobInterrupted
 from engine.restore_files import (
     FileResult,
     RestoreOptions,
-    check_output_folder,
+    prepare_output_folder,
     collect_inputs,
     restore_file,
 )
@@ -36,6 +36,7 @@ def options_from_args(args: argparse.Namespace) -> RestoreOptions:
         save_map=args.save_map,
         output_format=args.output_format,
         overwrite=args.overwrite,
+        max_megapixels=args.max_megapixels,
     )
 
 
@@ -69,7 +70,7 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
 
     try:
         output_folder = Path(args.output).expanduser()
-        check_output_folder(output_folder)
+        prepare_output_folder(output_folder)
         inputs, failures = collect_inputs(args.inputs)
         options = options_from_args(args)
         device = resolve_device(args.device)

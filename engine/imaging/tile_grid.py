@@ -42,7 +42,9 @@ class TileBox:
 
     def scaled(self, factor: int) -> TileBox:
         """The same tile in a grid `factor` times finer (e.g. latent -> pixels)."""
-        return TileBox(self.top * factor, self.left * factor, self.height * factor, self.width * factor)
+        return TileBox(
+            self.top * factor, self.left * factor, self.height * factor, self.width * factor
+        )
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

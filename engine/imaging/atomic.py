@@ -1,0 +1,116 @@
+"""Writing a file so that it either appears complete under its final name or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from engine.errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+
+def check_output_folder(path: Path) -> None:
+    """Raise OutputError unless `path`'s folder exists and can be written to."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputError(
+            f"{path}: the output folder {folder} does not exist",
+            hint="create the folder or choose another output folder",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"{path}: the output folder {folder} is not writable",
+            hint="choose a folder you can write to",
+        )
+
+
+def _publish(temp: Path, path: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(temp, path)
+        return
+    try:
+        # A hard link fails if `path` appeared meanwhile, so nothing is ever clobbered.
+        os.link(temp, path)
+    except FileExistsError:
+        raise _exists_error(path) from None
+    except OSError:  # the file system has no hard links (FAT, some network shares)
+        if path.exists():
+            raise _exists_error(path) from None
+        os.replace(temp, path)
+    else:
+        temp.unlink()
+
+
+def _exists_error(path: Path) -> OutputError:
+    return OutputError(
+        f"{path}: a file with this name already exists",
+        hint="choose another name, or allow overwriting",
+    )
+
+
+def _sync_folder(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = False) -> None:
+    """Call `write` on a temp file next to `path`, fsync it, then move it to `path`.
+
+    On any failure the temp file is removed and `path` is left as it was. Without
+    `overwrite`, an existing `path` raises OutputError.
+    """
+    check_output_folder(path)
+    if not overwrite and path.exists():
+        raise _exists_error(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise OutputError(
+            f"{path}: cannot create a file here ({error.strerror})",
+            hint="choose a folder you can write to",
+        ) from error
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        _publish(temp, path, overwrite)
+    except OSError as error:
+        raise OutputError(
+            f"{path}: writing failed ({error.strerror or error})",
+            hint="check free disk space and folder permissions",
+        ) from error
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+    _sync_folder(path.parent)
+    logger.debug("wrote %s", path)
+
+
+def unique_output_path(folder: Path | str, stem: str, suffix: str) -> Path:
+    """The first free name among "stem.suffix", "stem (1).suffix", "stem (2).suffix"...
+
+    `suffix` may be given with or without its dot. The name is free when checked; pair it
+    with `save_image(..., overwrite=False)`, which refuses if another writer took it meanwhile.
+    """
+    folder = Path(folder)
+    suffix = suffix if suffix.startswith(".") else f".{suffix}"
+    candidate = folder / f"{stem}{suffix}"
+    number = 1
+    while candidate.exists():
+        candidate = folder / f"{stem} ({number}){suffix}"
+        number += 1
+    return candidate
