@@ -14,8 +14,8 @@ from engine.errors import EngineError, JobInterrupted
 from engine.restore_files import (
     FileResult,
     RestoreOptions,
-    prepare_output_folder,
     collect_inputs,
+    prepare_output_folder,
     restore_file,
 )
 

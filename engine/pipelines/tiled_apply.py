@@ -51,7 +51,7 @@ def apply_tiled(
     out_shape = (batch, out_c, grid_h * out_unit, grid_w * out_unit)
 
     if len(boxes) == 1:
-        result = fn(x).float()
+        result = fn(x).to(device=x.device, dtype=torch.float32)
         if on_tile is not None:
             on_tile(1, 1)
         return result
@@ -67,7 +67,8 @@ def apply_tiled(
         if size not in weight_cache:
             weight_cache[size] = torch.from_numpy(gaussian_weights(*size)).float().to(x.device)
         weight = weight_cache[size]
-        accum[..., rows_out, cols_out] += fn(x[..., rows_in, cols_in]).float() * weight
+        out = fn(x[..., rows_in, cols_in]).to(device=x.device, dtype=torch.float32)
+        accum[..., rows_out, cols_out] += out * weight
         total[rows_out, cols_out] += weight
         if on_tile is not None:
             on_tile(index, len(boxes))
