@@ -8,16 +8,12 @@ read it cheaply.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from engine.errors import BadSettingError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser under its PyPI name
-    import tomli as tomllib  # type: ignore[no-redef]
 
 FORMAT_VERSION = 1
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "resources" / "models" / "manifest.toml"

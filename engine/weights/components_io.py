@@ -1,0 +1,372 @@
+"""Save and load `RestoreComponents`: our model-folder layout, or the official files in the store.
+
+Our layout (docs/model-folder.md):
+
+    dreamclear-model.json      format, version, dtype, which components
+    transformer/               DreamClearTransformer2DModel.save_pretrained (safetensors)
+    vae/                       diffusers AutoencoderKL.save_pretrained
+    text_encoder/, tokenizer/  transformers T5EncoderModel / tokenizer save_pretrained
+    remover/model.safetensors  a state dict spandrel recognises (loaded back through spandrel)
+
+A fixed caption is kept in dreamclear-model.json; a model captioner (LLaVA) is not part of a
+model folder: it is picked per job.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from engine.errors import BadSettingError, CheckpointError, EngineError, OutputError
+from engine.weights.store import MODEL_FILE, ModelStore, unwrap_state_dict
+
+if TYPE_CHECKING:
+    from engine.pipelines.components import RestoreComponents
+
+FORMAT_NAME = "dreamclear-model"
+FORMAT_VERSION = 1
+REMOVER_FILE = "remover/model.safetensors"
+VAE_DTYPE = torch.float32
+"""The SD VAE overflows in fp16 and is cheap next to the transformer: always fp32."""
+
+_DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+
+
+# ------------------------------------------------------------------------- save
+
+
+def save_components(components: RestoreComponents, folder: str | Path) -> Path:
+    """Write `components` to a new folder in our layout; refuses to overwrite a non-empty one."""
+    folder = Path(folder).expanduser()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise OutputError(f"{folder} already exists and is not empty.", hint="choose a new folder")
+    dtype = components.transformer.dtype
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        components.transformer.save_pretrained(work / "transformer", safe_serialization=True)
+        components.vae.save_pretrained(work / "vae", safe_serialization=True)
+        components.text_encoder.model.save_pretrained(work / "text_encoder")
+        components.text_encoder.tokenizer.save_pretrained(work / "tokenizer")
+        remover = None
+        if components.remover is not None:
+            remover = {"file": REMOVER_FILE, **_save_remover(components.remover, work)}
+        description = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "dtype": _DTYPE_NAMES.get(dtype, str(dtype).removeprefix("torch.")),
+            "components": {
+                "transformer": {"folder": "transformer"},
+                "vae": {"folder": "vae"},
+                "text_encoder": {
+                    "folder": "text_encoder",
+                    "tokenizer": "tokenizer",
+                    "max_length": components.text_encoder.max_length,
+                },
+                "remover": remover,
+                "captioner": _captioner_description(components.captioner),
+            },
+        }
+        (work / MODEL_FILE).write_text(json.dumps(description, indent=2) + "\n", "utf-8")
+        if folder.exists():
+            folder.rmdir()
+        work.rename(folder)
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot write the model folder {folder}: {exc.strerror or exc}",
+            hint="check free space and permissions",
+        ) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return folder
+
+
+def _captioner_description(captioner: Any) -> dict[str, Any] | None:
+    """A fixed caption is kept with the folder; a model captioner (LLaVA) is chosen per job."""
+    from engine.models.captioners import FixedCaptioner
+
+    if isinstance(captioner, FixedCaptioner):
+        return {"kind": "fixed", "text": captioner.text}
+    return None
+
+
+def _save_remover(remover: nn.Module, folder: Path) -> dict[str, Any]:
+    """Save a spandrel-loadable state dict, checking that spandrel rebuilds the same model."""
+    from safetensors.torch import save_file
+    from spandrel import ModelLoader, UnsupportedModelError
+
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in remover.state_dict().items()}
+    if getattr(remover, "start_unshuffle", 1) > 1 and "conv_first.weight" in state:
+        # spandrel's SwinIR folds DiffBIR's Sequential(PixelUnshuffle, Conv2d) into one conv;
+        # only the original `conv_first.1.*` names tell it the unshuffle factor again.
+        state["conv_first.1.weight"] = state.pop("conv_first.weight")
+        state["conv_first.1.bias"] = state.pop("conv_first.bias")
+    try:
+        rebuilt = ModelLoader().load_from_state_dict(dict(state)).model
+    except UnsupportedModelError:
+        raise BadSettingError(
+            f"The remover ({type(remover).__name__}) is not an architecture spandrel knows, "
+            "so it cannot be saved in a model folder.",
+            hint="use a spandrel-supported restoration model (SwinIR, ...)",
+        ) from None
+    expected = {k: tuple(v.shape) for k, v in remover.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
+    if type(rebuilt) is not type(remover) or expected != got:
+        raise BadSettingError(
+            f"spandrel would load the saved remover as a different model "
+            f"({type(rebuilt).__name__}), so it cannot be saved in a model folder."
+        )
+    (folder / REMOVER_FILE).parent.mkdir(parents=True)
+    save_file(state, folder / REMOVER_FILE)
+    return {"architecture": type(remover).__name__}
+
+
+# ------------------------------------------------------------------------- load
+
+
+def load_components(
+    spec: str | Path,
+    store: ModelStore | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+) -> RestoreComponents:
+    """Build `RestoreComponents` from "dreamclear" (the official files in the store, converting
+    the transformer once), the name of a local model in the store, or a PATH to a model folder.
+
+    `dtype` applies to the transformer, text encoder and (where spandrel allows) the remover;
+    the VAE stays fp32. None keeps a model folder's saved dtype (bf16 for "dreamclear").
+    """
+    store = store or ModelStore()
+    spec_text = str(spec)
+    if spec_text == "dreamclear":
+        return _load_official(store, torch.device(device), dtype or torch.bfloat16)
+    if spec_text in store.manifest.models and spec_text != "starter":
+        raise BadSettingError(
+            f"'{spec_text}' is one part of a model, not a whole restorer.",
+            hint="use dreamclear, starter or a PATH to a model folder",
+        )
+    path = Path(spec_text).expanduser()
+    if not path.exists():
+        if spec_text == "starter" or spec_text in store.local_names():
+            path = store.require(spec_text)
+        else:
+            raise BadSettingError(
+                f"{spec_text!r} is neither dreamclear, an installed local model nor a folder.",
+                hint=f"see `{store.command('list')}`",
+            )
+    return load_model_folder(path, torch.device(device), dtype)
+
+
+def read_model_file(folder: Path) -> dict[str, Any]:
+    """The checked contents of a folder's dreamclear-model.json."""
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"{folder} is not a DreamClear Studio model folder (no {MODEL_FILE}).",
+            hint="create one with `dreamclear models create-tiny PATH`, or use --model dreamclear",
+        )
+    try:
+        description = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is unreadable: {exc}") from None
+    if not isinstance(description, dict) or description.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{path} is not a {FORMAT_NAME} description.")
+    version = description.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has format version {version!r}; this build reads up to {FORMAT_VERSION}.",
+            hint="update DreamClear Studio",
+        )
+    parts = description.get("components")
+    if not isinstance(parts, dict) or not all(
+        isinstance(parts.get(k), dict) for k in ("transformer", "vae", "text_encoder")
+    ):
+        raise CheckpointError(f"{path}: 'components' must describe transformer, vae, text_encoder.")
+    return description
+
+
+def load_model_folder(
+    folder: Path, device: torch.device, dtype: torch.dtype | None = None
+) -> RestoreComponents:
+    from engine.pipelines.components import RestoreComponents
+
+    description = read_model_file(folder)
+    parts = description["components"]
+    if dtype is None:
+        dtype = getattr(torch, str(description.get("dtype", "float32")), torch.float32)
+        if not isinstance(dtype, torch.dtype):
+            dtype = torch.float32
+    text = parts["text_encoder"]
+    remover = parts.get("remover")
+    return RestoreComponents(
+        transformer=_load_transformer(
+            _inside(folder, parts["transformer"]["folder"]), device, dtype
+        ),
+        vae=_load_vae(_inside(folder, parts["vae"]["folder"]), device),
+        text_encoder=_load_text_encoder(
+            _inside(folder, text["folder"]),
+            _inside(folder, text.get("tokenizer", text["folder"])),
+            device,
+            dtype,
+            int(text.get("max_length", 120)),
+        ),
+        remover=_load_remover(_inside(folder, remover["file"]), device, dtype) if remover else None,
+        captioner=_load_captioner(parts.get("captioner")),
+    )
+
+
+def _load_captioner(description: Any):
+    from engine.models.captioners import FixedCaptioner
+
+    if isinstance(description, dict) and description.get("kind") == "fixed":
+        return FixedCaptioner(str(description.get("text", "")))
+    return None
+
+
+def _load_official(
+    store: ModelStore, device: torch.device, dtype: torch.dtype
+) -> RestoreComponents:
+    from engine.pipelines.components import RestoreComponents
+
+    # Check every part first, so one message lists what is missing before any slow work.
+    paths = {name: store.require(name) for name in ("dreamclear", "swinir", "sd-vae", "t5-xxl")}
+    dtype_name = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}[dtype]
+    converted = store.convert("dreamclear", dtype_name)
+    if not (converted / "config.json").is_file() and (converted / "transformer").is_dir():
+        converted = converted / "transformer"
+    return RestoreComponents(
+        transformer=_load_transformer(converted, device, dtype),
+        vae=_load_vae(paths["sd-vae"], device),
+        text_encoder=_load_text_encoder(paths["t5-xxl"], paths["t5-xxl"], device, dtype),
+        remover=_load_remover(paths["swinir"], device, dtype),
+        captioner=None,
+    )
+
+
+def _load_transformer(path: Path, device: torch.device, dtype: torch.dtype):
+    from engine.models.dreamclear_transformer import DreamClearTransformer2DModel
+
+    with checkpoint_errors(path, "the DreamClear transformer"):
+        model = DreamClearTransformer2DModel.from_pretrained(path, torch_dtype=dtype)
+    return _own_memory(model.to(device)).eval()
+
+
+def _load_vae(path: Path, device: torch.device):
+    from diffusers import AutoencoderKL
+
+    with checkpoint_errors(path, "the VAE"):
+        vae = AutoencoderKL.from_pretrained(path, torch_dtype=VAE_DTYPE)
+    return _own_memory(vae.to(device)).eval()
+
+
+def _load_text_encoder(
+    model_path: Path,
+    tokenizer_path: Path,
+    device: torch.device,
+    dtype: torch.dtype,
+    max_length: int = 120,
+):
+    from transformers import AutoTokenizer, T5EncoderModel
+
+    from engine.models.text_encoder import T5CaptionEncoder
+
+    with checkpoint_errors(tokenizer_path, "the T5 tokenizer"):
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    with checkpoint_errors(model_path, "the T5 encoder"):
+        model = T5EncoderModel.from_pretrained(model_path, torch_dtype=dtype)
+    return T5CaptionEncoder(tokenizer, _own_memory(model.to(device)).eval(), max_length=max_length)
+
+
+def _load_remover(path: Path, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    """A spandrel model from safetensors, or from a .pth/.ckpt with restricted unpickling."""
+    from spandrel import ModelLoader, UnsupportedModelError
+
+    if not path.is_file():
+        raise CheckpointError(f"The remover file {path} is missing.", hint="reinstall the model")
+    with checkpoint_errors(path, "the degradation remover"):
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(path)
+        else:
+            state = unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            if state is None:
+                raise CheckpointError(f"{path} holds no state dict of tensors.")
+        # DiffBIR saved its SwinIR from DataParallel: keys may carry 'module.'.
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        try:
+            descriptor = ModelLoader().load_from_state_dict(state)
+        except UnsupportedModelError:
+            raise CheckpointError(
+                f"{path} is not a restoration model spandrel recognises.",
+                hint="use a SwinIR checkpoint (general_swinir_v1.ckpt) or another "
+                "spandrel-supported model",
+            ) from None
+    supported = (
+        dtype == torch.float32
+        or (dtype == torch.float16 and descriptor.supports_half)
+        or (dtype == torch.bfloat16 and descriptor.supports_bfloat16)
+    )
+    model = descriptor.model.to(device=device, dtype=dtype if supported else torch.float32)
+    return model.eval()
+
+
+def _own_memory(model: nn.Module) -> nn.Module:
+    """Copy CPU tensors out of the memory-mapped safetensors file they may still view.
+
+    The mapping keeps the file open (Windows then refuses to delete or replace it) and its
+    tensors are not 64-byte aligned, so CPU kernels take other paths and results differ from
+    the saved model's in the last bit. On a GPU, `.to(device)` has already copied.
+    """
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.device.type == "cpu":
+                tensor.data = tensor.data.clone()
+    return model
+
+
+@contextmanager
+def checkpoint_errors(path: Path, what: str) -> Iterator[None]:
+    """Loader failures on a file or folder as one CheckpointError naming it."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except EngineError:
+        raise
+    except (
+        OSError,
+        ValueError,
+        RuntimeError,
+        KeyError,
+        TypeError,
+        EOFError,
+        pickle.UnpicklingError,
+        SafetensorError,
+    ) as exc:
+        text = str(exc).strip().splitlines()
+        raise CheckpointError(
+            f"Cannot load {what} from {path}: {text[0] if text else type(exc).__name__}",
+            hint="the file is corrupt, truncated or of another architecture: "
+            "download or import it again",
+        ) from None
+
+
+def _inside(folder: Path, relative: Any) -> Path:
+    """A path named in dreamclear-model.json, which must stay inside the model folder."""
+    if not isinstance(relative, str) or not relative:
+        raise CheckpointError(f"{folder / MODEL_FILE}: a component path is missing.")
+    path = (folder / relative).resolve()
+    base = folder.resolve()
+    if base not in path.parents and path != base:
+        raise CheckpointError(f"{folder / MODEL_FILE}: {relative!r} points outside the folder.")
+    return path
