@@ -96,9 +96,3 @@ def gaussian_weights(height: int, width: int, var: float = PUBLISHED_GAUSSIAN_VA
     cell off; we centre both axes so the weights are symmetric (the difference is below 1%).
     """
     return np.outer(gaussian_weights_1d(height, var), gaussian_weights_1d(width, var))
-
-
-def grid_shape(boxes: list[TileBox]) -> tuple[int, int]:
-    """(rows, columns) of a row-major grid made by `tile_grid`."""
-    rows = len({box.top for box in boxes})
-    return rows, len(boxes) // rows
