@@ -256,7 +256,7 @@ def _load_transformer(path: Path, device: torch.device, dtype: torch.dtype):
     from engine.models.dreamclear_transformer import DreamClearTransformer2DModel
 
     with checkpoint_errors(path, "the DreamClear transformer"):
-        model = DreamClearTransformer2DModel.from_pretrained(path, torch_dtype=dtype)
+        model = _from_pretrained_strict(DreamClearTransformer2DModel, path, dtype)
     return _own_memory(model.to(device)).eval()
 
 
@@ -264,8 +264,36 @@ def _load_vae(path: Path, device: torch.device):
     from diffusers import AutoencoderKL
 
     with checkpoint_errors(path, "the VAE"):
-        vae = AutoencoderKL.from_pretrained(path, torch_dtype=VAE_DTYPE)
+        vae = _from_pretrained_strict(AutoencoderKL, path, VAE_DTYPE)
     return _own_memory(vae.to(device)).eval()
+
+
+def _from_pretrained_strict(model_class: Any, path: Path, dtype: torch.dtype):
+    """diffusers' from_pretrained, refusing a folder of another class or with missing weights.
+
+    diffusers ignores unknown config keys and only warns about weights it had to initialise,
+    which would turn a wrong or incomplete folder into a silently random model.
+    """
+    config_file = path / "config.json"
+    try:
+        declared = json.loads(config_file.read_text()).get("_class_name")
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"Cannot read {config_file}: {exc}", hint="download or import the model again"
+        ) from None
+    if declared != model_class.__name__:
+        raise CheckpointError(
+            f"{path} holds a {declared or 'unknown model'}, not a {model_class.__name__}",
+            hint="the model folder is mixed up: download or import it again",
+        )
+    model, info = model_class.from_pretrained(path, torch_dtype=dtype, output_loading_info=True)
+    missing = info.get("missing_keys") or []
+    if missing:
+        raise CheckpointError(
+            f"{path} lacks {len(missing)} weights of {model_class.__name__} (e.g. {missing[0]})",
+            hint="the weights file is incomplete or of another architecture",
+        )
+    return model
 
 
 def _load_text_encoder(

@@ -134,15 +134,11 @@ def test_missing_input_is_reported_and_others_go_on(tiny_model_dir, tmp_path, ca
     assert outputs(out) == ["photo_x4.png"]
 
 
-def test_pixel_limit(tiny_model_dir, tmp_path, capsys, monkeypatch):
-    from engine.imaging import io as image_io
-
-    monkeypatch.setattr(image_io, "DEFAULT_MAX_PIXELS", 1000)
+def test_pixel_limit(tiny_model_dir, tmp_path, capsys):
     photo = write_photo(tmp_path / "big.png", size=(40, 30))
     out = tmp_path / "out"
-    code, text = run_cli(
-        [str(photo), "-o", str(out), "--model", str(tiny_model_dir), *STEPS], capsys
-    )
+    args = [str(photo), "-o", str(out), "--model", str(tiny_model_dir), "--max-megapixels", "0.001"]
+    code, text = run_cli([*args, *STEPS], capsys)
     assert code == 1
     assert "big.png" in text and "limit" in text.lower()
     assert outputs(out) == []
