@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from dreamclear import __version__
 from engine.cli import bench as bench_command
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # spandrel's SwinIR calls torch.meshgrid the old way; the warning is not ours to act on.
+    warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

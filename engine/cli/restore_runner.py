@@ -54,7 +54,8 @@ class StepProgress:
             total = max(info.steps * max(info.tiles, 1), 1)
             if self.bar.total != total:
                 self.bar.reset(total=total)
-            self.bar.n = info.step * max(info.tiles, 1) + info.tile
+            # step and tile are 1-based.
+            self.bar.n = (info.step - 1) * max(info.tiles, 1) + info.tile
             self.bar.set_description(f"{self.name} [denoise]", refresh=False)
             self.bar.refresh()
         else:
@@ -67,6 +68,8 @@ class StepProgress:
 def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
     from engine.devices import resolve_device, resolve_dtype
     from engine.model_selection import load_restorer
+
+    quiet_library_progress()
 
     try:
         output_folder = Path(args.output).expanduser()
@@ -116,6 +119,15 @@ def _warn(stream: TextIO):
         tqdm.write(f"warning: {message}", file=stream)
 
     return warn
+
+
+def quiet_library_progress() -> None:
+    """Our bars say what happens; the libraries' own loading bars would only add noise."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def summarise(results: list[FileResult], stream: TextIO) -> int:

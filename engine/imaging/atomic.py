@@ -65,6 +65,13 @@ def _sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def _current_umask() -> int:
+    # The only portable way to read the umask is to set it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = False) -> None:
     """Call `write` on a temp file next to `path`, fsync it, then move it to `path`.
 
@@ -86,6 +93,9 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bo
         with os.fdopen(fd, "wb") as file:
             write(file)
             file.flush()
+            # mkstemp makes 0600 files; a result should get the permissions any new file
+            # of this user gets.
+            os.fchmod(file.fileno(), 0o666 & ~_current_umask())
             os.fsync(file.fileno())
         _publish(temp, path, overwrite)
     except OSError as error:

@@ -239,3 +239,17 @@ def test_unique_output_path(tmp_path: Path) -> None:
     (tmp_path / "photo.png").touch()
     (tmp_path / "photo (1).png").touch()
     assert unique_output_path(tmp_path, "photo", ".png") == tmp_path / "photo (2).png"
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """A result must be readable like any other new file, not private to its writer."""
+    import os
+
+    from engine.imaging.io import save_image
+
+    previous = os.umask(0o022)
+    try:
+        path = save_image(np.zeros((8, 8, 3), np.float32), tmp_path / "out.png")
+    finally:
+        os.umask(previous)
+    assert (path.stat().st_mode & 0o777) == 0o644
