@@ -52,6 +52,12 @@ class BadSettingError(EngineError):
     kind = "bad_setting"
 
 
+class OutOfMemory(EngineError):
+    """The device ran out of memory even at the smallest tile size."""
+
+    kind = "out_of_memory"
+
+
 class JobInterrupted(EngineError):
     """The job was interrupted by the user; not a failure."""
 

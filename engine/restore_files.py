@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import BadInputError, OutputError
+from engine.errors import EngineError, JobInterrupted, OutputError
 from engine.imaging import io as image_io
 from engine.imaging.atomic import atomic_write
 
@@ -210,7 +210,9 @@ def restore_file(
             result.map_path = save_degradation_map(
                 restored.degradation_maps, output_path, options.overwrite
             )
-    except (BadInputError, OutputError) as error:
+    except JobInterrupted:
+        raise
+    except EngineError as error:
         result.error = str(error) if str(input_path) in str(error) else f"{input_path}: {error}"
     result.seconds = time.perf_counter() - started
     return result

@@ -99,6 +99,15 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
                     options,
                     pipeline_kwargs={"on_progress": progress, "on_warning": _warn(stream)},
                 )
+            except (KeyboardInterrupt, JobInterrupted):
+                raise
+            except Exception as error:  # a bug: report it for this file and go on
+                logger.debug("restoring %s failed", path, exc_info=True)
+                result = FileResult(
+                    input=path,
+                    error=f"{path}: internal error: {type(error).__name__}: {error} "
+                    "(run with -v for details and please report it)",
+                )
             finally:
                 progress.close()
             results.append(result)

@@ -24,7 +24,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 from torch import nn
 
-from engine.errors import BadInputError, BadSettingError, JobInterrupted
+from engine.errors import BadInputError, BadSettingError, JobInterrupted, OutOfMemory
 from engine.imaging.tile_grid import TileBox, gaussian_weights, tile_grid
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.components import RestoreComponents
@@ -578,9 +578,13 @@ class DreamClearRestorePipeline:
                         x, t, tiles, conditions, guidance_scale, guided_channels, maps, on_tile
                     )
                     break
-                except torch.OutOfMemoryError:
+                except torch.OutOfMemoryError as error:
                     if tile <= floor:
-                        raise
+                        raise OutOfMemory(
+                            f"out of memory on {device} even with {tile}-cell latent tiles",
+                            "close other programs using the device, use --device cpu, "
+                            "or restore a smaller image",
+                        ) from error
                     # Halve the tile (and the overlap with it) and redo this step.
                     tile = max(floor, tile // 2 // p * p)
                     overlap = tile_overlap * tile // first_tile // p * p

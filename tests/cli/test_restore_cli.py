@@ -310,3 +310,26 @@ def test_help_lists_every_option(capsys):
         "--save-map",
     ):
         assert option in text
+
+
+def test_an_unexpected_failure_in_one_file_does_not_stop_the_others(
+    tiny_model_dir, tmp_path, capsys, monkeypatch
+):
+    from engine.imaging import io as image_io
+
+    real_load = image_io.load_image
+
+    def load_with_a_bug(path, *args, **kwargs):
+        if Path(path).name == "buggy.png":
+            raise RuntimeError("simulated bug")
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(image_io, "load_image", load_with_a_bug)
+    buggy = write_photo(tmp_path / "buggy.png")
+    good = write_photo(tmp_path / "good.png")
+    out = tmp_path / "out"
+    args = [str(buggy), str(good), "-o", str(out), "--model", str(tiny_model_dir), *STEPS]
+    code, text = run_cli(args, capsys)
+    assert code == 1
+    assert "buggy.png: internal error: RuntimeError: simulated bug" in text
+    assert outputs(out) == ["good_x4.png"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.errors import BadInputError, BadSettingError, JobInterrupted
+from engine.errors import BadInputError, BadSettingError, JobInterrupted, OutOfMemory
 from engine.pipelines.restore import DreamClearRestorePipeline
 
 # Tiny runs: short side raised to 64 px only, so latents are a few cells across.
@@ -197,13 +197,14 @@ def test_out_of_memory_halves_the_tile(pipe, monkeypatch):
     assert {(box.height, box.width) for box in out.tile_grid} == {(8, 8)}
 
 
-def test_out_of_memory_at_the_floor_is_raised(pipe, monkeypatch):
+def test_out_of_memory_at_the_floor_is_a_clear_error(pipe, monkeypatch):
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("simulated")
 
     monkeypatch.setattr(pipe.transformer, "forward", oom)
-    with pytest.raises(torch.OutOfMemoryError):
+    with pytest.raises(OutOfMemory) as error:
         pipe(_gradient(16, 16), tile_size=8, min_tile_size=8, generator=_seeded(), **SMALL)
+    assert error.value.kind == "out_of_memory" and "--device cpu" in error.value.hint
 
 
 @pytest.mark.parametrize(
