@@ -21,7 +21,10 @@ ColorFix = Literal["wavelet", "adain", "none"]
 COLOR_FIXES: tuple[str, ...] = ("wavelet", "adain", "none")
 
 WAVELET_LEVELS = 5
+WAVELET_HALO = 2**WAVELET_LEVELS
+"""Pixels of context a tile needs so its centre is exact: the five blurs reach 1+2+...+16 = 31."""
 ADAIN_EPS = 1e-5
+DEFAULT_COLOR_FIX_TILE = 1024
 
 
 def _atrous_blur(image: torch.Tensor, dilation: int) -> torch.Tensor:
@@ -46,6 +49,31 @@ def wavelet_color_fix(output: torch.Tensor, reference: torch.Tensor) -> torch.Te
     return output - wavelet_low_frequency(output) + wavelet_low_frequency(reference)
 
 
+def wavelet_color_fix_tiled(
+    output: torch.Tensor, reference: torch.Tensor, tile_size: int = DEFAULT_COLOR_FIX_TILE
+) -> torch.Tensor:
+    """`wavelet_color_fix`, exactly, computed tile by tile so temporaries stay tile-sized.
+
+    Each tile is processed with `WAVELET_HALO` pixels of real context around it (clipped at
+    the image border, where replicate padding then acts as on the whole image), and only its
+    centre is kept: the blurs never see a tile edge that is not an image edge.
+    """
+    height, width = output.shape[-2:]
+    if height <= tile_size and width <= tile_size:
+        return wavelet_color_fix(output, reference)
+    result = torch.empty(output.shape, dtype=torch.float32, device=output.device)
+    for top in range(0, height, tile_size):
+        for left in range(0, width, tile_size):
+            bottom, right = min(top + tile_size, height), min(left + tile_size, width)
+            y0, x0 = max(top - WAVELET_HALO, 0), max(left - WAVELET_HALO, 0)
+            y1, x1 = min(bottom + WAVELET_HALO, height), min(right + WAVELET_HALO, width)
+            fixed = wavelet_color_fix(output[..., y0:y1, x0:x1], reference[..., y0:y1, x0:x1])
+            result[..., top:bottom, left:right] = fixed[
+                ..., top - y0 : bottom - y0, left - x0 : right - x0
+            ]
+    return result
+
+
 def adain_color_fix(output: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Per-channel mean/std of `output` set to those of `reference`."""
 
@@ -64,7 +92,7 @@ def apply_color_fix(name: str, output: torch.Tensor, reference: torch.Tensor) ->
     if output.shape != reference.shape:
         raise ValueError(f"shape mismatch: output {output.shape}, reference {reference.shape}")
     if name == "wavelet":
-        return wavelet_color_fix(output, reference)
+        return wavelet_color_fix_tiled(output, reference)
     if name == "adain":
         return adain_color_fix(output, reference)
     if name == "none":

@@ -549,6 +549,7 @@ class DreamClearRestorePipeline:
         conditions["ref"] = encode_tiled(
             self.vae, reference, vae_tile_size, on_tile=encode_progress
         ).to(device)
+        del lq  # the largest buffer not needed again: keep peak memory down on big images
         stage_done("encode")
         check_interrupt()
 

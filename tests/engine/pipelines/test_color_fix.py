@@ -45,3 +45,14 @@ def test_none_and_unknown():
     assert torch.equal(apply_color_fix("none", image, torch.zeros_like(image)), image)
     with pytest.raises(ValueError, match="unknown colour fix"):
         apply_color_fix("histogram", image, image)
+
+
+def test_tiled_wavelet_fix_equals_the_whole_image_fix():
+    from engine.pipelines.color_fix import wavelet_color_fix, wavelet_color_fix_tiled
+
+    generator = torch.Generator().manual_seed(3)
+    output = torch.rand(1, 3, 150, 211, generator=generator)
+    reference = torch.rand(1, 3, 150, 211, generator=generator)
+    whole = wavelet_color_fix(output, reference)
+    tiled = wavelet_color_fix_tiled(output, reference, tile_size=64)
+    assert torch.allclose(tiled, whole, atol=1e-6)
