@@ -16,9 +16,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+# The published code tiles only the latent; its VAE and SwinIR see the whole image.
+UNTILED = 1 << 20
+
 
 @dataclass
 class TilingSample:
+    mode: str
+    """"tiled" (ours: latent, VAE and remover tiles) or "published" (latent tiles only)."""
     megapixels: float
     """Output megapixels (upscale x input)."""
     width: int
@@ -37,7 +42,9 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_one(megapixels: float, steps: int, upscale: int, seed: int = 0) -> TilingSample:
+def measure_one(
+    megapixels: float, steps: int, upscale: int, mode: str = "tiled", seed: int = 0
+) -> TilingSample:
     """Restore a synthetic photo of `megapixels` output in this process (tiny model)."""
     import torch
 
@@ -67,8 +74,12 @@ def measure_one(megapixels: float, steps: int, upscale: int, seed: int = 0) -> T
         )
         baseline = _rss_mb()
         started = time.perf_counter()
+        pixel_tiles = {}
+        if mode == "published":
+            pixel_tiles = {"vae_tile_size": UNTILED, "remover_tile_size": UNTILED}
         output = pipeline(
             image,
+            **pixel_tiles,
             upscale=upscale,
             num_inference_steps=steps,
             min_short_side=sample_size * 8,
@@ -78,6 +89,7 @@ def measure_one(megapixels: float, steps: int, upscale: int, seed: int = 0) -> T
         seconds = time.perf_counter() - started
     out_h, out_w = output.image.shape[-2:]
     return TilingSample(
+        mode=mode,
         megapixels=out_w * out_h / 1e6,
         width=out_w,
         height=out_h,
@@ -87,33 +99,37 @@ def measure_one(megapixels: float, steps: int, upscale: int, seed: int = 0) -> T
     )
 
 
-def run(sizes: list[float], steps: int, upscale: int) -> list[TilingSample]:
+def run(
+    sizes: list[float], steps: int, upscale: int, modes: tuple[str, ...] = ("tiled",)
+) -> list[TilingSample]:
+    """Each (mode, size) in a fresh process, so every peak RSS is that run's own."""
     samples = []
-    for megapixels in sizes:
-        command = [
-            sys.executable,
-            "-m",
-            "engine.bench.tiling",
-            str(megapixels),
-            str(steps),
-            str(upscale),
-        ]
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        if completed.returncode != 0:
-            raise RuntimeError(f"benchmark at {megapixels} MP failed:\n{completed.stderr}")
-        samples.append(TilingSample(**json.loads(completed.stdout.strip().splitlines()[-1])))
+    for mode in modes:
+        for megapixels in sizes:
+            command = [sys.executable, "-m", "engine.bench.tiling"]
+            command += [str(megapixels), str(steps), str(upscale), mode]
+            completed = subprocess.run(command, capture_output=True, text=True, check=False)
+            if completed.returncode != 0:
+                raise RuntimeError(
+                    f"benchmark ({mode}) at {megapixels} MP failed:\n{completed.stderr}"
+                )
+            samples.append(TilingSample(**json.loads(completed.stdout.strip().splitlines()[-1])))
     return samples
 
 
 def format_table(samples: list[TilingSample]) -> str:
-    first = samples[0]
+    """One row per run; ratios are against the smallest size of the same mode."""
+    first_of = {}
+    for sample in samples:
+        first_of.setdefault(sample.mode, sample)
     lines = [
-        "| output | pixels (x) | time s (x) | peak RSS above baseline MB (x) |",
-        "|---|---|---|---|",
+        "| mode | output | pixels (x) | time s (x) | peak RSS above baseline MB (x) |",
+        "|---|---|---|---|---|",
     ]
     for sample in samples:
+        first = first_of[sample.mode]
         lines.append(
-            f"| {sample.width}x{sample.height} ({sample.megapixels:.1f} MP) "
+            f"| {sample.mode} | {sample.width}x{sample.height} ({sample.megapixels:.1f} MP) "
             f"| {sample.megapixels / first.megapixels:.1f} "
             f"| {sample.seconds:.1f} ({sample.seconds / first.seconds:.1f}) "
             f"| {sample.extra_mb:.0f} ({sample.extra_mb / max(first.extra_mb, 1e-6):.1f}) |"
@@ -122,5 +138,5 @@ def format_table(samples: list[TilingSample]) -> str:
 
 
 if __name__ == "__main__":
-    mp, steps, upscale = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    print(json.dumps(asdict(measure_one(mp, steps, upscale))))
+    mp, steps, upscale, mode = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    print(json.dumps(asdict(measure_one(mp, steps, upscale, mode))))

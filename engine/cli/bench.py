@@ -33,12 +33,18 @@ def register(subparsers) -> None:
     )
     tiling.add_argument("--steps", type=int, default=2, help="denoising steps (default 2)")
     tiling.add_argument("--upscale", type=int, default=4, help="scale factor (default 4)")
+    tiling.add_argument(
+        "--compare-untiled",
+        action="store_true",
+        help="also run the published arrangement (latent tiles, whole-image VAE and remover)",
+    )
     tiling.set_defaults(func=run_tiling)
 
 
 def run_tiling(args: argparse.Namespace) -> int:
     from engine.bench import tiling
 
-    samples = tiling.run(args.megapixels, args.steps, args.upscale)
+    modes = ("tiled", "published") if args.compare_untiled else ("tiled",)
+    samples = tiling.run(args.megapixels, args.steps, args.upscale, modes)
     print(tiling.format_table(samples))
     return 0
