@@ -117,6 +117,11 @@ def run(
     return samples
 
 
+def _ratio(value: float, reference: float) -> str:
+    # Below a megabyte the reference is noise (tiny images peak during the warm-up).
+    return f"{value / reference:.1f}" if reference >= 1 else "n/a"
+
+
 def format_table(samples: list[TilingSample]) -> str:
     """One row per run; ratios are against the smallest size of the same mode."""
     first_of = {}
@@ -132,7 +137,7 @@ def format_table(samples: list[TilingSample]) -> str:
             f"| {sample.mode} | {sample.width}x{sample.height} ({sample.megapixels:.1f} MP) "
             f"| {sample.megapixels / first.megapixels:.1f} "
             f"| {sample.seconds:.1f} ({sample.seconds / first.seconds:.1f}) "
-            f"| {sample.extra_mb:.0f} ({sample.extra_mb / max(first.extra_mb, 1e-6):.1f}) |"
+            f"| {sample.extra_mb:.0f} ({_ratio(sample.extra_mb, first.extra_mb)}) |"
         )
     return "\n".join(lines)
 
