@@ -51,6 +51,8 @@ def load_restorer(
             hint="see `dreamclear models list` for what is installed",
         )
     components = load_components(spec, store=store, device=device, dtype=dtype)
+    if components.captioner is None and store.is_installed("llava"):
+        components.captioner = load_llava_captioner(store, device, dtype)
     pipeline = DreamClearRestorePipeline.from_components(components)
     sample_size = components.transformer.config.sample_size
     return Restorer(name=spec, pipeline=pipeline, min_short_side=sample_size * VAE_FACTOR)
@@ -59,3 +61,17 @@ def load_restorer(
 def starter_available() -> bool:
     """The starter restorer ships with the trainer issue; until then it is absent."""
     return False
+
+
+def load_llava_captioner(store, device: torch.device, dtype: torch.dtype):
+    """The installed LLaVA captioner, for `--caption auto` (the published captioner).
+
+    It is loaded once with the restorer and kept: captioning every photo with a 13 B model is
+    the slow part of the published pipeline, reloading it per photo would double that.
+    """
+    from engine.models.captioners import LlavaCaptioner
+    from engine.weights.components_io import checkpoint_errors
+
+    folder = store.path_of("llava")
+    with checkpoint_errors(folder, "the LLaVA captioner"):
+        return LlavaCaptioner.from_folder(folder, device=device, dtype=dtype)
