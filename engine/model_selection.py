@@ -44,6 +44,11 @@ def load_restorer(
             hint="use --model dreamclear after `dreamclear models download dreamclear`, "
             "or --model PATH to a model folder",
         )
+    if spec == "starter":
+        from engine.weights.starter_io import load_starter
+
+        # The starter is small: it runs in fp32 wherever it runs.
+        return Restorer(name="starter", pipeline=load_starter(device=device), min_short_side=0)
     path = Path(spec).expanduser()
     if spec != "dreamclear" and not path.exists():
         raise ModelNotInstalledError(
@@ -59,8 +64,9 @@ def load_restorer(
 
 
 def starter_available() -> bool:
-    """The starter restorer ships with the trainer issue; until then it is absent."""
-    return False
+    from engine.weights.starter_io import starter_available as bundled_starter_present
+
+    return bundled_starter_present()
 
 
 def load_llava_captioner(store, device: torch.device, dtype: torch.dtype):

@@ -126,32 +126,20 @@ def _to_array(image) -> np.ndarray:
 
 
 def save_degradation_map(maps, result_path: Path, overwrite: bool) -> Path:
-    """Write the maps beside the result: `.map.npz` (every block, raw) and a `.map.png` preview.
+    """Write the maps beside the result: `.map.npz` (all values, raw) and a `.map.png` preview.
 
-    The preview shows the block-averaged router weights as RGB (one colour per expert), one
-    pixel per token, so viewers can scale it up without the file growing with the image.
+    The preview has one pixel per token (its colours are the maps' `legend`), so viewers can
+    scale it up without the file growing with the image.
     """
     npz_path = result_path.with_name(result_path.stem + ".map.npz")
     png_path = result_path.with_name(result_path.stem + ".map.png")
     for path in (npz_path, png_path):
         if path.exists() and not overwrite:
             raise OutputError(f"{path} already exists", hint="pass --overwrite to replace it")
-    router = _numpy(maps.router)  # (blocks, th, tw, 3)
-    magnitude = _numpy(maps.magnitude)  # (blocks, th, tw)
-    arrays = {
-        "router": router,
-        "magnitude": magnitude,
-        "token_size_px": np.asarray(maps.token_size_px),
-    }
+    arrays = maps.to_arrays()
     atomic_write(npz_path, lambda file: np.savez_compressed(file, **arrays), overwrite=overwrite)
-    image_io.save_image(router.mean(axis=0).clip(0, 1), png_path, overwrite=overwrite)
+    image_io.save_image(maps.preview_rgb(), png_path, overwrite=overwrite)
     return npz_path
-
-
-def _numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):
-        value = value.detach().float().cpu().numpy()
-    return np.asarray(value, dtype=np.float32)
 
 
 def restore_file(

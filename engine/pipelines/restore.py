@@ -86,6 +86,25 @@ class DegradationMaps:
         """(th, tw) degradation magnitude averaged over blocks."""
         return self.magnitude.mean(dim=0)
 
+    legend = (
+        ("red", "expert 1 router weight"),
+        ("green", "expert 2 router weight"),
+        ("blue", "expert 3 router weight"),
+    )
+    """What the preview's colours mean."""
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything, per block, as float32 arrays (saved as `.map.npz`)."""
+        return {
+            "router": self.router.float().cpu().numpy(),
+            "magnitude": self.magnitude.float().cpu().numpy(),
+            "token_size_px": np.asarray(self.token_size_px),
+        }
+
+    def preview_rgb(self) -> np.ndarray:
+        """(th, tw, 3) in [0, 1]: block-averaged router weights, one colour per expert."""
+        return self.mean_router.float().clamp(0, 1).cpu().numpy()
+
 
 @dataclass
 class RestoreOutput:

@@ -49,7 +49,9 @@ def test_an_installed_llava_becomes_the_automatic_captioner(monkeypatch, tmp_pat
 
 
 @pytest.mark.parametrize("spec", ["auto", "starter"])
-def test_nothing_installed_says_what_to_get(spec, tmp_path):
+def test_nothing_installed_says_what_to_get(spec, tmp_path, monkeypatch):
+    # As on a build without the bundled starter weights.
+    monkeypatch.setattr(model_selection, "starter_available", lambda: False)
     with pytest.raises(ModelNotInstalledError) as error:
         model_selection.load_restorer(
             spec, store_root=str(tmp_path), device=torch.device("cpu"), dtype=torch.float32

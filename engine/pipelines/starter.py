@@ -1,0 +1,149 @@
+"""The bundled starter restorer: fast on a CPU, with a per-token degradation estimate.
+
+bicubic upscale to exactly factor x input -> the starter restorer (same contract as the
+degradation remover: input already at the target size, output the same size), in tiles ->
+the degradation estimator on the same upscaled input, one value per 16 px token for each of
+blur, noise, JPEG and downscaling. It takes the DreamClear pipeline's keywords so callers
+need not care which restorer they hold; the diffusion-only ones are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import BadInputError, BadSettingError, JobInterrupted
+from engine.pipelines.restore import ProgressInfo, RestoreOutput
+from engine.pipelines.tiled_apply import apply_tiled
+from engine.pipelines.tiled_remover import DEFAULT_REMOVER_TILE, remove_degradation_tiled
+
+TOKEN_PX = 16
+"""The estimator predicts one value per 16x16 output pixels."""
+ESTIMATOR_TILE_TOKENS = 64
+"""Estimator tiles of 64 tokens (1024 px), overlapping by 8 tokens, keep memory flat."""
+
+
+@dataclass
+class StrengthMaps:
+    """The starter's degradation estimate: strengths (C, th, tw) in [0, 1], one per token."""
+
+    strengths: torch.Tensor
+    channels: tuple[str, ...]
+    token_size_px: int = TOKEN_PX
+
+    @property
+    def legend(self) -> tuple[tuple[str, str], ...]:
+        """The preview shows the first three channels as red, green and blue."""
+        return tuple(zip(("red", "green", "blue"), self.channels[:3], strict=False))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "strengths": self.strengths.float().cpu().numpy(),
+            "channels": np.asarray(self.channels),
+            "token_size_px": np.asarray(self.token_size_px),
+        }
+
+    def preview_rgb(self) -> np.ndarray:
+        """(th, tw, 3) in [0, 1]: blur, noise and JPEG strength as red, green and blue."""
+        return self.strengths[:3].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+class StarterRestorePipeline:
+    """`StarterRestorePipeline(restorer, estimator)(image)` -> `RestoreOutput`."""
+
+    captioner = None  # the starter needs no caption
+
+    def __init__(self, restorer: nn.Module, estimator: nn.Module | None, channels: tuple[str, ...]):
+        self.restorer = restorer.eval()
+        self.estimator = estimator.eval() if estimator is not None else None
+        self.channels = channels
+        self.interrupt = False
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.restorer.parameters()).device
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: torch.Tensor,
+        *,
+        upscale: float = 4,
+        remover_tile_size: int = DEFAULT_REMOVER_TILE,
+        return_maps: bool = False,
+        on_progress: Callable[[ProgressInfo], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
+        **_diffusion_options: Any,
+    ) -> RestoreOutput:
+        """Restore `image` (1, 3, h, w) float in [0, 1] to round(upscale * h) x round(upscale * w).
+
+        Diffusion options (steps, guidance, sampler, caption, colour fix, latent tiles) are
+        accepted so one call serves both restorers, and ignored here.
+        """
+        # 0. Validate
+        if (
+            not isinstance(image, torch.Tensor)
+            or image.ndim != 4
+            or tuple(image.shape[:2]) != (1, 3)
+        ):
+            raise BadInputError(
+                "expected one RGB image as a (1, 3, H, W) tensor", "convert the image to RGB"
+            )
+        if not upscale > 0:
+            raise BadSettingError(f"upscale must be positive, got {upscale}", "use e.g. 4")
+        self.interrupt = False
+        started = time.perf_counter()
+
+        def report(stage: str) -> Callable[[int, int], None]:
+            def on_tile(tile: int, tiles: int) -> None:
+                if on_progress is not None:
+                    on_progress(ProgressInfo(stage, 1, 1, tile, tiles))  # type: ignore[arg-type]
+                if self.interrupt:
+                    raise JobInterrupted("restoration interrupted", "run it again to restart")
+
+            return on_tile
+
+        # 1. Upscale to exactly the output size (bicubic)
+        in_h, in_w = image.shape[-2:]
+        out_size = (round(in_h * upscale), round(in_w * upscale))
+        lq = F.interpolate(
+            image.to(self.device, torch.float32), size=out_size, mode="bicubic",
+            align_corners=False, antialias=True,
+        ).clamp_(0, 1)  # fmt: skip
+
+        # 2. Restore in tiles
+        restored = remove_degradation_tiled(
+            self.restorer, lq, remover_tile_size, on_tile=report("remove")
+        )
+
+        # 3. Estimate the degradations per token
+        maps = None
+        if return_maps and self.estimator is not None:
+            maps = StrengthMaps(self._estimate(lq, report("estimate")), self.channels)
+        timings = {"total": time.perf_counter() - started}
+        return RestoreOutput(restored.clamp_(0, 1), maps, [], timings)
+
+    def _estimate(self, lq: torch.Tensor, on_tile: Callable[[int, int], None]) -> torch.Tensor:
+        """(C, ceil(H/16), ceil(W/16)) strengths; the image is reflect-padded to whole tokens."""
+        height, width = lq.shape[-2:]
+        pad_h, pad_w = -height % TOKEN_PX, -width % TOKEN_PX
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        padded = F.pad(lq, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else lq
+        strengths = apply_tiled(
+            self.estimator,
+            padded,
+            tile=ESTIMATOR_TILE_TOKENS,
+            overlap=8,
+            in_unit=TOKEN_PX,
+            out_unit=1,
+            out_channels=len(self.channels),
+            on_tile=on_tile,
+        )
+        return strengths[0].clamp_(0, 1)
