@@ -1,0 +1,74 @@
+"""The starter pipeline with randomly initialised starter models saved in the bundled layout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from engine.models.starter import STARTER_CHANNELS, DegradationEstimator, build_starter_restorer
+from engine.pipelines.starter import StarterRestorePipeline
+from engine.weights import starter_io
+
+
+@pytest.fixture(scope="module")
+def starter_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("starter")
+    restorer = build_starter_restorer(num_feat=8, num_block=1)
+    save_file({k: v.contiguous() for k, v in restorer.state_dict().items()},
+              folder / starter_io.RESTORER_FILE)  # fmt: skip
+    DegradationEstimator(channels=8, num_layers=1).save_pretrained(
+        folder / starter_io.ESTIMATOR_FOLDER
+    )
+    return folder
+
+
+def _photo(height: int, width: int) -> torch.Tensor:
+    y, x = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij")
+    return torch.stack([x, y, (x + y) / 2])[None]
+
+
+def test_loads_through_spandrel_and_restores_to_the_exact_size(starter_dir):
+    pipe = starter_io.load_starter(starter_dir)
+    assert isinstance(pipe, StarterRestorePipeline)
+    out = pipe(_photo(23, 37), upscale=4, return_maps=True, num_inference_steps=50)
+    assert out.image.shape == (1, 3, 92, 148)
+    assert float(out.image.min()) >= 0 and float(out.image.max()) <= 1
+    maps = out.degradation_maps
+    # One value per 16 px token of the output, per channel, rounded up.
+    assert maps.strengths.shape == (len(STARTER_CHANNELS), 6, 10)
+    assert maps.channels == STARTER_CHANNELS
+    assert maps.preview_rgb().shape == (6, 10, 3)
+    assert set(maps.to_arrays()) == {"strengths", "channels", "token_size_px"}
+
+
+def test_tiled_restore_matches_one_piece(starter_dir):
+    pipe = starter_io.load_starter(starter_dir)
+    image = _photo(40, 56)
+    whole = pipe(image, upscale=4, remover_tile_size=1024).image
+    tiled = pipe(image, upscale=4, remover_tile_size=64).image
+    assert (whole - tiled).abs().mean() < 0.02
+
+
+def test_progress_and_interrupt(starter_dir):
+    from engine.errors import JobInterrupted
+
+    pipe = starter_io.load_starter(starter_dir)
+    seen = []
+
+    def stop_after_first(info):
+        seen.append(info)
+        pipe.interrupt = True
+
+    with pytest.raises(JobInterrupted):
+        pipe(_photo(40, 56), upscale=4, remover_tile_size=64, on_progress=stop_after_first)
+    assert len(seen) == 1 and seen[0].stage == "remove"
+
+
+def test_missing_starter_says_what_to_do(tmp_path):
+    from engine.errors import ModelNotInstalledError
+
+    assert not starter_io.starter_available(tmp_path)
+    with pytest.raises(ModelNotInstalledError):
+        starter_io.load_starter(tmp_path)
