@@ -42,17 +42,36 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_one(
-    megapixels: float, steps: int, upscale: int, mode: str = "tiled", seed: int = 0
-) -> TilingSample:
-    """Restore a synthetic photo of `megapixels` output in this process (tiny model)."""
+def _load_pipeline(model: str, seed: int):
+    """ "tiny" builds the tiny seeded DreamClear; anything else goes through `--model` rules."""
     import torch
 
-    from engine.models.tiny_components import build_tiny_components
-    from engine.pipelines.restore import DreamClearRestorePipeline
+    if model == "tiny":
+        from engine.models.tiny_components import build_tiny_components
+        from engine.pipelines.restore import DreamClearRestorePipeline
+
+        return DreamClearRestorePipeline.from_components(build_tiny_components(seed=seed)), 128
+    from engine.model_selection import load_restorer
+
+    restorer = load_restorer(
+        model, store_root=None, device=torch.device("cpu"), dtype=torch.float32
+    )
+    return restorer.pipeline, restorer.min_short_side
+
+
+def measure_one(
+    megapixels: float,
+    steps: int,
+    upscale: int,
+    mode: str = "tiled",
+    seed: int = 0,
+    model: str = "tiny",
+) -> TilingSample:
+    """Restore a synthetic photo of `megapixels` output in this process."""
+    import torch
 
     torch.manual_seed(seed)
-    pipeline = DreamClearRestorePipeline.from_components(build_tiny_components(seed=seed))
+    pipeline, min_short_side = _load_pipeline(model, seed)
     side = math.sqrt(megapixels * 1e6) / upscale
     width, height = int(side * 4 / 3) // 8 * 8, int(side * 3 / 4) // 8 * 8
     grid_y, grid_x = torch.meshgrid(
@@ -62,14 +81,13 @@ def measure_one(
     image = (
         image + 0.05 * torch.rand(image.shape, generator=torch.Generator().manual_seed(seed))
     ).clamp(0, 1)
-    sample_size = pipeline.transformer.config.sample_size
     with torch.inference_mode():
         # Warm-up on a tile-sized image so one-off allocations count in the baseline.
         pipeline(
             image[..., :16, :16],
             upscale=upscale,
             num_inference_steps=1,
-            min_short_side=sample_size * 8,
+            min_short_side=min_short_side,
             caption="none",
         )
         baseline = _rss_mb()
@@ -82,7 +100,7 @@ def measure_one(
             **pixel_tiles,
             upscale=upscale,
             num_inference_steps=steps,
-            min_short_side=sample_size * 8,
+            min_short_side=min_short_side,
             caption="none",
             generator=torch.Generator().manual_seed(seed),
         )
@@ -100,14 +118,18 @@ def measure_one(
 
 
 def run(
-    sizes: list[float], steps: int, upscale: int, modes: tuple[str, ...] = ("tiled",)
+    sizes: list[float],
+    steps: int,
+    upscale: int,
+    modes: tuple[str, ...] = ("tiled",),
+    model: str = "tiny",
 ) -> list[TilingSample]:
     """Each (mode, size) in a fresh process, so every peak RSS is that run's own."""
     samples = []
     for mode in modes:
         for megapixels in sizes:
             command = [sys.executable, "-m", "engine.bench.tiling"]
-            command += [str(megapixels), str(steps), str(upscale), mode]
+            command += [str(megapixels), str(steps), str(upscale), mode, model]
             completed = subprocess.run(command, capture_output=True, text=True, check=False)
             if completed.returncode != 0:
                 raise RuntimeError(
@@ -128,8 +150,8 @@ def format_table(samples: list[TilingSample]) -> str:
     for sample in samples:
         first_of.setdefault(sample.mode, sample)
     lines = [
-        "| mode | output | pixels (x) | time s (x) | peak RSS above baseline MB (x) |",
-        "|---|---|---|---|---|",
+        "| mode | output | pixels (x) | time s (x) | output MP/s | peak RSS above baseline MB (x) |",
+        "|---|---|---|---|---|---|",
     ]
     for sample in samples:
         first = first_of[sample.mode]
@@ -137,11 +159,13 @@ def format_table(samples: list[TilingSample]) -> str:
             f"| {sample.mode} | {sample.width}x{sample.height} ({sample.megapixels:.1f} MP) "
             f"| {sample.megapixels / first.megapixels:.1f} "
             f"| {sample.seconds:.1f} ({sample.seconds / first.seconds:.1f}) "
+            f"| {sample.megapixels / sample.seconds:.2f} "
             f"| {sample.extra_mb:.0f} ({_ratio(sample.extra_mb, first.extra_mb)}) |"
         )
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    mp, steps, upscale, mode = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    print(json.dumps(asdict(measure_one(mp, steps, upscale, mode))))
+    mp, steps, upscale, mode, model = sys.argv[1:6]
+    sample = measure_one(float(mp), int(steps), int(upscale), mode, model=model)
+    print(json.dumps(asdict(sample)))

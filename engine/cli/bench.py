@@ -34,6 +34,12 @@ def register(subparsers) -> None:
     tiling.add_argument("--steps", type=int, default=2, help="denoising steps (default 2)")
     tiling.add_argument("--upscale", type=int, default=4, help="scale factor (default 4)")
     tiling.add_argument(
+        "--model",
+        default="tiny",
+        metavar="tiny|starter|dreamclear|PATH",
+        help="tiny (default) builds the tiny seeded DreamClear in code; others load as in restore",
+    )
+    tiling.add_argument(
         "--compare-untiled",
         action="store_true",
         help="also run the published arrangement (latent tiles, whole-image VAE and remover)",
@@ -45,6 +51,6 @@ def run_tiling(args: argparse.Namespace) -> int:
     from engine.bench import tiling
 
     modes = ("tiled", "published") if args.compare_untiled else ("tiled",)
-    samples = tiling.run(args.megapixels, args.steps, args.upscale, modes)
+    samples = tiling.run(args.megapixels, args.steps, args.upscale, modes, args.model)
     print(tiling.format_table(samples))
     return 0
