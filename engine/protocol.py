@@ -1,0 +1,333 @@
+"""The engine protocol: versioned, torch-free message types and JSON-lines framing.
+
+One schema for both sides (the desktop imports this module and nothing else of the engine).
+Every message is one JSON object on one line, UTF-8, at most `MAX_MESSAGE_BYTES` long, with a
+`type` field naming one of the dataclasses below. Requests go from the client to the engine
+and carry an `id` the engine echoes as `request_id`; events go from the engine to the client.
+Units are in the field docstrings. docs/protocol.md is the reference for people.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+PROTOCOL_VERSION = 1
+"""Bumped on any incompatible change; `hello` refuses a client of another version."""
+MAX_MESSAGE_BYTES = 1 << 20
+"""1 MiB: far above any real message, small enough that a runaway line cannot eat memory."""
+
+Stage = Literal["load", "remove", "caption", "encode", "denoise", "decode", "colour", "save"]
+ErrorKind = Literal[
+    "bad_input",
+    "output",
+    "model_missing",
+    "bad_checkpoint",
+    "bad_setting",
+    "out_of_memory",
+    "protocol",
+    "unauthorized",
+    "version",
+    "internal",
+]
+
+
+class ProtocolError(Exception):
+    """A line that is not a valid message; `kind` is "protocol" (or "version")."""
+
+    def __init__(self, message: str, kind: ErrorKind = "protocol") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class Message:
+    """Base of every message; `type` is the class's `TYPE`."""
+
+    TYPE: ClassVar[str] = ""
+
+
+# --- Requests (client -> engine) -------------------------------------------------------------
+
+
+@dataclass
+class Request(Message):
+    id: str = ""
+    """Chosen by the client; echoed in the events that answer this request."""
+
+
+@dataclass
+class Hello(Request):
+    """First message on every connection. Anything else before it is refused."""
+
+    TYPE: ClassVar[str] = "hello"
+    protocol: int = PROTOCOL_VERSION
+    token: str | None = None
+    """Required by a TCP engine (printed at its start or given with --token); stdio needs none."""
+    client: str = ""
+    """Free text naming the client and its version, for the engine's log."""
+
+
+@dataclass
+class ListModels(Request):
+    """Ask for the installed models and the device facts; answered by `models`."""
+
+    TYPE: ClassVar[str] = "models"
+
+
+@dataclass
+class RestoreOptionsMessage:
+    """The options of `dreamclear restore`, with the same defaults."""
+
+    model: str = "auto"
+    upscale: int = 4
+    steps: int = 50
+    cfg: float = 4.5
+    seed: int | None = None
+    sampler: Literal["iddpm", "dpm++"] = "iddpm"
+    prompt: str | None = None
+    caption: Literal["auto", "none"] = "auto"
+    color_fix: Literal["wavelet", "adain", "none"] = "wavelet"
+    tile: int | Literal["auto"] = "auto"
+    device: str = "auto"
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    output_format: Literal["png", "jpg", "tiff", "webp"] | None = None
+    save_map: bool = False
+    overwrite: bool = False
+    max_megapixels: float = 150.0
+
+
+@dataclass
+class Restore(Request):
+    """Restore files; each input becomes one job, announced by `accepted`."""
+
+    TYPE: ClassVar[str] = "restore"
+    inputs: list[str] = field(default_factory=list)
+    """Image file paths on the engine's machine."""
+    output_dir: str = ""
+    options: RestoreOptionsMessage = field(default_factory=RestoreOptionsMessage)
+
+
+@dataclass
+class Cancel(Request):
+    """Drop queued jobs (not the running one: that is `interrupt`). No ids: every queued job."""
+
+    TYPE: ClassVar[str] = "cancel"
+    job_ids: list[str] | None = None
+
+
+@dataclass
+class Interrupt(Request):
+    """Stop the running job at its next step or tile; answered by `cancelled` for it."""
+
+    TYPE: ClassVar[str] = "interrupt"
+    job_id: str | None = None
+    """Only interrupt if this job is the running one; None: whichever runs."""
+
+
+@dataclass
+class Shutdown(Request):
+    """Finish nothing more: interrupt the running job, drop the queue, answer `bye`, exit."""
+
+    TYPE: ClassVar[str] = "shutdown"
+
+
+# --- Events (engine -> client) ---------------------------------------------------------------
+
+
+@dataclass
+class Event(Message):
+    request_id: str | None = None
+    """The `id` of the request this answers, when it answers one."""
+
+
+@dataclass
+class HelloReply(Event):
+    TYPE: ClassVar[str] = "hello_reply"
+    protocol: int = PROTOCOL_VERSION
+    engine_version: str = ""
+    capabilities: list[str] = field(default_factory=list)
+    """e.g. ["restore", "models", "cancel", "interrupt"]; later "genir", "train"."""
+    device: str = ""
+    """What the engine will compute on, e.g. "cuda:0 (NVIDIA H100, 80 GB)" or "cpu"."""
+
+
+@dataclass
+class ModelsReply(Event):
+    TYPE: ClassVar[str] = "models_reply"
+    models: list[dict[str, Any]] = field(default_factory=list)
+    """One dict per known model: name, title, status, size_bytes, licence, path."""
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    """One dict per device: name, kind ("cpu"/"cuda"), total_memory_bytes, free_memory_bytes."""
+
+
+@dataclass
+class Accepted(Event):
+    TYPE: ClassVar[str] = "accepted"
+    job_id: str = ""
+    input: str = ""
+
+
+@dataclass
+class Queued(Event):
+    TYPE: ClassVar[str] = "queued"
+    job_id: str = ""
+    position: int = 0
+    """Jobs ahead of this one, the running one included."""
+
+
+@dataclass
+class Started(Event):
+    TYPE: ClassVar[str] = "started"
+    job_id: str = ""
+    input: str = ""
+
+
+@dataclass
+class StageEvent(Event):
+    TYPE: ClassVar[str] = "stage"
+    job_id: str = ""
+    stage: Stage = "load"
+
+
+@dataclass
+class Progress(Event):
+    """Throttled at the source (about 20 per second, latest wins)."""
+
+    TYPE: ClassVar[str] = "progress"
+    job_id: str = ""
+    stage: Stage = "denoise"
+    step: int = 0
+    steps: int = 0
+    tile: int = 0
+    tiles: int = 0
+    eta_s: float | None = None
+    """Seconds left for this job, when it can be estimated."""
+
+
+@dataclass
+class Preview(Event):
+    TYPE: ClassVar[str] = "preview"
+    job_id: str = ""
+    path: str = ""
+    """A small PNG on the engine's machine."""
+
+
+@dataclass
+class DegradationMapReady(Event):
+    TYPE: ClassVar[str] = "degradation_map"
+    job_id: str = ""
+    path: str = ""
+    """The saved `.map.npz`; its `.map.png` preview lies beside it."""
+    legend: list[list[str]] = field(default_factory=list)
+    """[[colour, meaning], ...] for the preview's channels."""
+
+
+@dataclass
+class Result(Event):
+    TYPE: ClassVar[str] = "result"
+    job_id: str = ""
+    input: str = ""
+    output: str = ""
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage."""
+    peak_memory_bytes: int | None = None
+    """Peak device memory of the job (CUDA), or peak resident memory of the engine (CPU)."""
+
+
+@dataclass
+class Warning(Event):
+    TYPE: ClassVar[str] = "warning"
+    job_id: str | None = None
+    message: str = ""
+
+
+@dataclass
+class Error(Event):
+    TYPE: ClassVar[str] = "error"
+    job_id: str | None = None
+    kind: ErrorKind = "internal"
+    message: str = ""
+    hint: str = ""
+
+
+@dataclass
+class Cancelled(Event):
+    TYPE: ClassVar[str] = "cancelled"
+    job_id: str = ""
+    reason: Literal["cancel", "interrupt", "shutdown"] = "cancel"
+
+
+@dataclass
+class Bye(Event):
+    TYPE: ClassVar[str] = "bye"
+
+
+REQUESTS: dict[str, type[Request]] = {
+    cls.TYPE: cls for cls in (Hello, ListModels, Restore, Cancel, Interrupt, Shutdown)
+}
+EVENTS: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (
+        HelloReply,
+        ModelsReply,
+        Accepted,
+        Queued,
+        Started,
+        StageEvent,
+        Progress,
+        Preview,
+        DegradationMapReady,
+        Result,
+        Warning,
+        Error,
+        Cancelled,
+        Bye,
+    )
+}
+_NESTED = {(Restore, "options"): RestoreOptionsMessage}
+
+
+def encode(message: Message) -> bytes:
+    """One JSON line (with its newline) for `message`."""
+    payload = {"type": message.TYPE, **dataclasses.asdict(message)}
+    line = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    if len(line) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(line)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    return line
+
+
+def decode(line: bytes | str, registry: dict[str, type[Message]]) -> Message:
+    """Parse one line into a message of `registry` (REQUESTS or EVENTS); ProtocolError if not."""
+    raw = line.encode() if isinstance(line, str) else line
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ProtocolError(f"not a JSON line: {error}") from None
+    if not isinstance(payload, dict):
+        raise ProtocolError("a message must be a JSON object")
+    kind = payload.pop("type", None)
+    cls = registry.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind!r}; known: {', '.join(sorted(registry))}")
+    return _build(cls, payload)
+
+
+def _build(cls: type, payload: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(payload) - names
+    if unknown:
+        name = getattr(cls, "TYPE", "") or cls.__name__
+        raise ProtocolError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
+    for (owner, name), nested in _NESTED.items():
+        if cls is owner and isinstance(payload.get(name), dict):
+            payload[name] = _build(nested, payload[name])
+    try:
+        return cls(**payload)
+    except TypeError as error:
+        raise ProtocolError(f"{cls.__name__}: {error}") from None
