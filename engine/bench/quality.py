@@ -103,7 +103,9 @@ def run(
             hint=f"use e.g. {scale * 64}",
         )
     if degrade is None:
-        from engine.imaging.degradations import degrade
+        from engine.imaging import degradations
+
+        degrade = degradations.degrade
     report = QualityReport(restorer.name, scale, crop, steps)
     niqe_model = _niqe_model(crop, scale, report.notes)
     lpips = _lpips(store_root, report.notes)
@@ -111,7 +113,7 @@ def run(
         if on_photo:
             on_photo(index, len(photos), path.name)
         gt = centre_crop(load_image(path).rgb, crop)
-        lq = degrade(gt, scale=scale, seed=index).lq.float().clamp(0, 1)
+        lq = torch.as_tensor(degrade(gt, scale=scale, seed=index).lq).float().clamp(0, 1)
         if tuple(lq.shape) != (3, crop // scale, crop // scale):
             raise BadSettingError(
                 f"degrade returned {tuple(lq.shape)} for a {crop} px crop at x{scale}"
@@ -126,10 +128,11 @@ def run(
                 min_short_side=restorer.min_short_side,
                 caption="none",
             ).image[0]
-        gt, candidates = (
-            quantise(gt),
-            {"bicubic": quantise(bicubic_upscale(lq, scale)), "model": quantise(restored.cpu())},
-        )
+        gt = quantise(gt)
+        candidates = {
+            "bicubic": quantise(bicubic_upscale(lq, scale)),
+            "model": quantise(restored.cpu()),
+        }
         scores = {
             name: _score(image, gt, scale, niqe_model, lpips) for name, image in candidates.items()
         }
@@ -188,6 +191,7 @@ def _cell(value: float, metric: str, signed: bool = False) -> str:
 def format_table(report: QualityReport) -> str:
     """Markdown: a row per photo and method, the means, and the model's mean gain over bicubic."""
     metrics = report.metrics()
+    model = Path(report.model_name).name  # a model folder is named by its last part
     lines = [
         f"Quality at x{report.scale}: {len(report.photos)} photos, centre crop {report.crop} px, "
         f"model {report.model_name}, {report.steps} steps; PSNR/SSIM on Y (BT.601), "
@@ -197,7 +201,7 @@ def format_table(report: QualityReport) -> str:
         "|---|---|" + "---:|" * len(metrics),
     ]
     for photo in report.photos:
-        for method, label in (("bicubic", "bicubic"), ("model", report.model_name)):
+        for method, label in (("bicubic", "bicubic"), ("model", model)):
             values = getattr(photo, method)
             lines.append(
                 f"| {photo.photo} | {label} | "
@@ -205,7 +209,7 @@ def format_table(report: QualityReport) -> str:
                 + " |"
             )
     if report.photos:
-        for method, label in (("bicubic", "bicubic"), ("model", report.model_name)):
+        for method, label in (("bicubic", "bicubic"), ("model", model)):
             lines.append(
                 f"| **mean** | {label} | "
                 + " | ".join(_cell(report.mean(method, m), m) for m in metrics)

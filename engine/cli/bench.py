@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from engine.cli.common import add_store_option, print_error
+from engine.cli.restore import positive_int
+from engine.errors import EngineError
 
 
 def megapixel_list(text: str) -> list[float]:
@@ -46,6 +51,35 @@ def register(subparsers) -> None:
     )
     tiling.set_defaults(func=run_tiling)
 
+    quality = kinds.add_parser(
+        "quality",
+        help="PSNR/SSIM/NIQE (LPIPS) of a model vs bicubic on degraded photo crops",
+        description="Take a centre crop of each photo as ground truth, degrade it with the "
+        "training degradations (seed = photo index), restore it with bicubic and with the model, "
+        "and print a markdown table of the scores with the model's mean gain over bicubic.",
+    )
+    quality.add_argument(
+        "--photos", required=True, metavar="DIR", help="folder of ground-truth photos"
+    )
+    quality.add_argument("--scale", type=positive_int, default=4, help="scale factor (default 4)")
+    quality.add_argument(
+        "--model",
+        default="auto",
+        metavar="auto|starter|dreamclear|PATH",
+        help="restorer to score (default auto)",
+    )
+    quality.add_argument("--steps", type=positive_int, default=50, help="denoising steps (50)")
+    quality.add_argument(
+        "--limit", type=positive_int, default=None, metavar="N", help="first N photos only"
+    )
+    quality.add_argument(
+        "--crop", type=positive_int, default=256, metavar="N", help="crop side in px (256)"
+    )
+    quality.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:i]")
+    quality.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
+    add_store_option(quality)
+    quality.set_defaults(func=run_quality)
+
 
 def run_tiling(args: argparse.Namespace) -> int:
     from engine.bench import tiling
@@ -53,4 +87,37 @@ def run_tiling(args: argparse.Namespace) -> int:
     modes = ("tiled", "published") if args.compare_untiled else ("tiled",)
     samples = tiling.run(args.megapixels, args.steps, args.upscale, modes, args.model)
     print(tiling.format_table(samples))
+    return 0
+
+
+def run_quality(args: argparse.Namespace) -> int:
+    from engine.bench import quality
+    from engine.devices import resolve_device, resolve_dtype
+    from engine.errors import BadSettingError
+    from engine.model_selection import load_restorer
+    from engine.restore_files import collect_inputs
+
+    try:
+        photos, missing = collect_inputs([args.photos])
+        if missing or not photos:
+            raise BadSettingError(
+                f"no photos in {args.photos}", hint="--photos names a folder of images"
+            )
+        photos = photos[: args.limit]
+        device = resolve_device(args.device)
+        dtype = resolve_dtype(args.dtype, device)
+        restorer = load_restorer(args.model, store_root=args.store, device=device, dtype=dtype)
+        report = quality.run(
+            photos,
+            restorer=restorer,
+            scale=args.scale,
+            steps=args.steps,
+            crop=args.crop,
+            store_root=args.store,
+            on_photo=lambda i, n, name: sys.stderr.write(f"[{i + 1}/{n}] {name}\n"),
+        )
+    except EngineError as error:
+        print_error(error)
+        return 2
+    print(quality.format_table(report))
     return 0
