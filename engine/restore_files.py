@@ -58,6 +58,8 @@ class FileResult:
     map_path: Path | None = None
     seconds: float = 0.0
     error: str | None = None
+    failure: EngineError | None = None
+    """The error behind `error`, for callers that report its kind and hint (the engine)."""
     extras: dict = field(default_factory=dict)
 
 
@@ -202,5 +204,6 @@ def restore_file(
         raise
     except EngineError as error:
         result.error = str(error) if str(input_path) in str(error) else f"{input_path}: {error}"
+        result.failure = error
     result.seconds = time.perf_counter() - started
     return result

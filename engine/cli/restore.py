@@ -134,11 +134,25 @@ def register(subparsers) -> None:
         help="refuse inputs larger than this before decoding (default 150)",
     )
     add_store_option(parser)
+    parser.add_argument(
+        "--engine",
+        default=None,
+        metavar="HOST:PORT",
+        help="send the jobs to a running `dreamclear engine serve` instead of restoring here "
+        "(input and output paths are the engine's; --store is the engine's own)",
+    )
+    parser.add_argument(
+        "--token", default=None, metavar="T", help="the token the engine printed at start"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     # Heavy imports here so `dreamclear --help` stays fast.
+    if args.engine:
+        from engine.cli.remote_restore import run_remote_restore
+
+        return run_remote_restore(args, stream=sys.stderr)
     from engine.cli.restore_runner import run_restore
 
     return run_restore(args, stream=sys.stderr)

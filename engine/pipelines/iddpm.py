@@ -86,7 +86,10 @@ class IDDPMSampler:
             clipped = np.append(self.posterior_variance[1], self.posterior_variance[1:])
         else:
             clipped = self.posterior_variance.copy()
-        self.posterior_log_variance_clipped = np.log(clipped)
+        # A one-step chain keeps log(0) = -inf at step 0, which `step` never reads (it returns
+        # the posterior mean there).
+        with np.errstate(divide="ignore"):
+            self.posterior_log_variance_clipped = np.log(clipped)
         self.posterior_mean_coef1 = betas * np.sqrt(abar_prev) / (1.0 - abar)
         self.posterior_mean_coef2 = (1.0 - abar_prev) * np.sqrt(1.0 - betas) / (1.0 - abar)
         self.timesteps = torch.tensor(kept[::-1], dtype=torch.long)
