@@ -1,0 +1,245 @@
+"""A scripted stand-in for `python -m engine`: speaks the protocol, computes nothing.
+
+    python fake_engine.py BEHAVIOUR [--runs FILE] [--until N] [--steps N] [--step-s S]
+                          [--delay S] [--tcp --token T]
+
+Behaviours (they apply while this is run number <= --until of the --runs counter file, so a
+restarted engine behaves normally; without --runs, always):
+  normal            hello, models, restore jobs of --steps steps, cancel, interrupt, shutdown
+  crash             exits with code 3 in the middle of a job's second step
+  ignore_interrupt  takes no notice of `interrupt`
+  wrong_version     refuses `hello` with an error of kind "version"
+  slow              answers `models` after --delay seconds
+  exit_after_hello  exits with code 3 shortly after answering `hello`
+  stubborn          ignores `shutdown`, the end of its input and SIGTERM (only SIGKILL ends it)
+
+Job ids are "e1", "e2"... per process, so a restarted engine reuses them. An input whose
+name starts with "bad" fails with kind "bad_input"; a `restore` without an output folder is
+refused with kind "bad_setting". With --tcp it listens on 127.0.0.1 (a free
+port, printed as "listening PORT" on stdout) and wants --token in `hello`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import protocol as p
+
+log = logging.getLogger("fake_engine")
+
+
+@dataclass
+class Job:
+    id: str
+    input: str
+    output_dir: str
+    steps: int
+
+
+@dataclass
+class FakeEngine:
+    behaviour: str
+    steps: int
+    step_s: float
+    delay_s: float
+    token: str | None
+    run: int
+    send: object = None
+    queue: list[Job] = field(default_factory=list)
+    running: Job | None = None
+    interrupted: bool = False
+    job_ids: int = 0
+    said_hello: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def emit(self, event: p.Event) -> None:
+        self.send(p.encode(event))  # type: ignore[operator]
+
+    async def handle(self, line: bytes) -> bool:
+        """Answer one request; False when the engine should exit."""
+        try:
+            request = p.decode(line, p.REQUESTS)
+        except p.ProtocolError as error:
+            self.emit(p.Error(kind=error.kind, message=str(error)))
+            return True
+        if not self.said_hello:
+            return self.hello(request)
+        if isinstance(request, p.ListModels):
+            if self.behaviour == "slow":
+                await asyncio.sleep(self.delay_s)
+            self.emit(p.ModelsReply(request_id=request.id, models=[{"name": "tiny"}]))
+        elif isinstance(request, p.Restore):
+            self.restore(request)
+        elif isinstance(request, p.Cancel):
+            for job in list(self.queue):
+                if request.job_ids is None or job.id in request.job_ids:
+                    self.queue.remove(job)
+                    self.emit(p.Cancelled(request_id=request.id, job_id=job.id, reason="cancel"))
+        elif isinstance(request, p.Interrupt):
+            running = self.running
+            wanted = request.job_id in (None, running.id if running else None)
+            if running and wanted and self.behaviour != "ignore_interrupt":
+                self.interrupted = True
+        elif isinstance(request, p.Shutdown) and self.behaviour != "stubborn":
+            for job in [*([self.running] if self.running else []), *self.queue]:
+                self.emit(p.Cancelled(job_id=job.id, reason="shutdown"))
+            self.emit(p.Bye(request_id=request.id))
+            return False
+        return True
+
+    def hello(self, request: p.Request) -> bool:
+        if not isinstance(request, p.Hello):
+            self.emit(p.Error(request_id=request.id, kind="protocol", message="hello first"))
+            return True
+        if self.behaviour == "wrong_version":
+            message = f"this engine speaks protocol 99, the client {request.protocol}"
+            self.emit(p.Error(request_id=request.id, kind="version", message=message))
+            return True
+        if self.token is not None and request.token != self.token:
+            self.emit(p.Error(request_id=request.id, kind="unauthorized", message="bad token"))
+            return True
+        self.said_hello = True
+        self.emit(
+            p.HelloReply(
+                request_id=request.id,
+                engine_version=f"fake-{self.behaviour}-run{self.run}",
+                capabilities=["restore", "models", "cancel", "interrupt"],
+                device="cpu",
+            )
+        )
+        if self.behaviour == "exit_after_hello":
+            asyncio.get_running_loop().call_later(0.2, os._exit, 3)
+        return True
+
+    def restore(self, request: p.Restore) -> None:
+        if not request.output_dir:
+            hint = "name a folder for results"
+            message = "restore needs an output_dir"
+            self.emit(
+                p.Error(request_id=request.id, kind="bad_setting", message=message, hint=hint)
+            )
+            return
+        jobs = []
+        for path in request.inputs:
+            self.job_ids += 1
+            job = Job(f"e{self.job_ids}", path, request.output_dir, self.steps)
+            jobs.append(job)
+            self.emit(p.Accepted(request_id=request.id, job_id=job.id, input=path))
+        for job in jobs:
+            ahead = len(self.queue) + (1 if self.running else 0)
+            self.queue.append(job)
+            self.emit(p.Queued(job_id=job.id, position=ahead))
+        self.wake.set()
+
+    async def work(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.queue:
+                self.running = job = self.queue.pop(0)
+                self.interrupted = False
+                await self.run_job(job)
+                self.running = None
+
+    async def run_job(self, job: Job) -> None:
+        self.emit(p.Started(job_id=job.id, input=job.input))
+        if Path(job.input).name.startswith("bad"):
+            self.emit(p.Error(job_id=job.id, kind="bad_input", message="cannot read", hint="fix"))
+            return
+        self.emit(p.StageEvent(job_id=job.id, stage="denoise"))
+        for step in range(1, job.steps + 1):
+            if step == 2 and self.behaviour == "crash":
+                await asyncio.sleep(self.step_s / 2)
+                log.error("fake engine: crashing in job %s", job.id)
+                os._exit(3)
+            await asyncio.sleep(self.step_s)
+            if self.interrupted:
+                self.emit(p.Cancelled(job_id=job.id, reason="interrupt"))
+                return
+            self.emit(p.Progress(job_id=job.id, stage="denoise", step=step, steps=job.steps))
+        output = str(Path(job.output_dir) / f"{Path(job.input).stem}_x4.png")
+        self.emit(p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1))
+
+
+def count_run(runs_file: str | None) -> int:
+    if runs_file is None:
+        return 1
+    path = Path(runs_file)
+    run = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(run))
+    return run
+
+
+async def serve_stdio(engine: FakeEngine) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=p.MAX_MESSAGE_BYTES + 1)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out = sys.stdout.buffer
+
+    def send(data: bytes) -> None:
+        out.write(data)
+        out.flush()
+
+    engine.send = send
+    worker = asyncio.create_task(engine.work())
+    while line := await reader.readline():
+        if not await engine.handle(line):
+            break
+    worker.cancel()
+    if engine.behaviour == "stubborn":
+        await asyncio.Event().wait()
+
+
+async def serve_tcp(engine: FakeEngine) -> None:
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        engine.send = writer.write
+        engine.said_hello = False
+        worker = asyncio.create_task(engine.work())
+        try:
+            while line := await reader.readline():
+                if not await engine.handle(line):
+                    await writer.drain()
+                    os._exit(0)
+        finally:
+            worker.cancel()
+            engine.queue.clear()
+            writer.close()
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sys.stdout.write(f"listening {port}\n")
+    sys.stdout.flush()
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("behaviour")
+    parser.add_argument("--runs")
+    parser.add_argument("--until", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--step-s", type=float, default=0.02)
+    parser.add_argument("--delay", type=float, default=1.0)
+    parser.add_argument("--tcp", action="store_true")
+    parser.add_argument("--token")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    run = count_run(args.runs)
+    behaviour = args.behaviour if args.runs is None or run <= args.until else "normal"
+    log.info("fake engine run %d: %s", run, behaviour)
+    if behaviour == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    engine = FakeEngine(behaviour, args.steps, args.step_s, args.delay, args.token, run)
+    asyncio.run(serve_tcp(engine) if args.tcp else serve_stdio(engine))
+
+
+if __name__ == "__main__":
+    main()

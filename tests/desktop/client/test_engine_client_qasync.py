@@ -1,0 +1,27 @@
+"""The client runs under qasync's Qt event loop, as in the app (subprocess pipes included)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import qasync
+from client_harness import S, collect, fake, finished, make_client
+
+
+def test_client_under_qasync(qapp, tmp_path):
+    async def test():
+        client, states = make_client()
+        await client.spawn(fake("normal"))
+        stream = client.events()
+        ids = await client.restore(["a.png"], tmp_path)
+        events = await collect(stream, finished(*ids))
+        await client.close()
+        return [event.TYPE for event in events], states
+
+    loop = qasync.QEventLoop(qapp)
+    try:
+        types, states = loop.run_until_complete(asyncio.wait_for(test(), 20))
+    finally:
+        loop.close()
+    assert types[0] == "accepted" and types[-1] == "result"
+    assert states == [S.STARTING, S.READY, S.BUSY, S.READY, S.STOPPED]
