@@ -1,0 +1,91 @@
+"""The starter model: a small RRDBNet restorer and a per-token degradation estimator.
+
+A fast CPU-friendly stand-in for DreamClear that the app can ship and train itself:
+
+- the restorer is spandrel's ESRGAN (old-arch RRDBNet) built at scale 1 the Real-ESRGAN way
+  (pixel-unshuffle by 4 inside, two x2 upconvs back), so its state dict is detected by
+  `spandrel.ModelLoader().load_from_state_dict` as a 1x ESRGAN with no custom code. Its input
+  is the LQ image already resized (bicubic) to the target size; the output has the same size.
+- the estimator predicts, per 16 px token, how strong each degradation is, in the channel
+  order of `STARTER_CHANNELS` (the order of `degrade_spatially_varying`'s strength maps).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from spandrel.architectures.ESRGAN import ESRGAN
+from torch import nn
+
+__all__ = ["STARTER_CHANNELS", "DegradationEstimator", "build_starter_restorer"]
+
+STARTER_CHANNELS: tuple[str, ...] = ("blur", "noise", "jpeg", "scale")
+"""Channels of the estimator's maps (and of the spatially varying strength maps)."""
+
+SHUFFLE_FACTOR = 4
+SPANDREL_GROWTH_CHANNELS = 32
+"""spandrel's RRDBNet hard-codes the dense-block growth channels (gc=32) and its loader cannot
+read another value back from a state dict, so a spandrel-loadable restorer must use 32."""
+
+
+def build_starter_restorer(
+    num_feat: int = 32, num_block: int = 4, num_grow_ch: int = SPANDREL_GROWTH_CHANNELS
+) -> nn.Module:
+    """spandrel's ESRGAN at scale 1: (B,3,H,W) in [0,1] -> (B,3,H,W) (not clamped).
+
+    `num_grow_ch` is accepted for the Real-ESRGAN signature but must be 32: see
+    `SPANDREL_GROWTH_CHANNELS`.
+    """
+    if num_grow_ch != SPANDREL_GROWTH_CHANNELS:
+        raise ValueError(
+            f"num_grow_ch must be {SPANDREL_GROWTH_CHANNELS}: spandrel's ESRGAN loader assumes it, "
+            f"so a restorer with {num_grow_ch} could not be loaded back"
+        )
+    # Scale 4 on the unshuffled input = scale 1 overall; spandrel detects it that way too.
+    return ESRGAN(
+        in_nc=3 * SHUFFLE_FACTOR**2,
+        out_nc=3,
+        num_filters=num_feat,
+        num_blocks=num_block,
+        scale=SHUFFLE_FACTOR,
+        shuffle_factor=SHUFFLE_FACTOR,
+    )
+
+
+class DegradationEstimator(ModelMixin, ConfigMixin):
+    """A small CNN: (B,3,H,W) in [0,1] -> (B,4,H/16,W/16) degradation strengths in [0,1].
+
+    Args:
+        channels: width of the convolutions.
+        num_layers: 3x3 conv + LeakyReLU layers at 1/4 resolution, before the two strided convs.
+        num_outputs: output maps, one per name in `STARTER_CHANNELS`.
+    """
+
+    token_px = 16
+
+    @register_to_config
+    def __init__(self, channels: int = 32, num_layers: int = 3, num_outputs: int = 4) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3 * SHUFFLE_FACTOR**2, channels, 3, padding=1)]
+        for _ in range(num_layers):
+            layers += [nn.LeakyReLU(0.2), nn.Conv2d(channels, channels, 3, padding=1)]
+        for _ in range(2):  # 1/4 -> 1/16
+            layers += [nn.LeakyReLU(0.2), nn.Conv2d(channels, channels, 3, stride=2, padding=1)]
+        layers += [nn.LeakyReLU(0.2), nn.Conv2d(channels, num_outputs, 1)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """image (B,3,H,W) in [0,1] -> maps (B,num_outputs,ceil(H/16),ceil(W/16)) in [0,1]."""
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected an image batch (B,3,H,W), got shape {tuple(image.shape)}")
+        # 1. Pad to a multiple of 16 so every token sees a full 16 px cell.
+        h, w = image.shape[-2:]
+        pad_h, pad_w = -h % self.token_px, -w % self.token_px
+        if pad_h or pad_w:
+            image = F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
+        # 2. Pixel-unshuffle: convolutions run at 1/4 resolution.
+        features = F.pixel_unshuffle(image, SHUFFLE_FACTOR)
+        # 3. Convs down to one cell per token, squashed to [0,1].
+        return torch.sigmoid(self.body(features))

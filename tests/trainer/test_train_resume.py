@@ -1,0 +1,83 @@
+"""Checkpoints resume at exactly the same data position and loss curve, even after kill -9."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from trainer import checkpoints
+from trainer.config import ConfigError
+from trainer.loop import train
+
+STEPS = 10
+
+
+def loss_curve(config) -> list[float]:
+    rows = checkpoints.read_csv(config.checkpointing.output_dir / "losses.csv")
+    assert [int(row["step"]) for row in rows] == list(range(1, len(rows) + 1))
+    return [float(row["loss"]) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def reference_curve(make_starter_config):
+    config = make_starter_config("reference", max_steps=STEPS)
+    train(config)
+    return loss_curve(config)
+
+
+def test_resume_continues_the_same_loss_curve(make_starter_config, reference_curve):
+    train(make_starter_config("split", max_steps=3))
+    config = make_starter_config("split", max_steps=STEPS)
+    with pytest.raises(ConfigError, match="--resume latest"):
+        train(config)  # never silently starts over in a folder that has a run
+    train(config, resume="latest")
+    assert loss_curve(config) == pytest.approx(reference_curve, rel=1e-5, abs=1e-7)
+
+
+def test_resume_from_a_checkpoint_path(make_starter_config, reference_curve):
+    config = make_starter_config("path", max_steps=5)
+    train(config)
+    first = checkpoints.complete_checkpoints(config.checkpointing.output_dir)[0]
+    assert checkpoints.read_marker(first)["step"] == 4
+    config = make_starter_config("path", max_steps=STEPS)
+    train(config, resume=str(first))
+    assert loss_curve(config) == pytest.approx(reference_curve, rel=1e-5, abs=1e-7)
+
+
+def test_killed_run_resumes_from_last_complete_checkpoint(make_starter_config, reference_curve):
+    config = make_starter_config("killed", max_steps=1000)
+    out = config.checkpointing.output_dir
+    command = [sys.executable, "-m", "dreamclear.cli", "train", str(out.parent / "train.toml")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(out.parent / "log.txt", "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 90
+            while not checkpoints.complete_checkpoints(out):
+                assert process.poll() is None, (out.parent / "log.txt").read_text()
+                assert time.monotonic() < deadline, "no checkpoint within 90 s"
+                time.sleep(0.02)
+        finally:
+            process.kill()  # SIGKILL: no clean-up of any kind
+            process.wait()
+
+    # A save the kill cut short: a newer folder with a truncated weights file, no marker.
+    latest = checkpoints.complete_checkpoints(out)[-1]
+    resumed_step = checkpoints.read_marker(latest)["step"]
+    torn = out / "checkpoints" / f"checkpoint_{checkpoints.next_checkpoint_index(out)}"
+    torn.mkdir()
+    (torn / "model.safetensors").write_bytes(b"\x00" * 10)
+    assert checkpoints.resolve_checkpoint(out, "latest") == latest
+    with pytest.raises(ConfigError, match="incomplete"):
+        checkpoints.resolve_checkpoint(out, str(torn))
+
+    assert resumed_step < STEPS, "the killed run got too far before the kill"
+    config = make_starter_config("killed", max_steps=STEPS)
+    train(config, resume="latest")
+    assert loss_curve(config) == pytest.approx(reference_curve, rel=1e-5, abs=1e-7)
+    assert not torn.exists() or checkpoints.is_complete(torn)
+    assert checkpoints.read_marker(checkpoints.complete_checkpoints(out)[-1])["step"] == STEPS

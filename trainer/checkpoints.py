@@ -1,0 +1,116 @@
+"""Checkpoint folders: which are complete, which one `--resume latest` means, and CSV logs.
+
+accelerate writes `OUTPUT/checkpoints/checkpoint_<n>` (automatic naming). A process killed
+while saving leaves a half-written folder, so the trainer writes `COMPLETE_MARKER` last,
+atomically, and only a folder holding it counts as a checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from trainer.config import ConfigError
+
+logger = logging.getLogger(__name__)
+
+COMPLETE_MARKER = "trainer-state.json"
+CONFIG_FILE = "train-config.toml"
+_CHECKPOINT_NAME = re.compile(r"^checkpoint_(\d+)$")
+
+
+def checkpoint_folders(output_dir: Path) -> list[Path]:
+    """All `checkpoint_<n>` folders, complete or not, by ascending n."""
+    root = output_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [(int(m[1]), p) for p in root.iterdir() if (m := _CHECKPOINT_NAME.match(p.name))]
+    return [path for _, path in sorted(found)]
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / COMPLETE_MARKER).is_file()
+
+
+def complete_checkpoints(output_dir: Path) -> list[Path]:
+    return [folder for folder in checkpoint_folders(output_dir) if is_complete(folder)]
+
+
+def resolve_checkpoint(output_dir: Path, resume: str) -> Path | None:
+    """`latest`: the newest complete checkpoint (None when there is none yet); else a PATH
+    that must be a complete checkpoint folder."""
+    if resume == "latest":
+        found = complete_checkpoints(output_dir)
+        return found[-1] if found else None
+    folder = Path(resume).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"No checkpoint folder at {folder}.", hint="use --resume latest or a PATH"
+        )
+    if not is_complete(folder):
+        raise ConfigError(
+            f"{folder} is an incomplete checkpoint (the run stopped while saving it).",
+            hint="resume from an earlier checkpoint, or use --resume latest",
+        )
+    return folder
+
+
+def remove_incomplete(output_dir: Path) -> None:
+    """Delete half-written checkpoint folders, so accelerate's pruning never counts them."""
+    for folder in checkpoint_folders(output_dir):
+        if not is_complete(folder):
+            logger.warning("Removing incomplete checkpoint %s.", folder)
+            shutil.rmtree(folder)
+
+
+def next_checkpoint_index(output_dir: Path) -> int:
+    folders = checkpoint_folders(output_dir)
+    return int(_CHECKPOINT_NAME.match(folders[-1].name)[1]) + 1 if folders else 0
+
+
+def write_marker(folder: Path, state: dict[str, Any]) -> None:
+    """Write the completion marker atomically: a crash leaves it absent, never truncated."""
+    temporary = folder / (COMPLETE_MARKER + ".tmp")
+    temporary.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, folder / COMPLETE_MARKER)
+
+
+def read_marker(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / COMPLETE_MARKER).read_text(encoding="utf-8"))
+
+
+def append_csv(path: Path, row: dict[str, Any]) -> None:
+    """Append a row; the header is written with the first row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with open(path, "a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def truncate_csv(path: Path, max_step: int) -> None:
+    """Drop rows after `max_step`: what a killed run logged past its last checkpoint."""
+    rows = read_csv(path)
+    if not rows:
+        return
+    path.unlink()
+    for row in rows:
+        if int(row["step"]) <= max_step:
+            append_csv(path, row)

@@ -1,0 +1,315 @@
+"""Training configuration: typed dataclasses read once from a TOML file.
+
+`load_config(path)` checks everything a run needs before any work starts (unknown fields,
+wrong types, bad values, missing paths) and names the bad field in its error. Relative paths
+are taken from the current folder, like every other command-line path.
+`config_to_toml` writes a config back, so each checkpoint carries the settings it was made with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.errors import BadSettingError
+
+TaskName = Literal["starter", "dreamclear"]
+MixedPrecision = Literal["no", "fp16", "bf16"]
+
+
+class ConfigError(BadSettingError):
+    """A training config that cannot work; the message names the field."""
+
+
+@dataclass
+class DataConfig:
+    photos: Path = Path("resources/photos")
+    """Folder of HQ training photos (png, jpg, webp...; searched non-recursively)."""
+    validation_photos: tuple[str, ...] = ()
+    """File names in `photos` held out of training and used for validation."""
+    crop_min: int = 128
+    """Smallest HQ crop side in pixels (a multiple of 16)."""
+    crop_max: int = 192
+    """Largest HQ crop side in pixels (a multiple of 16); a batch is cut to its smallest crop."""
+    scale: int = 4
+    """Downscaling factor of the synthetic degradation (LQ = HQ / scale)."""
+    batch_size: int = 4
+    """Crops per batch per process."""
+    samples_per_epoch: int = 1000
+    """Random crops drawn per epoch (an epoch is only a unit of the data seed)."""
+    num_workers: int = 0
+    """DataLoader worker processes (0: load in the training process)."""
+    min_photo_side: int = 0
+    """Photos whose short side is below this are skipped with a warning (0: crop_max)."""
+
+
+@dataclass
+class OptimisationConfig:
+    optimizer: Literal["adam", "adamw"] = "adam"
+    """torch.optim.Adam or AdamW (decoupled weight decay)."""
+    learning_rate: float = 2e-4
+    """Constant learning rate."""
+    weight_decay: float = 0.0
+    """Weight decay (L2 for adam, decoupled for adamw)."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Adam betas."""
+    max_grad_norm: float = 1.0
+    """Gradients are clipped to this global norm before each optimiser step (0: no clipping)."""
+
+
+@dataclass
+class CheckpointConfig:
+    output_dir: Path = Path("runs/train")
+    """Folder for checkpoints/, validation/ and export/ (`--output-dir` overrides it)."""
+    checkpoint_every: int = 500
+    """Save a checkpoint every this many optimiser steps (and always at the end)."""
+    keep_last: int = 3
+    """Checkpoints kept (accelerate's total_limit). At least 2: accelerate deletes the oldest
+    before writing the next, so with 1 a crash during a save would leave none."""
+
+
+@dataclass
+class ValidationConfig:
+    every: int = 500
+    """Validate every this many optimiser steps (and at the end); 0: only at the end."""
+    num_images: int = 5
+    """Validation photos used (the first of `data.validation_photos`)."""
+    crop: int = 256
+    """Side of the centre crop of each validation photo, in HQ pixels (a multiple of 16)."""
+
+
+@dataclass
+class StarterConfig:
+    num_feat: int = 32
+    """Restorer (RRDBNet) feature channels."""
+    num_block: int = 4
+    """Restorer RRDB blocks."""
+    estimator_channels: int = 32
+    """Degradation estimator conv width."""
+    estimator_weight: float = 1.0
+    """Weight of the estimator's MSE on the strength maps, added to the restorer's L1."""
+    gradient_weight: float = 0.0
+    """Weight of an L1 on image gradients (sharper edges, no perceptual network needed)."""
+
+
+@dataclass
+class DreamClearConfig:
+    model: str = "tiny"
+    """"tiny" (seeded tiny components, for tests), "dreamclear" (the official files in the
+    model store) or a PATH to a model folder in our layout."""
+    caption: str = ""
+    """Caption of photos without a `<photo stem>.txt` beside them."""
+    caption_features: Path | None = None
+    """Folder of cached T5 features, `<photo stem>.safetensors` with `embedding` (L,C) and
+    `mask` (L); when set the text encoder is never run."""
+    caption_dropout: float = 0.5
+    """Probability that a sample's caption is replaced by the model's null caption."""
+    gradient_checkpointing: bool = False
+    """Recompute block activations in the backward pass (less memory, slower)."""
+    num_train_timesteps: int = 1000
+    """Length of the linear-beta diffusion schedule; t is drawn uniformly from it."""
+    vlb_weight: float = 1.0
+    """Weight of the variational-bound term (trains the learned-range variance)."""
+    validation_sampling_steps: int = 20
+    """Sampling steps of the validation restores (PSNR and images); 0: validation loss only."""
+
+
+@dataclass
+class TrainConfig:
+    task: TaskName
+    """What to train: "starter" (restorer + degradation estimator) or "dreamclear"."""
+    max_steps: int = 1000
+    """Optimiser steps of the whole run (`--max-steps` overrides it)."""
+    seed: int = 0
+    """Seed of the model init, the data (crops and degradations) and the diffusion noise."""
+    mixed_precision: MixedPrecision = "no"
+    """accelerate's mixed precision: "no", "fp16" or "bf16"."""
+    gradient_accumulation_steps: int = 1
+    """Batches accumulated per optimiser step."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Training data."""
+    optimisation: OptimisationConfig = field(default_factory=OptimisationConfig)
+    """Optimiser and gradient clipping."""
+    checkpointing: CheckpointConfig = field(default_factory=CheckpointConfig)
+    """Where and how often to save."""
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    """Validation on held-out photos."""
+    starter: StarterConfig = field(default_factory=StarterConfig)
+    """Settings of the starter task."""
+    dreamclear: DreamClearConfig = field(default_factory=DreamClearConfig)
+    """Settings of the dreamclear task."""
+
+
+# ----------------------------------------------------------------------------- parse
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read, type-check and validate a TOML training config. `overrides` replace top-level
+    fields or dotted ones ("checkpointing.output_dir") after parsing."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"No training config at {path}.", hint="check the path") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}.") from None
+    config = _build(TrainConfig, raw, "")
+    for name, value in overrides.items():
+        if value is not None:
+            _set(config, name, value)
+    validate(config)
+    return config
+
+
+def _set(config: Any, dotted: str, value: Any) -> None:
+    *parents, name = dotted.split(".")
+    for parent in parents:
+        config = getattr(config, parent)
+    setattr(config, name, value)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'the config'} must be a table, got {raw!r}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        name = f"{where}{unknown[0]}"
+        raise ConfigError(
+            f"Unknown config field '{name}'.",
+            hint=f"known fields{' of ' + where[:-1] if where else ''}: {', '.join(fields)}",
+        )
+    values = {}
+    for name, spec in fields.items():
+        if name in raw:
+            values[name] = _convert(hints[name], raw[name], f"{where}{name}")
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"Missing config field '{where}{name}'.")
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{name}.")
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(options[0], value, name)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(
+                f"Config field '{name}' is {value!r}.",
+                hint=f"choose one of {', '.join(map(repr, choices))}",
+            )
+        return value
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"Config field '{name}' must be a list, got {value!r}.")
+        if args[-1] is not Ellipsis and len(value) != len(args):
+            raise ConfigError(f"Config field '{name}' must have {len(args)} items, got {value!r}.")
+        item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+        return tuple(
+            _convert(t, v, f"{name}[{i}]")
+            for i, (t, v) in enumerate(zip(item_types, value, strict=True))
+        )
+    if hint is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"Config field '{name}' must be a path string, got {value!r}.")
+        return Path(value).expanduser()
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    # bool is an int in Python; a TOML `true` is never a valid int here.
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(
+            f"Config field '{name}' must be {hint.__name__}, got {type(value).__name__} {value!r}."
+        )
+    return value
+
+
+def validate(config: TrainConfig) -> None:
+    """Value checks that types alone do not catch; each names its field."""
+    data, ckpt, val = config.data, config.checkpointing, config.validation
+
+    def require(ok: bool, name: str, message: str, hint: str = "") -> None:
+        if not ok:
+            raise ConfigError(f"Config field '{name}' {message}.", hint=hint)
+
+    require(config.max_steps >= 1, "max_steps", "must be at least 1")
+    require(config.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1")
+    require(data.photos.is_dir(), "data.photos", f"is not a folder: {data.photos}")
+    for name in data.validation_photos:
+        require(
+            (data.photos / name).is_file(),
+            "data.validation_photos",
+            f"names {name!r}, which is not in {data.photos}",
+        )
+    for name in ("crop_min", "crop_max"):
+        size = getattr(data, name)
+        require(size >= 16 and size % 16 == 0, f"data.{name}", "must be a multiple of 16")
+    require(data.crop_max >= data.crop_min, "data.crop_max", "must be >= data.crop_min")
+    require(data.scale in (1, 2, 4, 8), "data.scale", "must be 1, 2, 4 or 8")
+    require(data.batch_size >= 1, "data.batch_size", "must be at least 1")
+    require(data.samples_per_epoch >= data.batch_size, "data.samples_per_epoch", ">= batch_size")
+    require(data.num_workers >= 0, "data.num_workers", "must be >= 0")
+    require(config.optimisation.learning_rate > 0, "optimisation.learning_rate", "must be > 0")
+    require(ckpt.checkpoint_every >= 1, "checkpointing.checkpoint_every", "must be >= 1")
+    require(
+        ckpt.keep_last >= 2,
+        "checkpointing.keep_last",
+        "must be at least 2",
+        hint="accelerate deletes the oldest checkpoint before writing the next one",
+    )
+    require(val.every >= 0, "validation.every", "must be >= 0")
+    require(val.crop >= 16 and val.crop % 16 == 0, "validation.crop", "must be a multiple of 16")
+    if config.task == "dreamclear":
+        dc = config.dreamclear
+        require(0.0 <= dc.caption_dropout <= 1.0, "dreamclear.caption_dropout", "must be in [0, 1]")
+        require(
+            dc.caption_features is None or dc.caption_features.is_dir(),
+            "dreamclear.caption_features",
+            f"is not a folder: {dc.caption_features}",
+        )
+        require(data.crop_min % 64 == 0, "data.crop_min", "must be a multiple of 64 for dreamclear")
+        require(data.crop_max % 64 == 0, "data.crop_max", "must be a multiple of 64 for dreamclear")
+
+
+# ----------------------------------------------------------------------------- write
+
+
+def config_to_toml(config: TrainConfig) -> str:
+    """The config as TOML that `load_config` reads back to an equal config."""
+    top: list[str] = []
+    tables: list[str] = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            body = [
+                f"{g.name} = {_toml_value(getattr(value, g.name))}"
+                for g in dataclasses.fields(value)
+                if getattr(value, g.name) is not None
+            ]
+            tables.append("\n".join([f"[{f.name}]", *body]))
+        else:
+            top.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{text}"'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")

@@ -1,0 +1,194 @@
+"""Training data: random HQ crops of a photo folder, degraded on the fly into LQ images.
+
+Every sample is a pure function of (seed, epoch, index): the photo, the crop, the flip and
+the degradation seed all come from `numpy.random.default_rng([seed, epoch, index])`. So a run
+sees the same data every time, data loader workers change nothing, and a resumed run that
+skips the batches it has already seen continues at exactly the same sample.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from engine.errors import BadSettingError
+from engine.imaging import degradations
+from trainer.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+TOKEN_PX = 16
+
+
+@dataclass
+class Photo:
+    name: str
+    pixels: np.ndarray
+    """(H, W, 3) uint8 RGB."""
+
+
+def load_photos(
+    folder: Path,
+    *,
+    names: tuple[str, ...] | None = None,
+    exclude: tuple[str, ...] = (),
+    min_side: int = 0,
+) -> list[Photo]:
+    """Decode the photos in `folder` (sorted by name; only `names` if given) except `exclude`;
+    unreadable photos and photos with a side below `min_side` are skipped with a warning and
+    counted."""
+    paths = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in PHOTO_SUFFIXES
+        and p.name not in exclude
+        and (names is None or p.name in names)
+    )
+    photos, skipped = [], 0
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            logger.warning("Skipping %s: cannot read it (%s).", path.name, error)
+            skipped += 1
+            continue
+        if min(pixels.shape[:2]) < min_side:
+            logger.warning(
+                "Skipping %s: %dx%d is smaller than the %d px crops.",
+                path.name,
+                pixels.shape[1],
+                pixels.shape[0],
+                min_side,
+            )
+            skipped += 1
+            continue
+        photos.append(Photo(path.name, pixels))
+    if skipped:
+        logger.warning("Skipped %d of %d photos in %s.", skipped, len(paths), folder)
+    if not photos:
+        raise BadSettingError(
+            f"No usable photos in {folder}.",
+            hint=f"add photos of at least {min_side}x{min_side} pixels",
+        )
+    return photos
+
+
+def to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float() / 255.0
+
+
+class DegradedCrops(Dataset):
+    """Samples {"hq" (3,S,S), "lq" (3,S/scale,S/scale), "maps" (4,S/16,S/16) [spatially varying
+    only], "photo" (index into `photos`)} with S a multiple of 16 in [crop_min, crop_max].
+
+    Call `set_epoch` before iterating an epoch; it changes every sample's seed.
+    """
+
+    def __init__(
+        self,
+        photos: list[Photo],
+        *,
+        crop_min: int,
+        crop_max: int,
+        scale: int,
+        seed: int,
+        samples_per_epoch: int,
+        spatially_varying: bool,
+    ) -> None:
+        self.photos = photos
+        self.crop_sizes = list(range(crop_min, crop_max + 1, TOKEN_PX))
+        self.scale = scale
+        self.seed = seed
+        self.samples_per_epoch = samples_per_epoch
+        self.spatially_varying = spatially_varying
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        photo_index = int(rng.integers(len(self.photos)))
+        pixels = self.photos[photo_index].pixels
+        height, width = pixels.shape[:2]
+        size = min(
+            int(rng.choice(self.crop_sizes)), height - height % TOKEN_PX, width - width % TOKEN_PX
+        )
+        top = int(rng.integers(height - size + 1))
+        left = int(rng.integers(width - size + 1))
+        crop = pixels[top : top + size, left : left + size]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        hq = to_tensor(crop)
+        seed = int(rng.integers(2**31))
+        return degrade_crop(hq, self.scale, seed, self.spatially_varying) | {"photo": photo_index}
+
+
+def degrade_crop(
+    hq: torch.Tensor, scale: int, seed: int, spatially_varying: bool
+) -> dict[str, torch.Tensor]:
+    """{"hq", "lq", and with `spatially_varying` the strength "maps"} of one HQ crop."""
+    if spatially_varying:
+        result = degradations.degrade_spatially_varying(
+            hq, scale=scale, seed=seed, token_px=TOKEN_PX
+        )
+        return {"hq": hq, "lq": result.lq.float(), "maps": result.strength_maps.float()}
+    return {"hq": hq, "lq": degradations.degrade(hq, scale=scale, seed=seed).lq.float()}
+
+
+def collate_crops(samples: list[dict], scale: int) -> dict[str, torch.Tensor]:
+    """Stack samples, cutting every crop to the batch's smallest (top-left, so HQ, LQ and the
+    16 px maps stay aligned)."""
+    size = min(sample["hq"].shape[-1] for sample in samples)
+    cuts = {"hq": size, "lq": size // scale, "maps": size // TOKEN_PX}
+    batch = {
+        key: torch.stack([sample[key][..., :cut, :cut] for sample in samples])
+        for key, cut in cuts.items()
+        if key in samples[0]
+    }
+    batch["photo"] = torch.tensor([sample["photo"] for sample in samples])
+    return batch
+
+
+def validation_pairs(
+    photos: list[Photo], *, crop: int, scale: int, seed: int, spatially_varying: bool
+) -> list[dict]:
+    """A fixed centre crop of each validation photo, degraded with a seed fixed per photo."""
+    pairs = []
+    for index, photo in enumerate(photos):
+        height, width = photo.pixels.shape[:2]
+        size = min(crop, height - height % TOKEN_PX, width - width % TOKEN_PX)
+        top, left = (height - size) // 2, (width - size) // 2
+        hq = to_tensor(photo.pixels[top : top + size, left : left + size])
+        pairs.append(
+            degrade_crop(hq, scale, seed + index, spatially_varying) | {"name": photo.name}
+        )
+    return pairs
+
+
+def validation_set(config: TrainConfig, *, spatially_varying: bool) -> list[dict]:
+    """`validation_pairs` of the first `validation.num_images` held-out photos."""
+    data = config.data
+    names = data.validation_photos[: config.validation.num_images]
+    if not names:
+        return []
+    photos = load_photos(data.photos, names=names, min_side=TOKEN_PX)
+    return validation_pairs(
+        photos,
+        crop=config.validation.crop,
+        scale=data.scale,
+        seed=config.seed,
+        spatially_varying=spatially_varying,
+    )

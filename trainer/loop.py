@@ -1,0 +1,248 @@
+"""The one training loop, on accelerate, shared by every task.
+
+accelerate handles devices, mixed precision, multiple GPUs and gradient accumulation; it
+writes `OUTPUT/checkpoints/checkpoint_<n>` (automatic naming, at most `keep_last`), each with
+the models, the optimiser, the RNG states and our `TrainingProgress`. The trainer then adds the
+config (TOML) and, last, the completion marker. Resuming loads a complete checkpoint and skips
+the batches already seen in its epoch, so the data continues at the exact sample.
+
+Outputs: `losses.csv` (one row per optimiser step), `validation/metrics.csv` and
+`validation/step_<n>/` sample images, and `export/` (the task's loadable weights) at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from trainer import checkpoints
+from trainer.config import ConfigError, TrainConfig, config_to_toml
+from trainer.data import collate_crops
+from trainer.tasks import build_task
+from trainer.tasks.base import Task
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingProgress:
+    """Where the run is; saved in every checkpoint through accelerate's custom state."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        """Optimiser steps done."""
+        self.batches_seen = 0
+        """Batches consumed from the data loader (epoch = batches_seen // batches per epoch)."""
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step, "batches_seen": self.batches_seen}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.step, self.batches_seen = int(state["step"]), int(state["batches_seen"])
+
+
+def batch_generator(seed: int, process: int, batch: int, device: torch.device) -> torch.Generator:
+    """The generator of one batch's randomness, a pure function of (seed, process, batch)."""
+    state = np.random.SeedSequence([seed, process, batch]).generate_state(1)[0]
+    return torch.Generator(device=device).manual_seed(int(state))
+
+
+def build_optimizer(config: TrainConfig, models: list[nn.Module]) -> torch.optim.Optimizer:
+    params = [p for model in models for p in model.parameters() if p.requires_grad]
+    opt = config.optimisation
+    kind = torch.optim.AdamW if opt.optimizer == "adamw" else torch.optim.Adam
+    return kind(params, lr=opt.learning_rate, betas=opt.betas, weight_decay=opt.weight_decay)
+
+
+class Trainer:
+    """Runs one task from a config; `run()` trains to `max_steps` and exports."""
+
+    def __init__(self, config: TrainConfig, resume: str | None = None) -> None:
+        self.config = config
+        self.output_dir = config.checkpointing.output_dir
+        self.accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            project_config=ProjectConfiguration(
+                project_dir=str(self.output_dir),
+                automatic_checkpoint_naming=True,
+                total_limit=config.checkpointing.keep_last,
+            ),
+        )
+        self.progress = TrainingProgress()
+        self.accelerator.register_for_checkpointing(self.progress)
+        checkpoint = self._checkpoint_to_resume(resume)
+        set_seed(config.seed)
+        self.task: Task = build_task(config)
+        models = self.task.build(self.accelerator.device)
+        loader = DataLoader(
+            self.task.train_dataset(),
+            batch_size=config.data.batch_size,
+            shuffle=False,  # the dataset draws its own random crops from (seed, epoch, index)
+            drop_last=True,
+            num_workers=config.data.num_workers,
+            collate_fn=partial(collate_crops, scale=config.data.scale),
+        )
+        optimizer = build_optimizer(config, models)
+        *self.models, self.optimizer, self.loader = self.accelerator.prepare(
+            *models, optimizer, loader
+        )
+        self._start(checkpoint, resume)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _checkpoint_to_resume(self, resume: str | None) -> Path | None:
+        """The checkpoint to load, checked before any model is built."""
+        if resume is None:
+            if checkpoints.complete_checkpoints(self.output_dir):
+                raise ConfigError(
+                    f"{self.output_dir} already holds checkpoints of a run.",
+                    hint="continue it with --resume latest, or choose another output folder",
+                )
+            return None
+        return checkpoints.resolve_checkpoint(self.output_dir, resume)
+
+    def _start(self, folder: Path | None, resume: str | None) -> None:
+        if self.accelerator.is_main_process:
+            checkpoints.remove_incomplete(self.output_dir)
+        self.accelerator.wait_for_everyone()
+        if folder is None:
+            if resume == "latest":
+                logger.warning("No checkpoint in %s yet: starting a new run.", self.output_dir)
+            return
+        self.accelerator.load_state(str(folder))
+        # load_state does not move accelerate's counter: name the next save after the newest.
+        self.accelerator.project_configuration.iteration = checkpoints.next_checkpoint_index(
+            self.output_dir
+        )
+        if self.accelerator.is_main_process:
+            checkpoints.truncate_csv(self.output_dir / "losses.csv", self.progress.step)
+            checkpoints.truncate_csv(
+                self.output_dir / "validation" / "metrics.csv", self.progress.step
+            )
+        logger.info("Resumed from %s at step %d.", folder, self.progress.step)
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self) -> Path:
+        """Train to `max_steps`, checkpoint, validate, export; returns the export folder."""
+        config, accelerator, progress = self.config, self.accelerator, self.progress
+        max_steps = config.max_steps
+        bar = tqdm(
+            total=max_steps,
+            initial=progress.step,
+            desc=f"train {config.task}",
+            unit="step",
+            disable=not accelerator.is_main_process,
+            mininterval=2.0,
+            dynamic_ncols=True,
+        )
+        saved_at = validated_at = progress.step
+        while progress.step < max_steps:
+            epoch, skip = divmod(progress.batches_seen, len(self.loader))
+            batches = accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
+            # accelerate's loaders pass their epoch on to the dataset's `set_epoch` themselves.
+            batches.set_epoch(epoch)
+            losses: list[float] = []
+            for batch in batches:
+                logs = self._train_batch(batch)
+                losses.append(logs.pop("loss"))
+                progress.batches_seen += 1
+                if not accelerator.sync_gradients:
+                    continue
+                progress.step += 1
+                loss = float(np.mean(losses))
+                losses = []
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}")
+                if accelerator.is_main_process:
+                    checkpoints.append_csv(
+                        self.output_dir / "losses.csv",
+                        {"step": progress.step, "loss": loss, **logs},
+                    )
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"the loss became {loss} at step {progress.step}")
+                if progress.step % config.checkpointing.checkpoint_every == 0:
+                    self.save_checkpoint()
+                    saved_at = progress.step
+                every = config.validation.every
+                if every and progress.step % every == 0:
+                    self.validate()
+                    validated_at = progress.step
+                if progress.step >= max_steps:
+                    break
+        bar.close()
+        if saved_at != progress.step or not checkpoints.complete_checkpoints(self.output_dir):
+            self.save_checkpoint()
+        if validated_at != progress.step:
+            self.validate()
+        target = self.output_dir / "export"
+        if accelerator.is_main_process:
+            self.task.export(self.output_dir, target)
+        accelerator.wait_for_everyone()
+        accelerator.end_training()
+        return target
+
+    def _train_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        accelerator = self.accelerator
+        generator = batch_generator(
+            self.config.seed,
+            accelerator.process_index,
+            self.progress.batches_seen,
+            accelerator.device,
+        )
+        with accelerator.accumulate(*self.models):
+            loss, logs = self.task.loss(self.models, batch, generator)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and self.config.optimisation.max_grad_norm > 0:
+                params = [p for m in self.models for p in m.parameters() if p.requires_grad]
+                accelerator.clip_grad_norm_(params, self.config.optimisation.max_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return {"loss": float(loss.detach()), **logs}
+
+    # ------------------------------------------------------------------ save / validate
+
+    def save_checkpoint(self) -> Path:
+        """accelerate's state, then the config, then (last) the completion marker."""
+        folder = Path(self.accelerator.save_state())
+        if self.accelerator.is_main_process:
+            (folder / checkpoints.CONFIG_FILE).write_text(
+                config_to_toml(self.config), encoding="utf-8"
+            )
+            checkpoints.write_marker(folder, self.progress.state_dict())
+        self.accelerator.wait_for_everyone()
+        return folder
+
+    def validate(self) -> None:
+        if self.accelerator.is_main_process:
+            step = self.progress.step
+            models = [self.accelerator.unwrap_model(model) for model in self.models]
+            for model in models:
+                model.eval()
+            with torch.no_grad():
+                metrics = self.task.validate(
+                    models, self.output_dir / "validation" / f"step_{step:06d}"
+                )
+            for model in models:
+                model.train()
+            if metrics:
+                checkpoints.append_csv(
+                    self.output_dir / "validation" / "metrics.csv", {"step": step, **metrics}
+                )
+                logger.info("step %d validation: %s", step, metrics)
+        self.accelerator.wait_for_everyone()
+
+
+def train(config: TrainConfig, resume: str | None = None) -> Path:
+    """Train as configured (optionally resuming); returns the export folder."""
+    return Trainer(config, resume).run()

@@ -1,0 +1,159 @@
+"""The starter task: the RRDBNet restorer (L1) and the degradation estimator (MSE on maps).
+
+Both see the LQ image resized (bicubic) to the HQ size, as `StarterRestorePipeline` feeds
+them; the estimator learns `degrade_spatially_varying`'s per-16 px strength maps.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import spandrel
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from engine.errors import CheckpointError
+from engine.metrics.fidelity import psnr_y
+from engine.models.starter import DegradationEstimator, build_starter_restorer
+from trainer import checkpoints
+from trainer.data import DegradedCrops, load_photos, validation_set
+from trainer.tasks.base import Task
+
+logger = logging.getLogger(__name__)
+
+RESTORER_FILE = "restorer.safetensors"
+ESTIMATOR_FOLDER = "estimator"
+
+
+def upscale_to(lq: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """LQ (B,3,h,w) -> bicubic (B,3,*size) in [0,1]: the input of both starter models."""
+    return F.interpolate(lq, size=size, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
+
+
+def image_gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
+    return F.l1_loss(dx(a), dx(b)) + F.l1_loss(dy(a), dy(b))
+
+
+class StarterTask(Task):
+    def build(self, device: torch.device) -> list[nn.Module]:
+        cfg = self.config.starter
+        restorer = build_starter_restorer(num_feat=cfg.num_feat, num_block=cfg.num_block)
+        estimator = DegradationEstimator(channels=cfg.estimator_channels)
+        return [restorer, estimator]
+
+    def train_dataset(self) -> DegradedCrops:
+        data = self.config.data
+        photos = load_photos(
+            data.photos,
+            exclude=data.validation_photos,
+            min_side=data.min_photo_side or data.crop_max,
+        )
+        return DegradedCrops(
+            photos,
+            crop_min=data.crop_min,
+            crop_max=data.crop_max,
+            scale=data.scale,
+            seed=self.config.seed,
+            samples_per_epoch=data.samples_per_epoch,
+            spatially_varying=True,
+        )
+
+    def loss(self, models, batch, generator):
+        restorer, estimator = models
+        cfg = self.config.starter
+        hq, lq, maps = batch["hq"], batch["lq"], batch["maps"]
+        lq_up = upscale_to(lq, hq.shape[-2:])
+        restored = restorer(lq_up)
+        l1 = F.l1_loss(restored, hq)
+        loss = l1
+        logs = {"l1": float(l1.detach())}
+        if cfg.gradient_weight:
+            gradient = image_gradient_l1(restored, hq)
+            loss = loss + cfg.gradient_weight * gradient
+            logs["gradient_l1"] = float(gradient.detach())
+        map_mse = F.mse_loss(estimator(lq_up), maps)
+        logs["map_mse"] = float(map_mse.detach())
+        return loss + cfg.estimator_weight * map_mse, logs
+
+    def validate(self, models, folder: Path) -> dict[str, float]:
+        restorer, estimator = models
+        pairs = validation_set(self.config, spatially_varying=True)
+        if not pairs:
+            return {}
+        device = next(restorer.parameters()).device
+        folder.mkdir(parents=True, exist_ok=True)
+        psnr, psnr_bicubic, map_mae = [], [], []
+        for pair in pairs:
+            hq = pair["hq"][None].to(device)
+            lq_up = upscale_to(pair["lq"][None].to(device), hq.shape[-2:])
+            restored = restorer(lq_up).clamp(0.0, 1.0)
+            psnr.append(psnr_y(restored, hq, crop_border=self.config.data.scale))
+            psnr_bicubic.append(psnr_y(lq_up, hq, crop_border=self.config.data.scale))
+            map_mae.append(float((estimator(lq_up)[0].cpu() - pair["maps"]).abs().mean()))
+            strip = torch.cat([lq_up[0], restored[0], hq[0]], dim=-1).cpu()
+            pixels = (strip.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{Path(pair['name']).stem}.png")
+        return {
+            "psnr_y": float(np.mean(psnr)),
+            "psnr_y_bicubic": float(np.mean(psnr_bicubic)),
+            "map_mae": float(np.mean(map_mae)),
+        }
+
+    def export(self, output_dir: Path, target: Path) -> Path:
+        return export_starter(output_dir, target)
+
+
+def _unprefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """accelerate saves wrapped models (DDP: "module.", torch.compile: "_orig_mod.") as is."""
+    for prefix in ("module.", "_orig_mod."):
+        if state and all(key.startswith(prefix) for key in state):
+            state = {key[len(prefix) :]: value for key, value in state.items()}
+    return state
+
+
+def load_estimator_state(state: dict[str, torch.Tensor]) -> DegradationEstimator:
+    """Rebuild the estimator from its weights alone, reading its sizes from the tensor shapes."""
+    convs = sorted(
+        (int(key.split(".")[1]), value) for key, value in state.items() if key.endswith(".weight")
+    )
+    estimator = DegradationEstimator(
+        channels=convs[0][1].shape[0],
+        num_layers=len(convs) - 4,  # first conv, two strided convs and the output conv
+        num_outputs=convs[-1][1].shape[0],
+    )
+    estimator.load_state_dict(state)
+    return estimator
+
+
+def export_starter(output_dir: str | Path, target: str | Path) -> Path:
+    """The newest complete checkpoint of a starter run -> `target`/restorer.safetensors
+    (a spandrel-loadable 1x ESRGAN state dict), estimator/ (save_pretrained) and
+    train-config.toml."""
+    found = checkpoints.complete_checkpoints(Path(output_dir))
+    if not found:
+        raise CheckpointError(
+            f"No complete checkpoint in {output_dir} to export.", hint="train first"
+        )
+    folder, target = found[-1], Path(target)
+    restorer_state = _unprefixed(load_file(folder / "model.safetensors"))
+    estimator_state = _unprefixed(load_file(folder / "model_1.safetensors"))
+    descriptor = spandrel.ModelLoader().load_from_state_dict(restorer_state)
+    if descriptor.scale != 1:
+        raise CheckpointError(f"{folder} does not hold a 1x starter restorer.")
+    target.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {key: value.contiguous() for key, value in restorer_state.items()},
+        target / RESTORER_FILE,
+    )
+    load_estimator_state(estimator_state).save_pretrained(target / ESTIMATOR_FOLDER)
+    shutil.copyfile(folder / checkpoints.CONFIG_FILE, target / checkpoints.CONFIG_FILE)
+    logger.info("Exported %s to %s.", folder, target)
+    return target
