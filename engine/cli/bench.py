@@ -59,7 +59,11 @@ def register(subparsers) -> None:
         "and print a markdown table of the scores with the model's mean gain over bicubic.",
     )
     quality.add_argument(
-        "--photos", required=True, metavar="DIR", help="folder of ground-truth photos"
+        "--photos",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="ground-truth photos: folders, files or globs",
     )
     quality.add_argument("--scale", type=positive_int, default=4, help="scale factor (default 4)")
     quality.add_argument(
@@ -80,6 +84,35 @@ def register(subparsers) -> None:
     add_store_option(quality)
     quality.set_defaults(func=run_quality)
 
+    estimator = kinds.add_parser(
+        "estimator",
+        help="how well the starter's estimator reads per-token degradation strengths",
+        description="Degrade a centre crop of each photo with spatially varying strengths "
+        "(seed = photo index) and compare the starter estimator's per-token maps with the "
+        "strengths applied: Spearman's rank correlation and mean absolute error per channel.",
+    )
+    estimator.add_argument(
+        "--photos", required=True, nargs="+", metavar="PATH", help="folders, files or globs"
+    )
+    estimator.add_argument(
+        "--model", default="starter", metavar="starter|PATH", help="a starter-type model"
+    )
+    estimator.add_argument(
+        "--crop", type=positive_int, default=256, metavar="N", help="crop side in px (256)"
+    )
+    estimator.set_defaults(func=run_estimator)
+
+    engine = kinds.add_parser(
+        "engine",
+        help="engine process latency: start, progress events, interrupt, memory (tiny model)",
+        description="Drive a real `python -m engine --stdio` with the tiny model and print a "
+        "markdown table (see engine/bench/engine_latency.py for what each number means).",
+    )
+    engine.add_argument("--starts", type=positive_int, default=3, help="fresh starts timed (3)")
+    engine.add_argument("--steps", type=positive_int, default=40, help="steps of the timed job")
+    engine.add_argument("--interrupts", type=positive_int, default=5, help="interrupts timed (5)")
+    engine.set_defaults(func=run_engine)
+
 
 def run_tiling(args: argparse.Namespace) -> int:
     from engine.bench import tiling
@@ -98,10 +131,11 @@ def run_quality(args: argparse.Namespace) -> int:
     from engine.restore_files import collect_inputs
 
     try:
-        photos, missing = collect_inputs([args.photos])
+        photos, missing = collect_inputs(args.photos)
         if missing or not photos:
             raise BadSettingError(
-                f"no photos in {args.photos}", hint="--photos names a folder of images"
+                f"no photos in {' '.join(args.photos)}",
+                hint="--photos names folders, files or globs of images",
             )
         photos = photos[: args.limit]
         device = resolve_device(args.device)
@@ -120,4 +154,42 @@ def run_quality(args: argparse.Namespace) -> int:
         print_error(error)
         return 2
     print(quality.format_table(report))
+    return 0
+
+
+def run_estimator(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine.bench import estimator
+    from engine.errors import BadSettingError
+    from engine.model_selection import load_restorer
+    from engine.restore_files import collect_inputs
+
+    try:
+        photos, missing = collect_inputs(args.photos)
+        if missing or not photos:
+            raise BadSettingError(
+                f"no photos in {' '.join(args.photos)}",
+                hint="--photos names folders, files or globs of images",
+            )
+        restorer = load_restorer(
+            args.model, store_root=None, device=torch.device("cpu"), dtype=torch.float32
+        )
+        if getattr(restorer.pipeline, "estimator", None) is None:
+            raise BadSettingError(
+                f"{args.model} has no degradation estimator", hint="use --model starter"
+            )
+        report = estimator.run(photos, pipeline=restorer.pipeline, crop=args.crop)
+    except EngineError as error:
+        print_error(error)
+        return 2
+    print(estimator.format_table(report))
+    return 0
+
+
+def run_engine(args: argparse.Namespace) -> int:
+    from engine.bench import engine_latency
+
+    bench = engine_latency.run(starts=args.starts, steps=args.steps, interrupts=args.interrupts)
+    print(engine_latency.format_report(bench))
     return 0

@@ -1,0 +1,76 @@
+"""The engine over TCP: token, one client at a time, loopback only, `restore --engine`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from engine_harness import EngineProcess, connect, connect_and_greet, tcp_client, write_photo
+
+from dreamclear.cli import main
+from engine.errors import EngineError
+from engine.server import EngineServer, ServeConfig
+
+
+@pytest.fixture(scope="module")
+def tcp_engine(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tcp-engine")
+    args = ["--host", "127.0.0.1", "--port", "0", "--store", str(folder / "store")]
+    engine = EngineProcess(args, folder / "engine.log")
+    port = int(re.search(rb":(\d+)$", engine.process.stdout.readline().strip()).group(1))
+    token = engine.process.stdout.readline().decode().split("token: ")[1].strip()
+    yield engine, port, token
+    engine.stop()
+
+
+def test_a_bad_token_is_refused_and_the_connection_closed(tcp_engine):
+    _, port, token = tcp_engine
+    client, sock, reply = connect(port, {"type": "hello", "id": "h", "token": "guess"})
+    with sock:
+        assert reply["type"] == "error" and reply["kind"] == "unauthorized"
+        assert client.next() is None  # closed
+    client, sock = connect_and_greet(port, token)
+    sock.close()
+
+
+def test_requests_before_hello_and_a_second_client_are_refused(tcp_engine):
+    _, port, token = tcp_engine
+    _, sock, reply = connect(port, {"type": "models", "id": "early"})
+    sock.close()
+    assert reply["kind"] == "protocol" and "before hello" in reply["message"]
+    client, sock = connect_and_greet(port, token)
+    with sock:
+        other, other_sock = tcp_client(port)
+        with other_sock:
+            refusal = other.next()
+            assert refusal["type"] == "error" and "another client" in refusal["message"]
+            assert other.next() is None
+        assert client.request({"type": "models", "id": "m"})["type"] == "models_reply"
+
+
+def test_restore_command_runs_jobs_on_a_served_engine(tcp_engine, tiny_model_dir, tmp_path, capsys):
+    _, port, token = tcp_engine
+    photo = write_photo(tmp_path / "remote.png")
+    out = tmp_path / "out"
+    args = [str(photo), "-o", str(out), "--model", str(tiny_model_dir), "--steps", "2"]
+    code = main(
+        ["restore", *args, "--upscale", "2", "--engine", f"127.0.0.1:{port}", "--token", token]
+    )
+    text = capsys.readouterr().err
+    assert code == 0, text
+    assert "1 restored, 0 failed" in text and "wrote" in text
+    assert (out / "remote_x2.png").exists()
+
+
+def test_restore_command_reports_a_wrong_token(tcp_engine, tmp_path, capsys):
+    _, port, _ = tcp_engine
+    code = main(["restore", "x.png", "--engine", f"127.0.0.1:{port}", "--token", "nope"])
+    assert code == 2
+    assert "wrong or missing token" in capsys.readouterr().err
+
+
+def test_a_non_loopback_host_must_be_named_explicitly():
+    server = EngineServer(ServeConfig(host="0.0.0.0", port=0))
+    with pytest.raises(EngineError, match="non-loopback"):
+        asyncio.run(server._serve_tcp())
