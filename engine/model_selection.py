@@ -50,6 +50,11 @@ def load_restorer(
         # The starter is small: it runs in fp32 wherever it runs.
         return Restorer(name="starter", pipeline=load_starter(device=device), min_short_side=0)
     path = Path(spec).expanduser()
+    if spec != "dreamclear" and starter_folder(path):
+        from engine.weights.starter_io import load_starter
+
+        # A starter exported by `dreamclear train` (e.g. checkpoints/.../export).
+        return Restorer(name=spec, pipeline=load_starter(path, device=device), min_short_side=0)
     if spec != "dreamclear" and not path.exists():
         raise ModelNotInstalledError(
             f"--model {spec!r} is neither auto, starter, dreamclear nor an existing folder",
@@ -61,6 +66,12 @@ def load_restorer(
     pipeline = DreamClearRestorePipeline.from_components(components)
     sample_size = components.transformer.config.sample_size
     return Restorer(name=spec, pipeline=pipeline, min_short_side=sample_size * VAE_FACTOR)
+
+
+def starter_folder(path: Path) -> bool:
+    from engine.weights.starter_io import starter_available as has_starter_files
+
+    return path.is_dir() and has_starter_files(path)
 
 
 def starter_available() -> bool:

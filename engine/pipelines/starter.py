@@ -126,12 +126,17 @@ class StarterRestorePipeline:
         # 3. Estimate the degradations per token
         maps = None
         if return_maps and self.estimator is not None:
-            maps = StrengthMaps(self._estimate(lq, report("estimate")), self.channels)
+            maps = StrengthMaps(self.estimate(lq, report("estimate")), self.channels)
         timings = {"total": time.perf_counter() - started}
         return RestoreOutput(restored.clamp_(0, 1), maps, [], timings)
 
-    def _estimate(self, lq: torch.Tensor, on_tile: Callable[[int, int], None]) -> torch.Tensor:
-        """(C, ceil(H/16), ceil(W/16)) strengths; the image is reflect-padded to whole tokens."""
+    def estimate(
+        self, lq: torch.Tensor, on_tile: Callable[[int, int], None] | None = None
+    ) -> torch.Tensor:
+        """(1, 3, H, W) upscaled LQ -> (C, ceil(H/16), ceil(W/16)) strengths in [0, 1].
+
+        The image is reflect-padded to whole tokens and run in tiles of 64 tokens.
+        """
         height, width = lq.shape[-2:]
         pad_h, pad_w = -height % TOKEN_PX, -width % TOKEN_PX
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
