@@ -7,6 +7,8 @@ anything else is a bug and is reported with its traceback.
 
 from __future__ import annotations
 
+from engine import protocol as p
+
 
 class EngineError(Exception):
     """An error with a stable `kind` (for the protocol) and a `hint` saying what to do next."""
@@ -62,3 +64,8 @@ class JobInterrupted(EngineError):
     """The job was interrupted by the user; not a failure."""
 
     kind = "cancelled"
+
+
+def error_event(request_id: str | None, error: EngineError) -> p.Error:
+    """The `error` event answering request `request_id` with `error`."""
+    return p.Error(request_id=request_id, kind=error.kind, message=error.message, hint=error.hint)

@@ -127,6 +127,56 @@ class Interrupt(Request):
     """Only interrupt if this job is the running one; None: whichever runs."""
 
 
+ModelActionKind = Literal["list", "import", "verify", "remove", "download", "cancel"]
+ExportFormat = Literal["png", "jpg", "tiff", "webp"]
+
+
+@dataclass
+class ModelAction(Request):
+    """Manage the model store. "list" is answered by `models_reply`; "download" sends
+    `model_progress` while it runs (off the job worker: restores go on); every other action,
+    and the end of a download, by `model_done`; a failure by `error`."""
+
+    TYPE: ClassVar[str] = "model_action"
+    action: ModelActionKind = "list"
+    name: str | None = None
+    """The model (verify, remove, download, cancel); for import, the name to give a local
+    model folder, or None to take the kind recognised from the contents."""
+    path: str | None = None
+    """import: a file or folder on the engine's machine."""
+    link: bool = False
+    """import: symlink the source into the store instead of copying it."""
+
+
+@dataclass
+class Export(Request):
+    """Convert one result file into `destination`; answered by `exported` or `error`. The
+    source is only read; its EXIF, ICC profile and XMP are carried over."""
+
+    TYPE: ClassVar[str] = "export"
+    source: str = ""
+    """An existing image file on the engine's machine (usually a `result`'s output)."""
+    destination: str = ""
+    """An existing folder on the engine's machine."""
+    format: ExportFormat = "png"
+    quality: int = 95
+    """JPEG and WebP quality, 1..100."""
+    bit_depth: int = 8
+    """8, or 16 (PNG and TIFF only)."""
+    name_pattern: str = "{stem}"
+    """File name without extension; fields {stem}, {scale}, {width}, {height}."""
+    stem: str | None = None
+    """The value of {stem}, e.g. the original photo's name; None: the source's name."""
+    scale: int | None = None
+    """The value of {scale} (the restore's upscale factor); needed only when the pattern uses it."""
+    overwrite: bool = False
+    """Replace an existing file of that name; otherwise the export fails (kind `output`)."""
+    keep_both: bool = False
+    """Pick a free name ("name (1).png") when the name is taken, instead of failing."""
+    dry_run: bool = False
+    """Write nothing: answer `exported` with the name it would write and whether it exists."""
+
+
 @dataclass
 class Shutdown(Request):
     """Finish nothing more: interrupt the running job, drop the queue, answer `bye`, exit."""
@@ -236,6 +286,9 @@ class Result(Event):
     """Seconds per stage."""
     peak_memory_bytes: int | None = None
     """Peak device memory of the job (CUDA), or peak resident memory of the engine (CPU)."""
+    tile_grid: list[list[int]] = field(default_factory=list)
+    """The latent tiles the job used as [top, left, height, width] boxes in output pixels;
+    empty when the model does not tile."""
 
 
 @dataclass
@@ -262,12 +315,57 @@ class Cancelled(Event):
 
 
 @dataclass
+class ModelProgress(Event):
+    """A download's progress, throttled at the source (about 10 per second, latest wins)."""
+
+    TYPE: ClassVar[str] = "model_progress"
+    name: str = ""
+    file: str = ""
+    """What is being fetched now (the hub's description of the file), for people."""
+    done_bytes: int = 0
+    total_bytes: int | None = None
+    """None while the hub has not said the size."""
+
+
+@dataclass
+class ModelDone(Event):
+    """The end of a `model_action` other than "list"."""
+
+    TYPE: ClassVar[str] = "model_done"
+    action: ModelActionKind = "list"
+    name: str = ""
+    model: dict[str, Any] | None = None
+    """The model as `models_reply` lists it, after the action; None once removed."""
+    problems: list[str] = field(default_factory=list)
+    """verify: what is wrong (empty: the model is sound)."""
+    checked: list[str] = field(default_factory=list)
+    """verify: the files whose headers were read."""
+    freed_bytes: int = 0
+    """remove: bytes deleted from the store (linked sources are kept)."""
+    cancelled: bool = False
+    """download: stopped by a "cancel" (the partial files are kept; downloading resumes);
+    cancel: a running download was told to stop."""
+
+
+@dataclass
+class Exported(Event):
+    TYPE: ClassVar[str] = "exported"
+    path: str = ""
+    """The file written (or, with `dry_run`, the one that would be)."""
+    exists: bool = False
+    """dry_run: a file of that name is already there."""
+    written: bool = False
+    """False for a dry run."""
+
+
+@dataclass
 class Bye(Event):
     TYPE: ClassVar[str] = "bye"
 
 
 REQUESTS: dict[str, type[Request]] = {
-    cls.TYPE: cls for cls in (Hello, ListModels, Restore, Cancel, Interrupt, Shutdown)
+    cls.TYPE: cls
+    for cls in (Hello, ListModels, Restore, Cancel, Interrupt, Shutdown, ModelAction, Export)
 }
 EVENTS: dict[str, type[Event]] = {
     cls.TYPE: cls
@@ -286,6 +384,9 @@ EVENTS: dict[str, type[Event]] = {
         Error,
         Cancelled,
         Bye,
+        ModelProgress,
+        ModelDone,
+        Exported,
     )
 }
 _NESTED = {(Restore, "options"): RestoreOptionsMessage}

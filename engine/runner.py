@@ -418,6 +418,7 @@ class JobRunner:
                 seconds=round(time.perf_counter() - started, 4),
                 timings={k: round(v, 4) for k, v in timings.items()},
                 peak_memory_bytes=peak_memory_bytes(device),
+                tile_grid=output_tile_grid(output),
             )
         )
 
@@ -511,6 +512,23 @@ def halved_tiles(options) -> tuple[dict[str, int], str]:
         f"{extra['vae_tile_size']} px, remover {extra['remover_tile_size']} px{latent})."
     )
     return extra, message
+
+
+def output_tile_grid(output) -> list[list[int]]:
+    """`output.tile_grid` (latent cells of the working size) as [top, left, height, width]
+    boxes in the pixels of the saved image, which may differ from 8 x the working size."""
+    tiles = output.tile_grid
+    if not tiles:
+        return []
+    out_h, out_w = output.image.shape[-2:]
+    sy = out_h / max(tile.bottom for tile in tiles)
+    sx = out_w / max(tile.right for tile in tiles)
+    boxes = []
+    for tile in tiles:
+        top, left = round(tile.top * sy), round(tile.left * sx)
+        bottom, right = round(tile.bottom * sy), round(tile.right * sx)
+        boxes.append([top, left, bottom - top, right - left])
+    return boxes
 
 
 def peak_memory_bytes(device) -> int | None:

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import protocol as p
-from engine.errors import EngineError
+from engine.errors import EngineError, error_event
+from engine.model_service import ModelService
 from engine.runner import JobRunner
 
 logger = logging.getLogger(__name__)
 
-CAPABILITIES = ["restore", "models", "cancel", "interrupt"]
+CAPABILITIES = ["restore", "models", "cancel", "interrupt", "model_action", "export"]
 READ_CHUNK = 1 << 16
 OVERSIZED = object()
 """Yielded by `read_lines` in place of a line over the size limit (already discarded)."""
@@ -126,25 +127,6 @@ def device_facts() -> tuple[str, list[dict[str, Any]]]:
         first = devices[1]
         default = f"cuda:0 ({first['title']}, {first['total_memory_bytes'] / 1e9:.0f} GB)"
     return default, devices
-
-
-def installed_models(store_root: str | None) -> list[dict[str, Any]]:
-    from engine.weights.store import ModelStore
-
-    models = []
-    for status in ModelStore(store_root).installed():
-        entry = status.entry
-        models.append(
-            {
-                "name": status.name,
-                "title": entry.title if entry else status.name,
-                "status": status.status,
-                "size_bytes": status.size_on_disk,
-                "licence": entry.licence if entry else "",
-                "path": str(status.path),
-            }
-        )
-    return models
 
 
 class Connection:
@@ -292,7 +274,9 @@ class EngineServer:
         self.client: Connection | None = None
         self.stopped = asyncio.Event()
         self.runner = JobRunner(self._post, store_root=config.store_root)
+        self.models = ModelService(config.store_root, self._post)
         self._facts: asyncio.Future | None = None
+        self._background_tasks: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ events
 
@@ -316,19 +300,19 @@ class EngineServer:
 
     async def dispatch(self, client: Connection, request: p.Request) -> None:
         if isinstance(request, p.ListModels):
-            try:
-                models = await asyncio.to_thread(installed_models, self.config.store_root)
-            except EngineError as error:
-                client.send(_error(request, error))
-                return
-            _, devices = await self.facts()
-            client.send(p.ModelsReply(request_id=request.id, models=models, devices=devices))
+            await self.models.handle(p.ModelAction(id=request.id, action="list"), self.facts)
+        elif isinstance(request, p.ModelAction):
+            # Imports copy gigabytes and downloads take minutes: the reader must stay free
+            # for `interrupt`, and the job worker for restores.
+            self._background(request, self.models.handle(request, self.facts))
+        elif isinstance(request, p.Export):
+            self._background(request, self._export(client, request))
         elif isinstance(request, p.Restore):
             try:
                 # Ids are known before the posted accepted/queued events are delivered.
                 client.jobs.update(self.runner.submit(request))
             except EngineError as error:
-                client.send(_error(request, error))
+                client.send(error_event(request.id, error))
         elif isinstance(request, p.Cancel):
             self.runner.cancel(request.job_ids, request.id)
         elif isinstance(request, p.Interrupt):
@@ -340,6 +324,36 @@ class EngineServer:
             client.send(p.Bye(request_id=request.id))
             client.closing = True
             self.stopped.set()
+
+    def _background(self, request: p.Request, work: Awaitable[None]) -> None:
+        """Run `work` beside the connection's reader; a bug in it is logged and answered
+        as an `internal` error, and the engine keeps serving."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as error:
+                logger.exception("%s %s failed", request.TYPE, request.id)
+                self._post(
+                    p.Error(
+                        request_id=request.id,
+                        message=f"internal error: {type(error).__name__}: {error}",
+                        hint="see the engine log",
+                    )
+                )
+
+        task = asyncio.create_task(guarded())
+        self._background_tasks.add(task)
+        task.add_done_callback(self._background_tasks.discard)
+
+    async def _export(self, client: Connection, request: p.Export) -> None:
+        """In a thread, not the job worker: restores go on while a result is converted."""
+        from engine.export import export_file
+
+        try:
+            client.send(await asyncio.to_thread(export_file, request))
+        except EngineError as error:
+            client.send(error_event(request.id, error))
 
     # ------------------------------------------------------------------ transports
 
@@ -448,10 +462,6 @@ class EngineServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             logger.info("%s: closed", name)
-
-
-def _error(request: p.Request, error: EngineError) -> p.Error:
-    return p.Error(request_id=request.id, kind=error.kind, message=error.message, hint=error.hint)
 
 
 def _import_model_code() -> None:

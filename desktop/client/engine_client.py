@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,10 +42,17 @@ from engine.protocol import (
     Cancelled,
     Error,
     Event,
+    Export,
+    Exported,
+    ExportFormat,
     Hello,
     HelloReply,
     Interrupt,
     ListModels,
+    ModelAction,
+    ModelActionKind,
+    ModelDone,
+    ModelProgress,
     ModelsReply,
     ProtocolError,
     Request,
@@ -76,6 +84,9 @@ class ClientSettings:
     """How long a new engine may take to answer `hello` (it imports torch first)."""
     request_timeout_s: float = 10.0
     """How long `list_models`, `restore` and `shutdown` wait for their answer."""
+    slow_request_timeout_s: float = 300.0
+    """How long `export` and a model `verify` (reading every header) wait for their answer;
+    a model `import` or `download` waits as long as it takes (or until the engine dies)."""
     interrupt_timeout_s: float = 5.0
     """How long a running job may take to stop after `interrupt` before its engine is killed."""
     requeue_on_crash: bool = False
@@ -349,6 +360,82 @@ class EngineClient:
         conn = await self._wait_connected()
         reply = await self._request(conn, ListModels(id=self._request_id()))
         assert isinstance(reply, ModelsReply)
+        return reply
+
+    async def model_action(
+        self,
+        action: ModelActionKind,
+        name: str | None = None,
+        *,
+        path: str | Path | None = None,
+        link: bool = False,
+        on_progress: Callable[[ModelProgress], None] | None = None,
+    ) -> ModelsReply | ModelDone:
+        """Manage the engine's model store (docs/protocol.md, `model_action`): a
+        `ModelsReply` for "list", else the `ModelDone`; `on_progress` gets a download's
+        `model_progress` events. An engine `error` is raised as EngineClientError."""
+        conn = await self._wait_connected()
+        request = ModelAction(
+            id=self._request_id(),
+            action=action,
+            name=name,
+            path=None if path is None else str(path),
+            link=link,
+        )
+        timeout: float | None = None
+        if action in ("import", "download"):
+            timeout = math.inf  # as long as it takes; an engine that dies ends the wait
+        elif action == "verify":
+            timeout = self.settings.slow_request_timeout_s
+
+        def progress(event: Event) -> None:
+            if isinstance(event, ModelProgress) and event.request_id == request.id:
+                assert on_progress is not None
+                on_progress(event)
+
+        unsubscribe = self.subscribe(progress) if on_progress is not None else None
+        try:
+            reply = await self._request(conn, request, timeout)
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+        assert isinstance(reply, ModelsReply | ModelDone)
+        return reply
+
+    async def export(
+        self,
+        source: str | Path,
+        destination: str | Path,
+        *,
+        format: ExportFormat = "png",
+        quality: int = 95,
+        bit_depth: int = 8,
+        name_pattern: str = "{stem}",
+        stem: str | None = None,
+        scale: int | None = None,
+        overwrite: bool = False,
+        keep_both: bool = False,
+        dry_run: bool = False,
+    ) -> Exported:
+        """Have the engine write `source` again into the folder `destination` (docs/protocol.md,
+        `export`); the `Exported` answer, or EngineClientError."""
+        conn = await self._wait_connected()
+        request = Export(
+            id=self._request_id(),
+            source=str(source),
+            destination=str(destination),
+            format=format,
+            quality=quality,
+            bit_depth=bit_depth,
+            name_pattern=name_pattern,
+            stem=stem,
+            scale=scale,
+            overwrite=overwrite,
+            keep_both=keep_both,
+            dry_run=dry_run,
+        )
+        reply = await self._request(conn, request, self.settings.slow_request_timeout_s)
+        assert isinstance(reply, Exported)
         return reply
 
     async def restore(
@@ -635,7 +722,9 @@ class EngineClient:
             elif isinstance(event, Error) and event.job_id is None:
                 error = EngineClientError(event.kind, event.message, event.hint)
                 self._fail_submission(conn, request_id, error)
-        elif request_id in conn.pending and isinstance(event, HelloReply | ModelsReply | Error):
+        elif request_id in conn.pending and isinstance(
+            event, HelloReply | ModelsReply | ModelDone | Exported | Error
+        ):
             future = conn.pending[request_id]
             if not future.done():
                 future.set_result(event)

@@ -87,6 +87,12 @@ def test_three_jobs_run_fifo_with_events_in_order(stdio_engine, tiny_model_dir, 
     assert order == [(kind, job) for job in ids for kind in ("started", "result")]
     results = [e for e in events if e["type"] == "result"]
     assert all(e["peak_memory_bytes"] > 0 and e["timings"]["denoise"] > 0 for e in results)
+    for result in results:  # tiles in output pixels (16 px x2 = 32 px output) covering it
+        boxes = result["tile_grid"]
+        assert boxes and all(len(box) == 4 for box in boxes)
+        assert max(top + height for top, _, height, _ in boxes) == 32
+        assert max(left + width for _, left, _, width in boxes) == 32
+        assert min(top for top, *_ in boxes) == 0 and min(box[1] for box in boxes) == 0
     assert sorted(p.name for p in out.iterdir()) == ["p0_x2.png", "p1_x2.png", "p2_x2.png"]
 
 

@@ -1,0 +1,187 @@
+"""`JobsModel`: the queue, one `JobView` row per image, as the queue panel shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QImage
+
+from engine.protocol import RestoreOptionsMessage
+
+JobState = Literal["waiting", "submitted", "running", "done", "failed", "cancelled"]
+ACTIVE: frozenset[str] = frozenset({"submitted", "running"})
+"""Handed to the engine and not finished."""
+FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+
+
+@dataclass
+class JobView:
+    """One image of the queue. `waiting` rows are the app's own (reorderable, not yet sent to the
+    engine); `submitted` and `running` ones are the engine's."""
+
+    id: str
+    input: str
+    options: RestoreOptionsMessage
+    output_dir: str
+    state: JobState = "waiting"
+    output: str | None = None
+    map_path: str | None = None
+    stage: str = ""
+    step: int = 0
+    steps: int = 0
+    tile: int = 0
+    tiles: int = 0
+    eta_s: float | None = None
+    error: str = ""
+    hint: str = ""
+    warnings: list[str] = field(default_factory=list)
+    tile_grid: list[tuple[int, int, int, int]] = field(default_factory=list)
+    seconds: float | None = None
+    thumbnail: QImage | None = None
+    client_id: str | None = None
+    """The EngineClient's id of its current try (a retry gets a new one)."""
+
+    @property
+    def name(self) -> str:
+        return Path(self.input).name
+
+    @property
+    def fraction(self) -> float:
+        """Progress of the job in [0, 1] (denoise steps x tiles, the bulk of the time)."""
+        if self.state == "done":
+            return 1.0
+        if self.state != "running" or not self.steps:
+            return 0.0
+        tiles = max(self.tiles, 1)
+        done = (self.step - 1) * tiles + max(self.tile, 1) if self.tiles else self.step
+        return min(max(done / (self.steps * tiles), 0.0), 1.0)
+
+    @property
+    def status_text(self) -> str:
+        """One line: what the job is doing or how it ended."""
+        if self.state == "running":
+            parts = [self.stage or "starting"]
+            if self.steps:
+                parts.append(f"step {self.step}/{self.steps}")
+            if self.tiles > 1:
+                parts.append(f"tile {self.tile}/{self.tiles}")
+            if self.eta_s is not None:
+                parts.append(f"{self.eta_s:.0f} s left")
+            return " · ".join(parts)
+        if self.state == "failed":
+            return f"failed: {self.error}"
+        if self.state == "done":
+            return f"done in {self.seconds:.1f} s" if self.seconds is not None else "done"
+        return {"waiting": "waiting", "submitted": "queued", "cancelled": "cancelled"}[self.state]
+
+    @property
+    def settings_text(self) -> str:
+        o = self.options
+        return f"x{o.upscale} · {o.steps} steps · {o.sampler} · CFG {o.cfg:g} · seed {o.seed}"
+
+
+class JobsModel(QAbstractListModel):
+    """Rows are `JobView`s in queue order. `JobRole` gives the `JobView` itself."""
+
+    JobRole = Qt.ItemDataRole.UserRole + 1
+    jobChanged = Signal(str)
+    """A row's fields changed (its id)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs: list[JobView] = []
+
+    # --- Qt model ---------------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._jobs)
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._jobs):
+            return None
+        job = self._jobs[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return job.name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            tip = f"{job.input}\n{job.settings_text}\n{job.status_text}"
+            return f"{tip}\n{job.hint}" if job.hint else tip
+        if role == Qt.ItemDataRole.DecorationRole:
+            return job.thumbnail
+        if role == self.JobRole:
+            return job
+        return None
+
+    # --- rows -------------------------------------------------------------------------------
+
+    @property
+    def jobs(self) -> list[JobView]:
+        return list(self._jobs)
+
+    def job(self, job_id: str) -> JobView | None:
+        return next((job for job in self._jobs if job.id == job_id), None)
+
+    def row_of(self, job_id: str) -> int:
+        return next((row for row, job in enumerate(self._jobs) if job.id == job_id), -1)
+
+    def by_client_id(self, client_id: str | None) -> JobView | None:
+        if client_id is None:
+            return None
+        return next((job for job in self._jobs if job.client_id == client_id), None)
+
+    def add(self, job: JobView) -> None:
+        row = len(self._jobs)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._jobs.append(job)
+        self.endInsertRows()
+
+    def update(self, job_id: str, **changes: Any) -> JobView | None:
+        row = self.row_of(job_id)
+        if row < 0:
+            return None
+        # In place, so references held by views stay current.
+        for name, value in changes.items():
+            setattr(self._jobs[row], name, value)
+        job = self._jobs[row]
+        index = self.index(row)
+        self.dataChanged.emit(index, index)
+        self.jobChanged.emit(job_id)
+        return job
+
+    def remove(self, job_id: str) -> None:
+        row = self.row_of(job_id)
+        if row >= 0:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._jobs[row]
+            self.endRemoveRows()
+
+    def move(self, job_id: str, delta: int) -> bool:
+        """Move a waiting job `delta` places among the waiting jobs; False if it cannot move."""
+        row = self.row_of(job_id)
+        if row < 0 or self._jobs[row].state != "waiting":
+            return False
+        waiting = [r for r, job in enumerate(self._jobs) if job.state == "waiting"]
+        place = waiting.index(row) + delta
+        if not 0 <= place < len(waiting) or delta == 0:
+            return False
+        target = waiting[place]
+        # Qt's destination is the row the item goes before, in the model before the move.
+        destination = target + 1 if target > row else target
+        self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), destination)
+        self._jobs.insert(target, self._jobs.pop(row))
+        self.endMoveRows()
+        return True
+
+    def next_waiting(self) -> JobView | None:
+        return next((job for job in self._jobs if job.state == "waiting"), None)

@@ -1,0 +1,142 @@
+"""`SettingsModel`: the default restore settings, kept across restarts in QSettings.
+
+Every value is observable (`valueChanged(name, value)`); `options()` turns them into the
+engine's `RestoreOptionsMessage` for one job (drawing a fresh seed unless the seed is locked).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, Signal
+
+from engine.protocol import RestoreOptionsMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One setting: its default and, for a closed set, the values it may take."""
+
+    default: Any
+    values: tuple[Any, ...] | None = None
+
+
+def default_output_dir() -> str:
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    return str(Path(pictures or Path.home()) / "DreamClear Studio")
+
+
+FIELDS: dict[str, Choice] = {
+    "model": Choice("auto"),
+    "upscale": Choice(4, (1, 2, 3, 4)),
+    "steps": Choice(50),
+    "sampler": Choice("iddpm", ("iddpm", "dpm++")),
+    "cfg": Choice(4.5),
+    "seed": Choice(0),
+    "seed_locked": Choice(False),
+    "prompt_mode": Choice("auto", ("auto", "none", "prompt")),
+    "prompt": Choice(""),
+    "color_fix": Choice("wavelet", ("wavelet", "adain", "none")),
+    "tile": Choice("auto", ("auto", 64, 96, 128, 192, 256)),
+    "device": Choice("auto"),
+    "dtype": Choice("auto", ("auto", "bf16", "fp16", "fp32")),
+    "output_dir": Choice(None),
+}
+"""Every setting; `prompt_mode` "prompt" uses `prompt`, "auto" captions, "none" has none."""
+
+
+class SettingsModel(QObject):
+    valueChanged = Signal(str, object)
+
+    def __init__(self, settings: QSettings | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._store = settings or QSettings()
+        self._values: dict[str, Any] = {}
+        for name, choice in FIELDS.items():
+            self._values[name] = self._load(name, choice)
+
+    def _load(self, name: str, choice: Choice) -> Any:
+        default = self._default(name)
+        raw = self._store.value(f"restore/{name}")
+        if raw is None:
+            return default
+        try:
+            value = json.loads(str(raw))
+        except ValueError:
+            log.warning("ignored the saved setting %s=%r", name, raw)
+            return default
+        if not self._valid(name, value):
+            log.warning("ignored the saved setting %s=%r", name, value)
+            return default
+        return value
+
+    def _default(self, name: str) -> Any:
+        return default_output_dir() if name == "output_dir" else FIELDS[name].default
+
+    def _valid(self, name: str, value: Any) -> bool:
+        choice = FIELDS[name]
+        if choice.values is not None:
+            return value in choice.values
+        default = self._default(name)
+        if isinstance(default, bool):
+            return isinstance(value, bool)
+        if isinstance(default, int | float):
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, str)
+
+    def value(self, name: str) -> Any:
+        return self._values[name]
+
+    def values(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def set_value(self, name: str, value: Any) -> None:
+        if name not in FIELDS:
+            raise KeyError(f"no setting named {name!r}")
+        if not self._valid(name, value):
+            raise ValueError(f"{name}: {value!r} is not a valid value")
+        if self._values[name] == value:
+            return
+        self._values[name] = value
+        self._store.setValue(f"restore/{name}", json.dumps(value))
+        self.valueChanged.emit(name, value)
+
+    def reset(self) -> None:
+        """Every setting back to its default (and forgotten in QSettings)."""
+        for name in FIELDS:
+            self._store.remove(f"restore/{name}")
+            default = self._default(name)
+            if self._values[name] != default:
+                self._values[name] = default
+                self.valueChanged.emit(name, default)
+
+    def sync(self) -> None:
+        self._store.sync()
+
+    def options(self, **overrides: Any) -> RestoreOptionsMessage:
+        """The engine options for one new job; a random seed unless the seed is locked."""
+        v = {**self._values, **overrides}
+        seed = int(v["seed"]) if v["seed_locked"] else random.randrange(2**31)
+        mode = v["prompt_mode"]
+        return RestoreOptionsMessage(
+            model=v["model"],
+            upscale=int(v["upscale"]),
+            steps=int(v["steps"]),
+            cfg=float(v["cfg"]),
+            seed=seed,
+            sampler=v["sampler"],
+            prompt=v["prompt"] if mode == "prompt" and v["prompt"] else None,
+            caption="none" if mode == "none" else "auto",
+            color_fix=v["color_fix"],
+            tile=v["tile"],
+            device=v["device"],
+            dtype=v["dtype"],
+            save_map=True,
+        )

@@ -1,0 +1,225 @@
+"""The main window: queue | compare view | settings, a log dock, menus and shortcuts."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QSplitter, QWidget
+
+from desktop.state import AppController
+from desktop.ui.log_panel import LogPanel
+from desktop.ui.queue_panel import QueuePanel
+from desktop.ui.settings_panel import SettingsPanel
+from desktop.ui.status_indicator import StatusIndicator
+
+log = logging.getLogger(__name__)
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp)"
+
+
+def optional(module: str, name: str) -> type | None:
+    """A class of a module another engineer may not have written yet (None then)."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as error:
+        log.info("%s.%s is not available: %s", module, name, error)
+        return None
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: AppController, ui_settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.controller = controller
+        self.ui_settings = ui_settings or QSettings()
+        self.setWindowTitle("DreamClear Studio")
+        self.setAcceptDrops(True)
+        self.resize(1280, 800)
+
+        # 1. panels
+        self.queue = QueuePanel(controller.jobs)
+        compare_view = optional("desktop.ui.compare_view", "CompareView")
+        self.compare: QWidget = (
+            compare_view() if compare_view else QLabel("Compare view: not available yet")
+        )
+        self.settings_panel = SettingsPanel(controller.settings)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        for widget, stretch in ((self.queue, 0), (self.compare, 1), (self.settings_panel, 0)):
+            self.splitter.addWidget(widget)
+            self.splitter.setStretchFactor(self.splitter.indexOf(widget), stretch)
+        self.splitter.setSizes([320, 700, 300])
+        self.setCentralWidget(self.splitter)
+        self.log_panel = LogPanel(controller.log)
+        self.log_dock = QDockWidget("Log", self)
+        self.log_dock.setObjectName("logDock")
+        self.log_dock.setWidget(self.log_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.status_indicator = StatusIndicator(controller.status)
+        self.statusBar().addPermanentWidget(self.status_indicator)
+
+        # 2. wiring
+        self.queue.selectedJob.connect(self.show_job)
+        controller.jobFinished.connect(self._job_finished)
+        self.settings_panel.applyToSelected.connect(self.apply_settings_to_selected)
+        self._build_menus()
+        self._restore_geometry()
+
+    # --- menus ------------------------------------------------------------------------------
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)  # shortcuts work whatever has the focus
+        return action
+
+    def _build_menus(self) -> None:
+        c = self.controller
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&Open images…", self.open_images, QKeySequence.StandardKey.Open)
+        self._action(file, "Open &folder…", self.open_folder, "Ctrl+Shift+O")
+        self._action(file, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
+        self.export_action = self._action(file, "&Export results…", self.export, "Ctrl+E")
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        queue = bar.addMenu("&Queue")
+        self._action(
+            queue,
+            "&Cancel selected",
+            lambda: [c.cancel(i) for i in self.queue.selected_ids()],
+            "Delete",
+        )
+        self._action(queue, "Cancel &all", c.cancel_all, "Ctrl+Shift+Delete")
+        self._action(
+            queue,
+            "&Retry selected",
+            lambda: [c.retry(i) for i in self.queue.selected_ids()],
+            "Ctrl+R",
+        )
+        self._action(queue, "Retry all &failed", c.retry_failed, "Ctrl+Shift+R")
+        self._action(queue, "Move &up", lambda: self._move(-1), "Alt+Up")
+        self._action(queue, "Move &down", lambda: self._move(1), "Alt+Down")
+        self._action(queue, "C&lear finished", c.clear_finished, "Ctrl+Shift+L")
+        engine = bar.addMenu("&Engine")
+        self._action(engine, "&Models…", self.open_models, "Ctrl+M")
+        self._action(engine, "&Restart engine", c.restart_engine)
+        view = bar.addMenu("&View")
+        toggle_log = self.log_dock.toggleViewAction()
+        toggle_log.setShortcut(QKeySequence("Ctrl+L"))
+        view.addAction(toggle_log)
+        self.addAction(toggle_log)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Copy &diagnostic report", self.copy_diagnostics, "Ctrl+Shift+D")
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def open_images(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "", IMAGE_FILTER)
+        if files:
+            self.controller.add_paths(files)
+
+    def open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        if folder:
+            self.controller.add_paths([folder])
+
+    def paste(self) -> None:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is not None and mime.hasUrls():
+            self.controller.add_paths([u.toLocalFile() for u in mime.urls() if u.isLocalFile()])
+        elif mime is not None and mime.hasImage():
+            self.controller.add_image(QGuiApplication.clipboard().image())
+        else:
+            self.statusBar().showMessage("The clipboard holds no image", 4000)
+
+    def copy_diagnostics(self) -> None:
+        QGuiApplication.clipboard().setText(self.controller.diagnostic_report())
+        self.statusBar().showMessage("Diagnostic report copied to the clipboard", 4000)
+
+    def apply_settings_to_selected(self) -> None:
+        for job_id in self.queue.selected_ids():
+            self.controller.apply_settings(job_id)
+
+    def _move(self, delta: int) -> None:
+        job_id = self.queue.current_id()
+        if job_id and self.controller.move(job_id, delta):
+            self.queue.select(job_id)
+
+    def open_models(self) -> None:
+        dialog = optional("desktop.ui.model_manager", "ModelManagerDialog")
+        if dialog is None:
+            self.statusBar().showMessage("The model manager is not available yet", 4000)
+            return
+        dialog(self.controller, self).open()
+
+    def export(self) -> None:
+        dialog = optional("desktop.ui.export_dialog", "ExportDialog")
+        results = [job for job in self.controller.jobs.jobs if job.state == "done"]
+        if dialog is None or not results:
+            self.statusBar().showMessage(
+                "Nothing to export yet" if dialog else "Export is not available yet", 4000
+            )
+            return
+        self.export_dialog = dialog(results, self.ui_settings, self, client=self.controller.client)
+        self.export_dialog.open()
+
+    # --- compare view -----------------------------------------------------------------------
+
+    def _job_finished(self, job_id: str) -> None:
+        current = self.controller.jobs.job(self.queue.current_id())
+        if current is None or current.state != "done" or current.id == job_id:
+            self.queue.select(job_id)
+            self.show_job(job_id)
+
+    def show_job(self, job_id: str) -> None:
+        """Show a finished job's input and output (with its tile grid and map) in the compare view."""
+        job = self.controller.jobs.job(job_id)
+        if not hasattr(self.compare, "set_images"):
+            return
+        if job is None or job.state != "done" or not job.output or not Path(job.output).is_file():
+            return
+        self.compare.set_images(job.input, job.output)
+        self.compare.set_tile_grid(list(job.tile_grid))
+        if job.map_path:
+            self.compare.set_degradation_map(job.map_path)
+
+    # --- drag and drop, geometry ------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.controller.add_paths(paths)
+            event.acceptProposedAction()
+
+    def _restore_geometry(self) -> None:
+        for key, restore in (
+            ("window/geometry", self.restoreGeometry),
+            ("window/state", self.restoreState),
+            ("window/splitter", self.splitter.restoreState),
+        ):
+            value = self.ui_settings.value(key)
+            if isinstance(value, QByteArray):
+                restore(value)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.ui_settings.setValue("window/geometry", self.saveGeometry())
+        self.ui_settings.setValue("window/state", self.saveState())
+        self.ui_settings.setValue("window/splitter", self.splitter.saveState())
+        self.controller.settings.sync()
+        super().closeEvent(event)

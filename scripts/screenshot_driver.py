@@ -1,0 +1,107 @@
+"""Drive DreamClear Studio for docs/screenshots (run by scripts/screenshots under Xvfb).
+
+    python scripts/screenshot_driver.py --model MODEL --photo PHOTO --out docs/screenshots
+
+Opens the main window, restores PHOTO (shrunk to 256 px so a CPU run stays short), switches
+the compare view to split with the degradation overlay on, and saves PNGs of the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import qasync
+from PIL import Image
+
+log = logging.getLogger("screenshots")
+
+
+async def drive(args: argparse.Namespace, work: Path) -> int:
+    from PySide6.QtCore import QSettings
+
+    from desktop.client import ClientSettings, EngineClient
+    from desktop.state import AppController, SettingsModel
+    from desktop.ui.main_window import MainWindow
+
+    settings = SettingsModel(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
+    for name, value in (
+        ("model", args.model),
+        ("steps", args.steps),
+        ("upscale", 2),
+        ("seed", 0),
+        ("seed_locked", True),
+        ("output_dir", str(work / "out")),
+    ):
+        settings.set_value(name, value)
+    client_settings = ClientSettings(start_timeout_s=300, request_timeout_s=120)
+    controller = AppController(lambda: EngineClient(client_settings), settings, data_dir=work)
+    controller.log.install()
+    window = MainWindow(controller, QSettings(str(work / "ui.ini"), QSettings.Format.IniFormat))
+    window.resize(1440, 900)
+    window.show()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    async def shot(name: str) -> None:
+        await asyncio.sleep(0.3)  # let layouts and paints settle
+        window.grab().save(str(out / f"{name}.png"))
+        log.info("saved %s", out / f"{name}.png")
+
+    controller.start(store=str(work / "store"))
+    await shot("01-starting")
+    photo = work / Path(args.photo).with_suffix(".png").name
+    with Image.open(args.photo) as image:
+        image.thumbnail((256, 256))
+        image.convert("RGB").save(photo)
+    finished = asyncio.get_running_loop().create_future()
+    controller.jobFinished.connect(lambda job_id: finished.done() or finished.set_result(job_id))
+    [job] = controller.add_paths([photo])
+    progress = asyncio.get_running_loop().create_future()
+    controller.jobs.jobChanged.connect(
+        lambda _id: job.step >= 1 and not progress.done() and progress.set_result(None)
+    )
+    await asyncio.wait([progress, finished], timeout=300, return_when=asyncio.FIRST_COMPLETED)
+    await shot("02-running")
+    await asyncio.wait_for(finished, 600)
+    compare = window.compare
+    if hasattr(compare, "set_mode"):
+        compare.set_mode("split")
+        compare.set_split(0.5)
+        compare.set_overlay_visible(True, False)
+        await shot("03-result-split-tiles")
+        compare.set_overlay_visible(False, True)
+        compare.set_map_opacity(0.6)
+        await shot("04-result-split-degradation-map")
+    else:
+        await shot("03-result")
+    await controller.close()
+    controller.log.uninstall()
+    window.close()
+    return 0 if job.state == "done" else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--photo", required=True)
+    parser.add_argument("--out", default="docs/screenshots")
+    parser.add_argument("--steps", type=int, default=4)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.ui.theme import follow_system
+
+    app = QApplication(sys.argv[:1])
+    follow_system(app)
+    with tempfile.TemporaryDirectory(prefix="dreamclear-shots-") as work:
+        return qasync.run(drive(args, Path(work)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

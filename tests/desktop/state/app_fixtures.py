@@ -1,0 +1,69 @@
+"""Fixtures for the desktop state and UI tests (imported by their conftest.py files): a qasync
+loop inside pytest-qt, a controller driving the scripted fake engine, settings in a temp file."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+import qasync
+from PySide6.QtCore import QSettings
+
+from desktop.client import ClientSettings, EngineClient
+from desktop.state import AppController, SettingsModel
+
+FAKE_ENGINE = Path(__file__).resolve().parents[1] / "client" / "fake_engine.py"
+FAST = ClientSettings(
+    start_timeout_s=20.0,
+    request_timeout_s=10.0,
+    interrupt_timeout_s=1.0,
+    restart_backoff_s=0.01,
+    shutdown_timeout_s=2.0,
+)
+
+
+def fake_engine(behaviour: str = "normal", *options: str) -> list[str]:
+    return [sys.executable, str(FAKE_ENGINE), behaviour, *options]
+
+
+@pytest.fixture
+def loop(qapp):
+    """asyncio on Qt's loop: qtbot's waits run asyncio callbacks too.
+
+    Never stopped: stop() would quit Qt's loops (qtbot's waits) for the tests that follow."""
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def qsettings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def settings(qsettings, tmp_path):
+    model = SettingsModel(qsettings)
+    model.set_value("output_dir", str(tmp_path / "out"))
+    return model
+
+
+@pytest.fixture
+def make_controller(loop, qtbot, settings, tmp_path):
+    """`make_controller(*engine_argv)`: a started controller; its engine is closed after."""
+    made: list[AppController] = []
+
+    def make(argv: list[str] | None = None) -> AppController:
+        controller = AppController(lambda: EngineClient(FAST), settings, data_dir=tmp_path / "data")
+        made.append(controller)
+        controller.start(argv or fake_engine())
+        qtbot.waitUntil(lambda: controller.status.state == "ready", timeout=20_000)
+        return controller
+
+    yield make
+    for controller in made:
+        task = asyncio.ensure_future(controller.close())
+        qtbot.waitUntil(task.done, timeout=10_000)

@@ -1,0 +1,3 @@
+"""The shared desktop fixtures (app_fixtures.py)."""
+
+from app_fixtures import *  # noqa: F403

@@ -1,0 +1,105 @@
+"""AppController against the scripted fake engine: queue, progress, cancel, retry, errors, loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app_fixtures import fake_engine
+from PIL import Image
+
+
+def photo(path: Path) -> Path:
+    Image.new("RGB", (8, 8), (200, 100, 50)).save(path)
+    return path
+
+
+def wait_states(qtbot, controller, states: list[str], timeout: int = 15_000) -> None:
+    qtbot.waitUntil(lambda: [j.state for j in controller.jobs.jobs] == states, timeout=timeout)
+
+
+def test_jobs_run_in_order_with_progress_and_results(make_controller, qtbot, tmp_path):
+    controller = make_controller()
+    seen: list[tuple[str, int]] = []
+    controller.jobs.jobChanged.connect(
+        lambda job_id: seen.append((job_id, controller.jobs.job(job_id).step))
+    )
+    paths = [photo(tmp_path / f"p{i}.png") for i in range(3)]
+    added = controller.add_paths(paths)
+    assert [job.state for job in controller.jobs.jobs][1:] == ["waiting", "waiting"]
+    with qtbot.waitSignals([controller.jobFinished] * 3, timeout=15_000):
+        pass
+    wait_states(qtbot, controller, ["done"] * 3)
+    assert [job.output for job in controller.jobs.jobs] == [
+        str(tmp_path / "out" / f"p{i}_x4.png") for i in range(3)
+    ]
+    assert (added[0].id, 3) in seen  # progress reached the row
+    assert all(job.options.save_map for job in added)
+    assert controller.status.state == "ready"
+    qtbot.waitUntil(lambda: all(job.thumbnail is not None for job in controller.jobs.jobs))
+
+
+def test_folder_with_a_bad_file_fails_that_job_with_its_hint(make_controller, qtbot, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "bad.png", "c.png"):
+        photo(folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    controller = make_controller()
+    controller.add_paths([folder])
+    assert [job.name for job in controller.jobs.jobs] == ["a.png", "bad.png", "c.png"]
+    wait_states(qtbot, controller, ["done", "failed", "done"])
+    bad = controller.jobs.jobs[1]
+    assert bad.error == "cannot read" and bad.hint == "fix"
+    assert "failed: cannot read" in bad.status_text
+    assert any("bad.png: cannot read" in line for line in controller.log.errors)
+    controller.retry(bad.id)
+    wait_states(qtbot, controller, ["done", "failed", "done"])
+
+
+def test_cancel_waiting_interrupt_running_cancel_all_and_retry(make_controller, qtbot, tmp_path):
+    controller = make_controller(fake_engine("normal", "--steps", "200", "--step-s", "0.02"))
+    jobs = controller.add_paths([photo(tmp_path / f"p{i}.png") for i in range(4)])
+    qtbot.waitUntil(lambda: jobs[0].state == "running" and jobs[0].step >= 1, timeout=10_000)
+    assert controller.move(jobs[3].id, -1)  # reorder waiting jobs
+    assert [job.name for job in controller.jobs.jobs] == ["p0.png", "p1.png", "p3.png", "p2.png"]
+    assert not controller.move(jobs[0].id, 1)  # the running job stays
+    controller.cancel(jobs[1].id)
+    assert jobs[1].state == "cancelled"
+    controller.cancel(jobs[0].id)  # running: interrupted
+    qtbot.waitUntil(lambda: jobs[0].state == "cancelled", timeout=10_000)
+    qtbot.waitUntil(lambda: jobs[3].state == "running", timeout=10_000)
+    controller.cancel_all()
+    wait_states(qtbot, controller, ["cancelled"] * 4)
+    assert controller.status.state == "ready"
+    controller.retry(jobs[2].id)
+    qtbot.waitUntil(lambda: jobs[2].state == "running", timeout=10_000)
+    controller.cancel(jobs[2].id)
+    qtbot.waitUntil(lambda: jobs[2].state == "cancelled", timeout=10_000)
+
+
+def test_engine_lost_shows_in_the_status_and_recovers(make_controller, qtbot, tmp_path):
+    runs = tmp_path / "runs"
+    controller = make_controller(fake_engine("crash", "--runs", str(runs), "--until", "1"))
+    states: list[str] = []
+    controller.status.stateChanged.connect(states.append)
+    jobs = controller.add_paths([photo(tmp_path / "one.png"), photo(tmp_path / "two.png")])
+    wait_states(qtbot, controller, ["failed", "done"])
+    assert jobs[0].error == "the engine stopped unexpectedly" and "restarted" in jobs[0].hint
+    assert states[:2] == ["busy", "lost"] and "restarting" in states and states[-1] == "ready"
+    assert controller.client.hello_reply.engine_version == "fake-normal-run2"
+    controller.retry(jobs[0].id)
+    wait_states(qtbot, controller, ["done", "done"])
+
+
+def test_diagnostic_report_and_pasted_image(make_controller, qtbot, tmp_path):
+    from PySide6.QtGui import QColor, QImage
+
+    controller = make_controller()
+    image = QImage(12, 10, QImage.Format.Format_RGB32)
+    image.fill(QColor("teal"))
+    [job] = controller.add_image(image)
+    assert Path(job.input).parent == tmp_path / "data" / "pasted" and Path(job.input).is_file()
+    qtbot.waitUntil(lambda: job.state == "done", timeout=10_000)
+    report = controller.diagnostic_report()
+    assert "engine: fake-normal-run1" in report and "device: cpu" in report
+    assert "fake engine run 1: normal" in report  # the engine's stderr
