@@ -136,23 +136,38 @@ class DegradedCrops(Dataset):
         return degrade_crop(hq, self.scale, seed, self.spatially_varying) | {"photo": photo_index}
 
 
+VARYING_SEED_OFFSET = 1 << 30
+"""Keeps the spatially varying draw of a sample independent of its standard one."""
+
+
 def degrade_crop(
     hq: torch.Tensor, scale: int, seed: int, spatially_varying: bool
 ) -> dict[str, torch.Tensor]:
-    """{"hq", "lq", and with `spatially_varying` the strength "maps"} of one HQ crop."""
+    """{"hq", "lq"} of one HQ crop; with `spatially_varying` also "lq_varying" and its maps.
+
+    "lq" always comes from the published second-order pipeline (what a restorer must undo);
+    "lq_varying" is the same crop degraded with spatially varying strengths and "maps" says
+    which strength each 16 px token got (what the degradation estimator learns).
+    """
+    sample = {"hq": hq, "lq": degradations.degrade(hq, scale=scale, seed=seed).lq.float()}
     if spatially_varying:
-        result = degradations.degrade_spatially_varying(
-            hq, scale=scale, seed=seed, token_px=TOKEN_PX
+        varying = degradations.degrade_spatially_varying(
+            hq, scale=scale, seed=seed + VARYING_SEED_OFFSET, token_px=TOKEN_PX
         )
-        return {"hq": hq, "lq": result.lq.float(), "maps": result.strength_maps.float()}
-    return {"hq": hq, "lq": degradations.degrade(hq, scale=scale, seed=seed).lq.float()}
+        sample |= {"lq_varying": varying.lq.float(), "maps": varying.strength_maps.float()}
+    return sample
 
 
 def collate_crops(samples: list[dict], scale: int) -> dict[str, torch.Tensor]:
     """Stack samples, cutting every crop to the batch's smallest (top-left, so HQ, LQ and the
     16 px maps stay aligned)."""
     size = min(sample["hq"].shape[-1] for sample in samples)
-    cuts = {"hq": size, "lq": size // scale, "maps": size // TOKEN_PX}
+    cuts = {
+        "hq": size,
+        "lq": size // scale,
+        "lq_varying": size // scale,
+        "maps": size // TOKEN_PX,
+    }
     batch = {
         key: torch.stack([sample[key][..., :cut, :cut] for sample in samples])
         for key, cut in cuts.items()

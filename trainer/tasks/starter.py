@@ -1,7 +1,8 @@
 """The starter task: the RRDBNet restorer (L1) and the degradation estimator (MSE on maps).
 
-Both see the LQ image resized (bicubic) to the HQ size, as `StarterRestorePipeline` feeds
-them; the estimator learns `degrade_spatially_varying`'s per-16 px strength maps.
+Both see an LQ image resized (bicubic) to the HQ size, as `StarterRestorePipeline` feeds
+them: the restorer learns to undo the published second-order degradation, the estimator to
+read `degrade_spatially_varying`'s per-16 px strength maps off a second, varying degradation.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class StarterTask(Task):
             gradient = image_gradient_l1(restored, hq)
             loss = loss + cfg.gradient_weight * gradient
             logs["gradient_l1"] = float(gradient.detach())
-        map_mse = F.mse_loss(estimator(lq_up), maps)
+        varying_up = upscale_to(batch["lq_varying"], hq.shape[-2:])
+        map_mse = F.mse_loss(estimator(varying_up), maps)
         logs["map_mse"] = float(map_mse.detach())
         return loss + cfg.estimator_weight * map_mse, logs
 
@@ -97,7 +99,8 @@ class StarterTask(Task):
             restored = restorer(lq_up).clamp(0.0, 1.0)
             psnr.append(psnr_y(restored, hq, crop_border=self.config.data.scale))
             psnr_bicubic.append(psnr_y(lq_up, hq, crop_border=self.config.data.scale))
-            map_mae.append(float((estimator(lq_up)[0].cpu() - pair["maps"]).abs().mean()))
+            varying_up = upscale_to(pair["lq_varying"][None].to(device), hq.shape[-2:])
+            map_mae.append(float((estimator(varying_up)[0].cpu() - pair["maps"]).abs().mean()))
             strip = torch.cat([lq_up[0], restored[0], hq[0]], dim=-1).cpu()
             pixels = (strip.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
             Image.fromarray(pixels).save(folder / f"{Path(pair['name']).stem}.png")
