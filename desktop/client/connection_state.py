@@ -63,25 +63,10 @@ def check_transition(old: ConnectionState, new: ConnectionState) -> None:
         raise RuntimeError(f"bad connection state change {old.name} -> {new.name}")
 
 
-ClientErrorKind = Literal[
-    # Kinds of the protocol (the engine's own `error` events, e.g. "version", "unauthorized").
-    "bad_input",
-    "output",
-    "model_missing",
-    "bad_checkpoint",
-    "bad_setting",
-    "out_of_memory",
-    "protocol",
-    "unauthorized",
-    "version",
-    "internal",
-    # Kinds only the client reports.
-    "start_failed",
-    "connection",
-    "timeout",
-    "crashed",
-    "closed",
-]
+ClientErrorKind = (
+    ErrorKind  # the engine's own `error` kinds (e.g. "version", "unauthorized")
+    | Literal["start_failed", "connection", "timeout", "crashed", "closed"]  # client-only
+)
 
 HINTS: dict[str, str] = {
     "version": (

@@ -114,6 +114,20 @@ def register(subparsers) -> None:
     engine.set_defaults(func=run_engine)
 
 
+def collect_photos(patterns: list[str]):
+    """The images `--photos` names (folders, files, globs); an error if any names nothing."""
+    from engine.errors import BadSettingError
+    from engine.restore_files import collect_inputs
+
+    photos, missing = collect_inputs(patterns)
+    if missing or not photos:
+        raise BadSettingError(
+            f"no photos in {' '.join(patterns)}",
+            hint="--photos names folders, files or globs of images",
+        )
+    return photos
+
+
 def run_tiling(args: argparse.Namespace) -> int:
     from engine.bench import tiling
 
@@ -126,18 +140,10 @@ def run_tiling(args: argparse.Namespace) -> int:
 def run_quality(args: argparse.Namespace) -> int:
     from engine.bench import quality
     from engine.devices import resolve_device, resolve_dtype
-    from engine.errors import BadSettingError
     from engine.model_selection import load_restorer
-    from engine.restore_files import collect_inputs
 
     try:
-        photos, missing = collect_inputs(args.photos)
-        if missing or not photos:
-            raise BadSettingError(
-                f"no photos in {' '.join(args.photos)}",
-                hint="--photos names folders, files or globs of images",
-            )
-        photos = photos[: args.limit]
+        photos = collect_photos(args.photos)[: args.limit]
         device = resolve_device(args.device)
         dtype = resolve_dtype(args.dtype, device)
         restorer = load_restorer(args.model, store_root=args.store, device=device, dtype=dtype)
@@ -163,15 +169,9 @@ def run_estimator(args: argparse.Namespace) -> int:
     from engine.bench import estimator
     from engine.errors import BadSettingError
     from engine.model_selection import load_restorer
-    from engine.restore_files import collect_inputs
 
     try:
-        photos, missing = collect_inputs(args.photos)
-        if missing or not photos:
-            raise BadSettingError(
-                f"no photos in {' '.join(args.photos)}",
-                hint="--photos names folders, files or globs of images",
-            )
+        photos = collect_photos(args.photos)
         restorer = load_restorer(
             args.model, store_root=None, device=torch.device("cpu"), dtype=torch.float32
         )
