@@ -2,8 +2,17 @@
 
 from desktop.state.connection_status import ConnectionStatus
 from desktop.state.controller import AppController
+from desktop.state.job_settings import JobSettings
 from desktop.state.jobs_model import JobsModel, JobView
 from desktop.state.log_model import LogModel
 from desktop.state.settings_model import SettingsModel
 
-__all__ = ["AppController", "ConnectionStatus", "JobView", "JobsModel", "LogModel", "SettingsModel"]
+__all__ = [
+    "AppController",
+    "ConnectionStatus",
+    "JobSettings",
+    "JobView",
+    "JobsModel",
+    "LogModel",
+    "SettingsModel",
+]

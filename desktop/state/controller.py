@@ -26,7 +26,7 @@ from PySide6.QtGui import QImage, QImageReader
 from desktop.client import ConnectionState, EngineClient
 from desktop.client.connection_state import CONNECTED, EngineClientError
 from desktop.state.connection_status import ConnectionStatus
-from desktop.state.jobs_model import ACTIVE, JobsModel, JobView
+from desktop.state.jobs_model import ACTIVE, EDITABLE, JobsModel, JobView
 from desktop.state.log_model import LogModel
 from desktop.state.settings_model import SettingsModel
 from engine import protocol as p
@@ -195,7 +195,7 @@ class AppController(QObject):
     def apply_settings(self, job_id: str) -> None:
         """Give a job that has not run yet (or failed) the current settings."""
         job = self.jobs.job(job_id)
-        if job is not None and job.state in ("waiting", "failed", "cancelled"):
+        if job is not None and job.state in EDITABLE:
             self.jobs.update(job_id, options=self.settings.options())
 
     def move(self, job_id: str, delta: int) -> bool:

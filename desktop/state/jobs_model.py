@@ -22,6 +22,8 @@ JobState = Literal["waiting", "submitted", "running", "done", "failed", "cancell
 ACTIVE: frozenset[str] = frozenset({"submitted", "running"})
 """Handed to the engine and not finished."""
 FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+EDITABLE: frozenset[str] = frozenset({"waiting", "failed", "cancelled"})
+"""Not with the engine and without a result: its settings may still change."""
 
 
 @dataclass

@@ -72,24 +72,13 @@ class SettingsModel(QObject):
         except ValueError:
             log.warning("ignored the saved setting %s=%r", name, raw)
             return default
-        if not self._valid(name, value):
+        if not is_valid(name, value):
             log.warning("ignored the saved setting %s=%r", name, value)
             return default
         return value
 
     def _default(self, name: str) -> Any:
         return default_output_dir() if name == "output_dir" else FIELDS[name].default
-
-    def _valid(self, name: str, value: Any) -> bool:
-        choice = FIELDS[name]
-        if choice.values is not None:
-            return value in choice.values
-        default = self._default(name)
-        if isinstance(default, bool):
-            return isinstance(value, bool)
-        if isinstance(default, int | float):
-            return isinstance(value, int | float) and not isinstance(value, bool)
-        return isinstance(value, str)
 
     def value(self, name: str) -> Any:
         return self._values[name]
@@ -100,7 +89,7 @@ class SettingsModel(QObject):
     def set_value(self, name: str, value: Any) -> None:
         if name not in FIELDS:
             raise KeyError(f"no setting named {name!r}")
-        if not self._valid(name, value):
+        if not is_valid(name, value):
             raise ValueError(f"{name}: {value!r} is not a valid value")
         if self._values[name] == value:
             return
@@ -122,21 +111,67 @@ class SettingsModel(QObject):
 
     def options(self, **overrides: Any) -> RestoreOptionsMessage:
         """The engine options for one new job; a random seed unless the seed is locked."""
-        v = {**self._values, **overrides}
-        seed = int(v["seed"]) if v["seed_locked"] else random.randrange(2**31)
-        mode = v["prompt_mode"]
-        return RestoreOptionsMessage(
-            model=v["model"],
-            upscale=int(v["upscale"]),
-            steps=int(v["steps"]),
-            cfg=float(v["cfg"]),
-            seed=seed,
-            sampler=v["sampler"],
-            prompt=v["prompt"] if mode == "prompt" and v["prompt"] else None,
-            caption="none" if mode == "none" else "auto",
-            color_fix=v["color_fix"],
-            tile=v["tile"],
-            device=v["device"],
-            dtype=v["dtype"],
-            save_map=True,
-        )
+        return make_options({**self._values, **overrides})
+
+
+def is_valid(name: str, value: Any) -> bool:
+    """Whether `value` may be setting `name` (a known value of a closed set, else its type)."""
+    choice = FIELDS[name]
+    if choice.values is not None:
+        return value in choice.values
+    if name == "output_dir":
+        return isinstance(value, str)
+    if isinstance(choice.default, bool):
+        return isinstance(value, bool)
+    if isinstance(choice.default, int | float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def make_options(values: dict[str, Any]) -> RestoreOptionsMessage:
+    """The engine options for settings `values`; a random seed unless `seed_locked`."""
+    v = values
+    seed = int(v["seed"]) if v["seed_locked"] else random.randrange(2**31)
+    mode = v["prompt_mode"]
+    return RestoreOptionsMessage(
+        model=v["model"],
+        upscale=int(v["upscale"]),
+        steps=int(v["steps"]),
+        cfg=float(v["cfg"]),
+        seed=seed,
+        sampler=v["sampler"],
+        prompt=v["prompt"] if mode == "prompt" and v["prompt"] else None,
+        caption="none" if mode == "none" else "auto",
+        color_fix=v["color_fix"],
+        tile=v["tile"],
+        device=v["device"],
+        dtype=v["dtype"],
+        save_map=True,
+    )
+
+
+def options_values(
+    options: RestoreOptionsMessage, output_dir: str, prompt: str = ""
+) -> dict[str, Any]:
+    """The settings values of one job's `options` (the inverse of `make_options`, its seed
+    locked); `prompt` is the text kept for when the prompt mode is not "prompt"."""
+    if options.prompt:
+        mode, prompt = "prompt", options.prompt
+    else:
+        mode = "none" if options.caption == "none" else "auto"
+    return {
+        "model": options.model,
+        "upscale": options.upscale,
+        "steps": options.steps,
+        "sampler": options.sampler,
+        "cfg": options.cfg,
+        "seed": options.seed or 0,
+        "seed_locked": True,
+        "prompt_mode": mode,
+        "prompt": prompt,
+        "color_fix": options.color_fix,
+        "tile": options.tile,
+        "device": options.device,
+        "dtype": options.dtype,
+        "output_dir": output_dir,
+    }

@@ -17,7 +17,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QSplitter, QWidget
 
-from desktop.state import AppController
+from desktop.state import AppController, JobSettings
+from desktop.state.jobs_model import EDITABLE
 from desktop.ui.log_panel import LogPanel
 from desktop.ui.queue_panel import QueuePanel
 from desktop.ui.settings_panel import SettingsPanel
@@ -68,6 +69,8 @@ class MainWindow(QMainWindow):
 
         # 2. wiring
         self.queue.selectedJob.connect(self.show_job)
+        self.queue.selectedJob.connect(self.edit_settings_of)
+        self.settings_panel.editDefaults.connect(self.queue.clear_selection)
         controller.jobFinished.connect(self._job_finished)
         self.settings_panel.applyToSelected.connect(self.apply_settings_to_selected)
         self._build_menus()
@@ -148,6 +151,15 @@ class MainWindow(QMainWindow):
         QGuiApplication.clipboard().setText(self.controller.diagnostic_report())
         self.statusBar().showMessage("Diagnostic report copied to the clipboard", 4000)
 
+    def edit_settings_of(self, job_id: str) -> None:
+        """The panel edits a job that has not run (edits apply to it at once); else the defaults."""
+        c = self.controller
+        job = c.jobs.job(job_id)
+        if job is not None and job.state in EDITABLE:
+            self.settings_panel.set_model(JobSettings(c.jobs, job_id, c.settings))
+        else:
+            self.settings_panel.set_model(c.settings)
+
     def apply_settings_to_selected(self) -> None:
         for job_id in self.queue.selected_ids():
             self.controller.apply_settings(job_id)
@@ -178,9 +190,12 @@ class MainWindow(QMainWindow):
     # --- compare view -----------------------------------------------------------------------
 
     def _job_finished(self, job_id: str) -> None:
+        """Show a new result unless another result is shown; a job whose settings are being
+        edited keeps the selection."""
         current = self.controller.jobs.job(self.queue.current_id())
-        if current is None or current.state != "done" or current.id == job_id:
-            self.queue.select(job_id)
+        if current is None or current.state not in ("done", *EDITABLE):
+            self.queue.select(job_id)  # shows it
+        elif current.state in EDITABLE or current.id == job_id:
             self.show_job(job_id)
 
     def show_job(self, job_id: str) -> None:

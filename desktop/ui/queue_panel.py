@@ -142,6 +142,10 @@ class QueuePanel(QWidget):
         if row >= 0:
             self.list.setCurrentIndex(self.model.index(row))
 
+    def clear_selection(self) -> None:
+        """No row selected or current (`selectedJob("")`)."""
+        self.list.selectionModel().clear()
+
     def showEvent(self, event) -> None:
         self._update_hint()
         super().showEvent(event)

@@ -1,4 +1,5 @@
-"""The restore settings form, bound to SettingsModel (the defaults for new jobs)."""
+"""The restore settings form, bound to SettingsModel (the defaults for new jobs) or to the
+JobSettings of the waiting job selected in the queue."""
 
 from __future__ import annotations
 
@@ -11,27 +12,42 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
     QWidget,
 )
 
-from desktop.state import SettingsModel
+from desktop.state import JobSettings, SettingsModel
 from desktop.state.settings_model import FIELDS
 
 
 class SettingsPanel(QWidget):
     """Edits write to the model; model changes (reset, another panel) update the widgets.
-    `applyToSelected` asks the window to give the selected jobs these settings."""
+
+    The model is the defaults (`SettingsModel`) or one job's `JobSettings` (`set_model`).
+    `applyToSelected` asks the window to give the selected jobs the defaults; `editDefaults`
+    to show the defaults again (the queue's selection is cleared)."""
 
     applyToSelected = Signal()
+    editDefaults = Signal()
 
     def __init__(self, model: SettingsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model = model
+        self.defaults = model
+        self.model: SettingsModel | JobSettings = model
         self.editors: dict[str, QWidget] = {}
         form = QFormLayout(self)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.defaults_button = QPushButton("Edit defaults")
+        self.defaults_button.setToolTip("Show the settings new jobs get")
+        self.defaults_button.clicked.connect(self.editDefaults)
+        title_row = QHBoxLayout()
+        title_row.addWidget(self.title, 1)
+        title_row.addWidget(self.defaults_button)
+        form.addRow(title_row)
         self.model_name = self._line("model", "auto, a model name, or a model folder")
         form.addRow("Model", self.model_name)
         form.addRow("Upscale", self._combo("upscale", [f"x{v}" for v in FIELDS["upscale"].values]))
@@ -51,6 +67,7 @@ class SettingsPanel(QWidget):
         lock = QCheckBox("lock")
         lock.setToolTip("Keep this seed for every job (otherwise each job draws its own)")
         self._bind(lock, "seed_locked", lock.toggled, lock.setChecked)
+        self.seed_lock = lock
         seed_row = QHBoxLayout()
         seed_row.addWidget(seed, 1)
         seed_row.addWidget(lock)
@@ -66,15 +83,55 @@ class SettingsPanel(QWidget):
         form.addRow("Precision", self._combo("dtype", ["auto", "bf16", "fp16", "fp32"]))
         form.addRow("Output folder", self._line("output_dir", ""))
         buttons = QHBoxLayout()
-        self.apply_button = QPushButton("Apply to selected")
+        self.apply_button = QPushButton("Apply defaults to selected")
         self.apply_button.clicked.connect(self.applyToSelected)
-        self.reset_button = QPushButton("Reset")
-        self.reset_button.clicked.connect(model.reset)
+        self.reset_button = QPushButton()
+        self.reset_button.clicked.connect(lambda: self.model.reset())
         buttons.addWidget(self.apply_button)
         buttons.addWidget(self.reset_button)
         form.addRow(buttons)
+        self._editable = True
         model.valueChanged.connect(self._model_changed)
-        self._model_changed("prompt_mode", model.value("prompt_mode"))
+        self._show_model()
+
+    def set_model(self, model: SettingsModel | JobSettings) -> None:
+        """Edit `model`: the defaults, or a job's settings (edits apply to that job at once)."""
+        if model is self.model:
+            return
+        self.model.valueChanged.disconnect(self._model_changed)
+        if isinstance(self.model, JobSettings):
+            self.model.editableChanged.disconnect(self._show_editable)
+        self.model = model
+        model.valueChanged.connect(self._model_changed)
+        if isinstance(model, JobSettings):
+            model.editableChanged.connect(self._show_editable)
+        self._show_model()
+
+    def _show_model(self) -> None:
+        model = self.model
+        for name in self.editors:
+            self._model_changed(name, model.value(name))
+        per_job = isinstance(model, JobSettings)
+        self.title.setText(
+            f"Settings of <b>{model.name}</b>" if per_job else "<b>Defaults</b> for new jobs"
+        )
+        self.defaults_button.setVisible(per_job)
+        self.reset_button.setText("Use defaults" if per_job else "Reset")
+        self.reset_button.setToolTip(
+            "Give this job the default settings" if per_job else "Every default back to its own"
+        )
+        self._show_editable(model.editable if per_job else True)
+
+    def _show_editable(self, editable: bool) -> None:
+        """A job that has started shows its settings, greyed out."""
+        self._editable = editable
+        for editor in self.editors.values():
+            editor.setEnabled(editable)
+        self.seed_lock.setEnabled(
+            editable and self.model is self.defaults
+        )  # a job's seed is its own
+        self.prompt.setEnabled(editable and self.model.value("prompt_mode") == "prompt")
+        self.reset_button.setEnabled(editable)
 
     def _bind(self, widget: QWidget, name: str, changed: Any, setter: Any) -> None:
         setter(self.model.value(name))
@@ -115,4 +172,4 @@ class SettingsPanel(QWidget):
             editor._set(value)  # type: ignore[attr-defined]
             editor.blockSignals(False)
         if name == "prompt_mode":
-            self.prompt.setEnabled(value == "prompt")
+            self.prompt.setEnabled(self._editable and value == "prompt")

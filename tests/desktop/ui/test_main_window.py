@@ -1,15 +1,19 @@
-"""The main window against the fake engine: drop, rows, status, settings binding, shortcuts."""
+"""The main window against the fake engine: drop, rows, status, settings binding, shortcuts,
+geometry kept across windows."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from app_fixtures import fake_engine
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QFileDialog
 
-from desktop.ui.main_window import MainWindow
+from desktop.ui.main_window import IMAGE_FILTER, MainWindow
 
 
 def photo(path: Path) -> Path:
@@ -77,3 +81,164 @@ def test_paste_an_image_and_copy_the_diagnostic_report(window, qtbot):
     assert "DreamClear Studio diagnostic report" in QGuiApplication.clipboard().text()
     shortcuts = {a.shortcut().toString() for a in window.actions()}
     assert {"Ctrl+O", "Ctrl+V", "Ctrl+E", "Del", "Ctrl+R", "Alt+Up", "Ctrl+L"} <= shortcuts
+
+
+@pytest.fixture
+def ui_settings(tmp_path):
+    return QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+
+
+def test_geometry_splitter_and_dock_are_restored_by_the_next_window(
+    make_controller, qtbot, ui_settings
+):
+    controller = make_controller()
+    first = MainWindow(controller, ui_settings)
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitExposed(first)
+    first.resize(1100, 720)
+    first.splitter.setSizes([250, 600, 250])
+    first.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, first.log_dock)
+    first.log_dock.hide()
+    sizes = first.splitter.sizes()
+    assert first.close()
+
+    second = MainWindow(controller, ui_settings)
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitExposed(second)
+    assert second.size() == first.size()
+    assert second.splitter.sizes() == sizes
+    assert second.dockWidgetArea(second.log_dock) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert second.log_dock.isHidden()
+
+
+def press(window: MainWindow, key: Qt.Key, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    QTest.keyClick(window, key, modifiers)
+
+
+@pytest.fixture
+def active_window(window, qtbot):
+    """The window as the active one: its shortcuts (window context) only fire then."""
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    return window
+
+
+@pytest.fixture
+def busy_window(make_controller, qtbot, ui_settings):
+    """A window whose engine takes a minute per job: jobs behind the first one stay waiting."""
+    controller = make_controller(fake_engine("normal", "--steps", "1000", "--step-s", "0.06"))
+    window = MainWindow(controller, ui_settings)
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    return window
+
+
+def test_ctrl_o_opens_the_file_dialog_and_queues_the_chosen_images(
+    active_window, monkeypatch, tmp_path
+):
+    chosen = [str(photo(tmp_path / "a.png")), str(photo(tmp_path / "b.png"))]
+    asked = []
+
+    def get_open_file_names(parent, caption, folder, filter):
+        asked.append((parent, filter))
+        return chosen, filter
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(get_open_file_names))
+    press(active_window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert asked == [(active_window, IMAGE_FILTER)]
+    assert [job.input for job in active_window.controller.jobs.jobs] == chosen
+
+
+def test_queue_shortcuts_cancel_retry_and_reorder_the_selected_job(busy_window, qtbot, tmp_path):
+    window, jobs = busy_window, busy_window.controller.jobs
+    window.controller.add_paths([photo(tmp_path / f"{name}.png") for name in "abc"])
+    a, b, c = (job.id for job in jobs.jobs)
+    qtbot.waitUntil(lambda: jobs.job(a).state == "running", timeout=10_000)
+    window.queue.list.setFocus()
+
+    window.queue.select(b)
+    press(window, Qt.Key.Key_Delete)
+    assert jobs.job(b).state == "cancelled"
+    press(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert jobs.job(b).state == "waiting"
+
+    press(window, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    assert [job.id for job in jobs.jobs] == [a, c, b]
+    assert window.queue.current_id() == b  # the moved row stays selected
+    press(window, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert [job.id for job in jobs.jobs] == [a, b, c]
+    press(window, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)  # not above the running job
+    assert [job.id for job in jobs.jobs] == [a, b, c]
+
+    window.queue.select(a)
+    with qtbot.waitSignal(
+        jobs.jobChanged,
+        check_params_cb=lambda _id: jobs.job(a).state == "cancelled",
+        timeout=10_000,
+    ):
+        press(window, Qt.Key.Key_Delete)  # the running job is interrupted
+
+
+def test_ctrl_e_opens_the_export_dialog_with_the_finished_results(
+    active_window, qtbot, monkeypatch, tmp_path
+):
+    from desktop.ui.export_dialog import ExportDialog
+
+    opened = []
+    monkeypatch.setattr(ExportDialog, "open", lambda dialog: opened.append(dialog))
+    controller = active_window.controller
+    with qtbot.waitSignal(controller.jobFinished, timeout=10_000):
+        controller.add_paths([photo(tmp_path / "a.png")])
+    press(active_window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert opened == [active_window.export_dialog]
+    assert [job.input for job in opened[0].results] == [str(tmp_path / "a.png")]
+
+
+def test_a_selected_waiting_job_is_edited_in_the_settings_panel(busy_window, qtbot, tmp_path):
+    window, panel = busy_window, busy_window.settings_panel
+    controller = window.controller
+    controller.add_paths([photo(tmp_path / "a.png"), photo(tmp_path / "b.png")])
+    a, b = (job.id for job in controller.jobs.jobs)
+    qtbot.waitUntil(lambda: controller.jobs.job(a).state == "running", timeout=10_000)
+    assert "Defaults" in panel.title.text() and not panel.defaults_button.isVisible()
+
+    window.queue.select(b)
+    assert "b.png" in panel.title.text() and panel.defaults_button.isVisible()
+    panel.editors["steps"].setValue(7)
+    panel.editors["sampler"].setCurrentIndex(panel.editors["sampler"].findData("dpm++"))
+    options = controller.jobs.job(b).options
+    assert (options.steps, options.sampler) == (7, "dpm++")
+    assert controller.settings.value("steps") == 50  # the defaults stay
+    assert not panel.editors["seed_locked"].isEnabled()  # the job's seed is its own
+
+    window.queue.select(a)  # running: the panel shows the defaults
+    assert "Defaults" in panel.title.text() and panel.editors["steps"].value() == 50
+    window.queue.select(b)
+    assert panel.editors["steps"].value() == 7
+    panel.defaults_button.click()
+    assert window.queue.current_id() == "" and panel.model is controller.settings
+
+
+def test_the_edited_job_keeps_the_selection_and_greys_out_when_it_starts(
+    make_controller, qtbot, ui_settings, tmp_path
+):
+    controller = make_controller(fake_engine("normal", "--steps", "3", "--step-s", "0.1"))
+    window = MainWindow(controller, ui_settings)
+    qtbot.addWidget(window)
+    window.show()
+    controller.add_paths([photo(tmp_path / "a.png"), photo(tmp_path / "b.png")])
+    a, b = (job.id for job in controller.jobs.jobs)
+    window.queue.select(b)
+    panel = window.settings_panel
+    with qtbot.waitSignal(controller.jobFinished, check_params_cb=lambda i: i == a, timeout=10_000):
+        pass
+    assert window.queue.current_id() == b
+    qtbot.waitUntil(lambda: not panel.editors["steps"].isEnabled(), timeout=10_000)
+    assert "b.png" in panel.title.text() and controller.jobs.job(b).state in (
+        "submitted",
+        "running",
+    )
