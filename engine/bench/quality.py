@@ -88,6 +88,7 @@ def run(
     scale: int = 4,
     steps: int = 50,
     crop: int = 256,
+    color_fix: str = "wavelet",
     store_root: str | None = None,
     degrade: Callable | None = None,
     on_photo: Callable[[int, int, str], None] | None = None,
@@ -127,6 +128,7 @@ def run(
                 generator=generator,
                 min_short_side=restorer.min_short_side,
                 caption="none",
+                color_fix=color_fix,
             ).image[0]
         gt = quantise(gt)
         candidates = {

@@ -79,6 +79,12 @@ def register(subparsers) -> None:
     quality.add_argument(
         "--crop", type=positive_int, default=256, metavar="N", help="crop side in px (256)"
     )
+    quality.add_argument(
+        "--color-fix",
+        choices=("wavelet", "adain", "none"),
+        default="wavelet",
+        help="the restorer's colour fix (default wavelet, as in restore)",
+    )
     quality.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:i]")
     quality.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
     add_store_option(quality)
@@ -153,6 +159,7 @@ def run_quality(args: argparse.Namespace) -> int:
             scale=args.scale,
             steps=args.steps,
             crop=args.crop,
+            color_fix=args.color_fix,
             store_root=args.store,
             on_photo=lambda i, n, name: sys.stderr.write(f"[{i + 1}/{n}] {name}\n"),
         )

@@ -83,7 +83,13 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
         print_error(error, stream)
         return 2
     options.min_short_side = restorer.min_short_side
-    if options.caption == "auto" and options.prompt is None and restorer.pipeline.captioner is None:
+    uses_captions = getattr(restorer.pipeline, "uses_captions", False)
+    if (
+        uses_captions
+        and options.caption == "auto"
+        and options.prompt is None
+        and (restorer.pipeline.captioner is None)
+    ):
         stream.write(
             "note: no captioner is installed, so photos are restored without a caption "
             "(`dreamclear models download llava` adds one; --prompt TEXT sets one)\n"

@@ -203,6 +203,9 @@ class DreamClearRestorePipeline:
     """Restore one image with DreamClear. Set `interrupt = True` (from a callback or another
     thread) to stop within one denoising step; the call then raises `JobInterrupted`."""
 
+    uses_captions = True
+    """Restores read a caption (the starter's do not); the CLI says when none can be made."""
+
     def __init__(
         self,
         transformer: nn.Module,

@@ -2,6 +2,7 @@
 
 bicubic upscale to exactly factor x input -> the starter restorer (same contract as the
 degradation remover: input already at the target size, output the same size), in tiles ->
+colour fix against the upscaled input (wavelet by default, as DreamClear's) ->
 the degradation estimator on the same upscaled input, one value per 16 px token for each of
 blur, noise, JPEG and downscaling. It takes the DreamClear pipeline's keywords so callers
 need not care which restorer they hold; the diffusion-only ones are accepted and ignored.
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import BadInputError, BadSettingError, JobInterrupted
+from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.restore import ProgressInfo, RestoreOutput
 from engine.pipelines.tiled_apply import apply_tiled
 from engine.pipelines.tiled_remover import DEFAULT_REMOVER_TILE, remove_degradation_tiled
@@ -77,6 +79,7 @@ class StarterRestorePipeline:
         *,
         upscale: float = 4,
         remover_tile_size: int = DEFAULT_REMOVER_TILE,
+        color_fix: str = "wavelet",
         return_maps: bool = False,
         on_progress: Callable[[ProgressInfo], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
@@ -98,6 +101,8 @@ class StarterRestorePipeline:
             )
         if not upscale > 0:
             raise BadSettingError(f"upscale must be positive, got {upscale}", "use e.g. 4")
+        if color_fix not in COLOR_FIXES:
+            raise BadSettingError(f"unknown colour fix {color_fix!r}", f"use one of {COLOR_FIXES}")
         self.interrupt = False
         started = time.perf_counter()
 
@@ -122,6 +127,9 @@ class StarterRestorePipeline:
         restored = remove_degradation_tiled(
             self.restorer, lq, remover_tile_size, on_tile=report("remove")
         )
+        # 2b. Colours from the input: a small L1-trained net drifts in colour on photos unlike
+        # its training crops; the wavelet fix keeps its detail and the input's low frequencies.
+        restored = apply_color_fix(color_fix, restored, lq)
 
         # 3. Estimate the degradations per token
         maps = None

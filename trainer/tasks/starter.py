@@ -136,16 +136,21 @@ def load_estimator_state(state: dict[str, torch.Tensor]) -> DegradationEstimator
     return estimator
 
 
-def export_starter(output_dir: str | Path, target: str | Path) -> Path:
-    """The newest complete checkpoint of a starter run -> `target`/restorer.safetensors
-    (a spandrel-loadable 1x ESRGAN state dict), estimator/ (save_pretrained) and
-    train-config.toml."""
+def export_starter(output_dir: str | Path, target: str | Path, checkpoint: str = "latest") -> Path:
+    """A complete checkpoint of a starter run ("latest" or a checkpoint folder, e.g. the best
+    validated one) -> `target`/restorer.safetensors (a spandrel-loadable 1x ESRGAN state dict),
+    estimator/ (save_pretrained) and train-config.toml."""
     found = checkpoints.complete_checkpoints(Path(output_dir))
     if not found:
         raise CheckpointError(
             f"No complete checkpoint in {output_dir} to export.", hint="train first"
         )
-    folder, target = found[-1], Path(target)
+    target = Path(target)
+    folder = (
+        found[-1]
+        if checkpoint == "latest"
+        else checkpoints.resolve_checkpoint(Path(output_dir), checkpoint)
+    )
     restorer_state = _unprefixed(load_file(folder / "model.safetensors"))
     estimator_state = _unprefixed(load_file(folder / "model_1.safetensors"))
     descriptor = spandrel.ModelLoader().load_from_state_dict(restorer_state)

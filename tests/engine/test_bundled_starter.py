@@ -1,0 +1,50 @@
+"""The starter weights shipped in resources/ load and really restore degraded photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.imaging.degradations import degrade
+from engine.imaging.io import load_image
+from engine.metrics.fidelity import psnr_y
+from engine.weights.starter_io import load_starter, starter_available
+
+PHOTOS = Path(__file__).resolve().parents[2] / "resources" / "photos"
+HELD_OUT = ("bridge.jpg", "ladybird.jpg", "storm.jpg", "sunset.jpg", "wood.jpg")
+"""Photos the starter never trained on (resources/configs/starter.toml)."""
+
+pytestmark = pytest.mark.skipif(not starter_available(), reason="no bundled starter weights")
+
+
+def centre_crop(name: str, size: int = 256) -> torch.Tensor:
+    rgb = load_image(PHOTOS / name).rgb
+    top, left = (rgb.shape[0] - size) // 2, (rgb.shape[1] - size) // 2
+    crop = np.ascontiguousarray(rgb[top : top + size, left : left + size])
+    return torch.from_numpy(crop).permute(2, 0, 1).contiguous()
+
+
+def test_the_bundled_starter_beats_bicubic_on_held_out_photos():
+    """Measured 1.27 dB on average when the weights shipped; a broken export gives far less."""
+    pipeline = load_starter()
+    gains = []
+    for seed, name in enumerate(HELD_OUT):
+        hq = centre_crop(name)
+        lq = degrade(hq, scale=4, seed=seed).lq
+        bicubic = F.interpolate(lq[None], scale_factor=4, mode="bicubic", align_corners=False)
+        restored = pipeline(lq[None], upscale=4).image
+        gains.append(
+            psnr_y(restored, hq, crop_border=4) - psnr_y(bicubic.clamp(0, 1), hq, crop_border=4)
+        )
+    assert np.mean(gains) > 0.8, f"mean gain over bicubic {np.mean(gains):.2f} dB ({gains})"
+
+
+def test_the_bundled_starter_maps_every_token():
+    maps = load_starter()(centre_crop("wood.jpg", 64)[None], upscale=4, return_maps=True)
+    strengths = maps.degradation_maps.strengths
+    assert strengths.shape == (4, 16, 16)
+    assert float(strengths.min()) >= 0 and float(strengths.max()) <= 1
