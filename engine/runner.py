@@ -400,7 +400,7 @@ class JobRunner:
         timings["save"] = time.perf_counter() - pipeline_done
         throttle.flush()
         if result.map_path is not None and output.degradation_maps is not None:
-            legend = [list(pair) for pair in type(output.degradation_maps).legend]
+            legend = [list(pair) for pair in output.degradation_maps.legend]
             self._emit(
                 p.DegradationMapReady(
                     request_id=job.request_id,

@@ -177,3 +177,37 @@ def test_missing_input_and_saved_map(stdio_engine, tiny_model_dir, tmp_path):
     assert len(maps) == 1 and maps[0]["path"].endswith("mapped_x2.map.npz")
     assert maps[0]["legend"][0] == ["red", "expert 1 router weight"]
     assert events[-1]["kind"] == "bad_input" and "missing.png" in events[-1]["message"]
+
+
+def test_a_starter_model_restores_with_its_map(stdio_engine, tmp_path):
+    """The starter's maps (named channels, not router weights) reach the client with a legend."""
+    import torch
+    from safetensors.torch import save_file
+
+    from engine.models.starter import DegradationEstimator, build_starter_restorer
+    from engine.weights import starter_io
+
+    starter = tmp_path / "starter"
+    starter.mkdir()
+    torch.manual_seed(0)
+    restorer = build_starter_restorer(num_feat=8, num_block=1)
+    state = {k: v.contiguous() for k, v in restorer.state_dict().items()}
+    save_file(state, starter / starter_io.RESTORER_FILE)
+    DegradationEstimator(channels=8, num_layers=1).save_pretrained(
+        starter / starter_io.ESTIMATOR_FOLDER
+    )
+    _, client = stdio_engine
+    photo = write_photo(tmp_path / "starter-photo.png")
+    client.send(
+        {
+            "type": "restore",
+            "id": "starter",
+            "inputs": [str(photo)],
+            "output_dir": str(tmp_path / "out"),
+            "options": options(starter, save_map=True),
+        }
+    )
+    events = client.until(lambda e: e["type"] in ("result", "error"))
+    assert events[-1]["type"] == "result", events[-1]
+    maps = [e for e in events if e["type"] == "degradation_map"]
+    assert maps and maps[0]["legend"][0] == ["red", "blur"]
