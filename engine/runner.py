@@ -71,6 +71,10 @@ class ProgressThrottle:
         self.last_sent = float("-inf")
         self.pending: tuple[p.Progress, float] | None = None
         self.denoise_started: float | None = None
+        # A held position is sent by a timer at the end of its interval, so a slow pipeline
+        # (one callback per tile of a large model) never leaves the client a step behind.
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def enter(self, stage: str) -> None:
         """Announce `stage` (flushing the last position of the one before), once per change."""
@@ -95,15 +99,46 @@ class ProgressThrottle:
             tiles=info.tiles,
             eta_s=self._eta(info, now),
         )
-        if now - self.last_sent >= self.interval:
-            self._send(event, now, now)
-        else:
-            self.pending = (event, now)
+        with self._lock:
+            if now - self.last_sent >= self.interval:
+                self._cancel_timer()
+                self._send(event, now, now)
+            else:
+                self.pending = (event, now)
+                if self._timer is None:
+                    delay = self.last_sent + self.interval - now
+                    self._timer = threading.Timer(max(delay, 0.0), self._on_timer)
+                    self._timer.args = (self._timer,)
+                    self._timer.daemon = True
+                    self._timer.start()
 
     def flush(self) -> None:
-        if self.pending is not None:
-            event, called = self.pending
-            self._send(event, called, self.clock())
+        """Send the held position now (before a stage change, a result or an error)."""
+        with self._lock:
+            self._cancel_timer()
+            if self.pending is not None:
+                event, called = self.pending
+                self._send(event, called, self.clock())
+
+    def discard(self) -> None:
+        """Drop the held position: the job is over and its last event already sent."""
+        with self._lock:
+            self._cancel_timer()
+            self.pending = None
+
+    def _on_timer(self, timer: threading.Timer) -> None:
+        with self._lock:
+            if timer is not self._timer:
+                return  # cancelled after it fired: a direct send or a flush came first
+            self._timer = None
+            if self.pending is not None:
+                event, called = self.pending
+                self._send(event, called, self.clock())
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _send(self, event: p.Progress, called: float, now: float) -> None:
         self.pending = None
@@ -312,15 +347,22 @@ class JobRunner:
                     self._pipeline = None
 
     def _run(self, job: Job) -> None:
-        import torch
-
         self._emit(p.Started(request_id=job.request_id, job_id=job.id, input=str(job.input)))
         throttle = ProgressThrottle(job, self._emit, self.progress_hz)
         started = time.perf_counter()
         try:
+            self._restore_reporting(job, throttle, started)
+        finally:
+            throttle.discard()
+
+    def _restore_reporting(self, job: Job, throttle: ProgressThrottle, started: float) -> None:
+        """Run the job and turn every way it can end into its one final event."""
+        import torch
+
+        try:
             self._restore(job, throttle, started)
         except JobInterrupted:
-            throttle.pending = None
+            throttle.discard()
             self._emit(
                 p.Cancelled(
                     request_id=job.stop_request_id or job.request_id,
