@@ -19,6 +19,7 @@ import numpy as np
 from engine.errors import EngineError, JobInterrupted, OutputError
 from engine.imaging import io as image_io
 from engine.imaging.atomic import atomic_write
+from engine.protocol import RestoreOptionsMessage
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,28 @@ class RestoreOptions:
     min_short_side: int = 1024
     max_megapixels: float = 150.0
     """Inputs larger than this are refused before decoding (decompression-bomb guard)."""
+
+    @classmethod
+    def from_message(
+        cls, message: RestoreOptionsMessage, min_short_side: int = 1024
+    ) -> RestoreOptions:
+        """The options of a `restore` request (or of the CLI, which builds the same message)."""
+        return cls(
+            upscale=message.upscale,
+            steps=message.steps,
+            guidance_scale=message.cfg,
+            seed=message.seed,
+            sampler=message.sampler,
+            prompt=message.prompt,
+            caption="none" if message.caption == "none" else "auto",
+            color_fix=message.color_fix,
+            tile=message.tile,
+            save_map=message.save_map,
+            output_format=message.output_format,
+            overwrite=message.overwrite,
+            min_short_side=min_short_side,
+            max_megapixels=message.max_megapixels,
+        )
 
 
 @dataclass

@@ -205,27 +205,6 @@ def check_options(options: p.RestoreOptionsMessage) -> None:
         raise BadSettingError("options model and device must be strings")
 
 
-def restore_options(message: p.RestoreOptionsMessage, min_short_side: int):
-    from engine.restore_files import RestoreOptions
-
-    return RestoreOptions(
-        upscale=message.upscale,
-        steps=message.steps,
-        guidance_scale=message.cfg,
-        seed=message.seed,
-        sampler=message.sampler,
-        prompt=message.prompt,
-        caption="none" if message.caption == "none" else "auto",
-        color_fix=message.color_fix,
-        tile=message.tile,
-        save_map=message.save_map,
-        output_format=message.output_format,
-        overwrite=message.overwrite,
-        min_short_side=min_short_side,
-        max_megapixels=message.max_megapixels,
-    )
-
-
 class JobRunner:
     """The queue and the worker thread; see the module docstring."""
 
@@ -410,7 +389,7 @@ class JobRunner:
     def _restore(self, job: Job, throttle: ProgressThrottle, started: float) -> None:
         import torch
 
-        from engine.restore_files import prepare_output_folder
+        from engine.restore_files import RestoreOptions, prepare_output_folder
 
         throttle.enter("load")
         restorer, device = self._restorer(job.options)
@@ -422,7 +401,7 @@ class JobRunner:
         prepare_output_folder(job.output_dir)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        options = restore_options(job.options, restorer.min_short_side)
+        options = RestoreOptions.from_message(job.options, restorer.min_short_side)
         try:
             outcome = self._restore_once(job, restorer, options, throttle, {}, first=True)
         except torch.OutOfMemoryError:

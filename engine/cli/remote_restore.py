@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from engine import protocol as p
 from engine.cli.common import print_error
+from engine.cli.restore import options_message_from_args
 from engine.cli.restore_runner import StepProgress, summarise
 from engine.errors import EngineError
 from engine.restore_files import FileResult
@@ -64,24 +65,7 @@ class EngineLink:
 def restore_message(args: argparse.Namespace) -> p.Restore:
     inputs = [str(Path(i).resolve()) if Path(i).exists() else i for i in args.inputs]
     output = Path(args.output).expanduser()
-    options = p.RestoreOptionsMessage(
-        model=args.model,
-        upscale=args.upscale,
-        steps=args.steps,
-        cfg=args.cfg,
-        seed=args.seed,
-        sampler=args.sampler,
-        prompt=args.prompt,
-        caption=args.caption,
-        color_fix=args.color_fix,
-        tile=args.tile,
-        device=args.device,
-        dtype=args.dtype,
-        output_format=args.output_format,
-        save_map=args.save_map,
-        overwrite=args.overwrite,
-        max_megapixels=args.max_megapixels,
-    )
+    options = options_message_from_args(args)
     return p.Restore(
         inputs=inputs,
         output_dir=str(output.resolve() if output.is_absolute() or output.exists() else output),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine import protocol as p
 from engine.cli.common import add_store_option
 
 DESCRIPTION = """Restore photos with DreamClear (or the bundled starter model).
@@ -156,3 +157,25 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli.restore_runner import run_restore
 
     return run_restore(args, stream=sys.stderr)
+
+
+def options_message_from_args(args: argparse.Namespace) -> p.RestoreOptionsMessage:
+    """The command line's options as the protocol carries them (local and remote alike)."""
+    return p.RestoreOptionsMessage(
+        model=args.model,
+        upscale=args.upscale,
+        steps=args.steps,
+        cfg=args.cfg,
+        seed=args.seed,
+        sampler=args.sampler,
+        prompt=args.prompt,
+        caption=args.caption,
+        color_fix=args.color_fix,
+        tile=args.tile,
+        device=args.device,
+        dtype=args.dtype,
+        output_format=args.output_format,
+        save_map=args.save_map,
+        overwrite=args.overwrite,
+        max_megapixels=args.max_megapixels,
+    )

@@ -10,6 +10,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from engine.cli.common import print_error
+from engine.cli.restore import options_message_from_args
 from engine.errors import EngineError, JobInterrupted
 from engine.restore_files import (
     FileResult,
@@ -20,24 +21,6 @@ from engine.restore_files import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def options_from_args(args: argparse.Namespace) -> RestoreOptions:
-    return RestoreOptions(
-        upscale=args.upscale,
-        steps=args.steps,
-        guidance_scale=args.cfg,
-        seed=args.seed,
-        sampler=args.sampler,
-        prompt=args.prompt,
-        caption="none" if args.caption == "none" else "auto",
-        color_fix=args.color_fix,
-        tile=args.tile,
-        save_map=args.save_map,
-        output_format=args.output_format,
-        overwrite=args.overwrite,
-        max_megapixels=args.max_megapixels,
-    )
 
 
 class StepProgress:
@@ -75,7 +58,7 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
         output_folder = Path(args.output).expanduser()
         prepare_output_folder(output_folder)
         inputs, failures = collect_inputs(args.inputs)
-        options = options_from_args(args)
+        options = RestoreOptions.from_message(options_message_from_args(args))
         device = resolve_device(args.device)
         dtype = resolve_dtype(args.dtype, device)
         restorer = load_restorer(args.model, store_root=args.store, device=device, dtype=dtype)
