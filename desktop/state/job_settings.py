@@ -9,9 +9,8 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.state.jobs_model import EDITABLE, JobsModel
 from desktop.state.settings_model import (
-    FIELDS,
     SettingsModel,
-    is_valid,
+    check_setting,
     make_options,
     options_values,
 )
@@ -57,10 +56,7 @@ class JobSettings(QObject):
         return dict(self._values)
 
     def set_value(self, name: str, value: Any) -> None:
-        if name not in FIELDS:
-            raise KeyError(f"no setting named {name!r}")
-        if not is_valid(name, value):
-            raise ValueError(f"{name}: {value!r} is not a valid value")
+        check_setting(name, value)
         if self._values[name] == value:
             return
         if not self._editable:

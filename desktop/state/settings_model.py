@@ -87,10 +87,7 @@ class SettingsModel(QObject):
         return dict(self._values)
 
     def set_value(self, name: str, value: Any) -> None:
-        if name not in FIELDS:
-            raise KeyError(f"no setting named {name!r}")
-        if not is_valid(name, value):
-            raise ValueError(f"{name}: {value!r} is not a valid value")
+        check_setting(name, value)
         if self._values[name] == value:
             return
         self._values[name] = value
@@ -126,6 +123,14 @@ def is_valid(name: str, value: Any) -> bool:
     if isinstance(choice.default, int | float):
         return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, str)
+
+
+def check_setting(name: str, value: Any) -> None:
+    """KeyError for an unknown setting, ValueError for a value it cannot take."""
+    if name not in FIELDS:
+        raise KeyError(f"no setting named {name!r}")
+    if not is_valid(name, value):
+        raise ValueError(f"{name}: {value!r} is not a valid value")
 
 
 def make_options(values: dict[str, Any]) -> RestoreOptionsMessage:
