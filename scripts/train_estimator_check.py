@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--context-layers", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=200)
@@ -93,12 +94,14 @@ def main() -> None:
         collate_fn=lambda samples: collate_crops(samples, 4),
     )
     pairs = held_out_set(args.photos)
-    estimator = DegradationEstimator(channels=args.channels, num_layers=args.layers)
+    estimator = DegradationEstimator(
+        channels=args.channels, num_layers=args.layers, context_layers=args.context_layers
+    )
     optimiser = torch.optim.Adam(estimator.parameters(), lr=args.lr)
     deadline = time.monotonic() + 60 * args.minutes
     step = 0
     for step, batch in enumerate(loader, 1):
-        lq_up = upscale_to(batch["lq"], batch["hq"].shape[-2:])
+        lq_up = upscale_to(batch["lq_varying"], batch["hq"].shape[-2:])
         loss = F.mse_loss(estimator(lq_up), batch["maps"])
         optimiser.zero_grad()
         loss.backward()

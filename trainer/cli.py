@@ -1,4 +1,5 @@
-"""`dreamclear train CONFIG.toml [--resume latest|PATH] [--max-steps N] [--output-dir DIR]`.
+"""`dreamclear train CONFIG.toml [--resume latest|PATH] [--max-steps N] [--max-minutes M]
+[--output-dir DIR]`.
 
 On one device it runs as is. For several GPUs or nodes, start the same command through
 accelerate (its own `accelerate config` decides processes and precision flags):
@@ -43,6 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-steps", type=int, default=None, metavar="N", help="override max_steps"
     )
     parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        metavar="M",
+        help="override max_minutes: stop (checkpoint, validate, export) after M minutes",
+    )
+    parser.add_argument(
         "--output-dir",
         type=Path,
         default=None,
@@ -59,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(
             args.config,
             max_steps=args.max_steps,
+            max_minutes=args.max_minutes,
             **{"checkpointing.output_dir": args.output_dir},
         )
         # torch, accelerate and the models load only once the config is known to be good.

@@ -91,10 +91,19 @@ class StarterConfig:
     """Restorer RRDB blocks."""
     estimator_channels: int = 32
     """Degradation estimator conv width."""
+    estimator_context_layers: int = 0
+    """Degradation estimator 3x3 convs at token resolution (reads neighbouring tokens)."""
     estimator_weight: float = 1.0
     """Weight of the estimator's MSE on the strength maps, added to the restorer's L1."""
     gradient_weight: float = 0.0
     """Weight of an L1 on image gradients (sharper edges, no perceptual network needed)."""
+    init_from: Path | None = None
+    """A starter model folder (restorer.safetensors + estimator/, e.g. resources/models/starter)
+    whose weights start the run; its sizes must match the fields above. None: random init."""
+    train_restorer: bool = True
+    """Train the restorer; false keeps it as initialised (e.g. an estimator-only fine-tune)."""
+    train_estimator: bool = True
+    """Train the degradation estimator; false keeps it as initialised."""
 
 
 @dataclass
@@ -125,6 +134,9 @@ class TrainConfig:
     """What to train: "starter" (restorer + degradation estimator) or "dreamclear"."""
     max_steps: int = 1000
     """Optimiser steps of the whole run (`--max-steps` overrides it)."""
+    max_minutes: float = 0.0
+    """Stop (checkpoint, validate, export) after this many minutes of training in this
+    process, even before max_steps; a resumed run counts afresh. 0: no time limit."""
     seed: int = 0
     """Seed of the model init, the data (crops and degradations) and the diffusion noise."""
     mixed_precision: MixedPrecision = "no"
@@ -243,6 +255,7 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"Config field '{name}' {message}.", hint=hint)
 
     require(config.max_steps >= 1, "max_steps", "must be at least 1")
+    require(config.max_minutes >= 0, "max_minutes", "must be >= 0 (0: no time limit)")
     require(config.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1")
     require(data.photos.is_dir(), "data.photos", f"is not a folder: {data.photos}")
     for name in data.validation_photos:
@@ -269,6 +282,22 @@ def validate(config: TrainConfig) -> None:
     )
     require(val.every >= 0, "validation.every", "must be >= 0")
     require(val.crop >= 16 and val.crop % 16 == 0, "validation.crop", "must be a multiple of 16")
+    if config.task == "starter":
+        st = config.starter
+        require(
+            st.estimator_context_layers >= 0, "starter.estimator_context_layers", "must be >= 0"
+        )
+        require(
+            st.train_restorer or st.train_estimator,
+            "starter.train_estimator",
+            "and starter.train_restorer are both false: nothing would train",
+        )
+        require(
+            st.init_from is None or st.init_from.is_dir(),
+            "starter.init_from",
+            f"is not a folder: {st.init_from}",
+            hint="give a starter model folder with restorer.safetensors and estimator/",
+        )
     if config.task == "dreamclear":
         dc = config.dreamclear
         require(0.0 <= dc.caption_dropout <= 1.0, "dreamclear.caption_dropout", "must be in [0, 1]")

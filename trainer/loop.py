@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from functools import partial
 from pathlib import Path
 
@@ -134,9 +135,11 @@ class Trainer:
     # ------------------------------------------------------------------ loop
 
     def run(self) -> Path:
-        """Train to `max_steps`, checkpoint, validate, export; returns the export folder."""
+        """Train to `max_steps` (or `max_minutes`), checkpoint, validate, export; returns the
+        export folder."""
         config, accelerator, progress = self.config, self.accelerator, self.progress
         max_steps = config.max_steps
+        deadline = time.monotonic() + 60.0 * config.max_minutes if config.max_minutes else None
         bar = tqdm(
             total=max_steps,
             initial=progress.step,
@@ -147,7 +150,8 @@ class Trainer:
             dynamic_ncols=True,
         )
         saved_at = validated_at = progress.step
-        while progress.step < max_steps:
+        stopping = False
+        while progress.step < max_steps and not stopping:
             epoch, skip = divmod(progress.batches_seen, len(self.loader))
             batches = accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
             # accelerate's loaders pass their epoch on to the dataset's `set_epoch` themselves.
@@ -180,6 +184,10 @@ class Trainer:
                     validated_at = progress.step
                 if progress.step >= max_steps:
                     break
+                if self._time_is_up(deadline):
+                    logger.info("max_minutes reached at step %d: stopping.", progress.step)
+                    stopping = True
+                    break
         bar.close()
         if saved_at != progress.step or not checkpoints.complete_checkpoints(self.output_dir):
             self.save_checkpoint()
@@ -191,6 +199,13 @@ class Trainer:
         accelerator.wait_for_everyone()
         accelerator.end_training()
         return target
+
+    def _time_is_up(self, deadline: float | None) -> bool:
+        """Whether the time budget is spent; every process stops at the same step."""
+        if deadline is None:
+            return False
+        late = torch.tensor(float(time.monotonic() >= deadline), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(late, reduction="sum") > 0)
 
     def _train_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         accelerator = self.accelerator

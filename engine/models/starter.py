@@ -61,6 +61,9 @@ class DegradationEstimator(ModelMixin, ConfigMixin):
         channels: width of the convolutions.
         num_layers: 3x3 conv + LeakyReLU layers at 1/4 resolution, before the two strided convs.
         num_outputs: output maps, one per name in `STARTER_CHANNELS`.
+        context_layers: 3x3 conv + LeakyReLU layers at token resolution, before the output conv:
+            the strength masks are smooth, so a token whose own pixels say little (a flat sky
+            hides blur) reads its neighbours.
         highpass_gain: the convolutions see the input minus its 3x3 local mean (at 1/4
             resolution) times this gain; 0 feeds the raw pixels. Noise, JPEG and blur live in
             residues of a few 8-bit levels under the picture's brightness: fed raw, the small CNN
@@ -76,6 +79,7 @@ class DegradationEstimator(ModelMixin, ConfigMixin):
         num_layers: int = 3,
         num_outputs: int = 4,
         highpass_gain: float = 10.0,
+        context_layers: int = 0,
     ) -> None:
         super().__init__()
         self.highpass_gain = highpass_gain
@@ -84,6 +88,8 @@ class DegradationEstimator(ModelMixin, ConfigMixin):
             layers += [nn.LeakyReLU(0.2), nn.Conv2d(channels, channels, 3, padding=1)]
         for _ in range(2):  # 1/4 -> 1/16
             layers += [nn.LeakyReLU(0.2), nn.Conv2d(channels, channels, 3, stride=2, padding=1)]
+        for _ in range(context_layers):
+            layers += [nn.LeakyReLU(0.2), nn.Conv2d(channels, channels, 3, padding=1)]
         layers += [nn.LeakyReLU(0.2), nn.Conv2d(channels, num_outputs, 1)]
         self.body = nn.Sequential(*layers)
 

@@ -31,6 +31,12 @@ def _load(tmp_path, text):
         ('task = "starter"\n[checkpointing]\nkeep_last = 1\n', "checkpointing.keep_last"),
         ('task = "starter"\n[optimisation]\nbetas = [0.9]\n', "optimisation.betas"),
         ('task = "starter"\ndata = 3\n', "data"),
+        ('task = "starter"\nmax_minutes = -1\n', "max_minutes"),
+        ('task = "starter"\n[starter]\ninit_from = "/no/such/model"\n', "starter.init_from"),
+        (
+            'task = "starter"\n[starter]\ntrain_restorer = false\ntrain_estimator = false\n',
+            "starter.train_estimator",
+        ),
     ],
 )
 def test_config_errors_name_the_field(tmp_path, photos_dir, text, field):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 import spandrel
 import torch
 from safetensors.torch import load_file
@@ -15,6 +16,7 @@ from engine.models.starter import (
 )
 from trainer import checkpoints
 from trainer.checkpoints import read_csv
+from trainer.config import ConfigError
 from trainer.loop import train
 
 
@@ -66,3 +68,66 @@ def test_starter_trains_and_exports(make_starter_config, caplog):
     estimator = DegradationEstimator.from_pretrained(export / "estimator")
     assert estimator.config.channels == 8
     assert (export / "train-config.toml").is_file()
+
+
+def test_validation_reports_estimator_rank_correlation(make_starter_config):
+    config = make_starter_config("spearman", max_steps=2)
+    train(config)
+    metrics = read_csv(config.checkpointing.output_dir / "validation" / "metrics.csv")[-1]
+    for channel in STARTER_CHANNELS:
+        assert -1.0 <= float(metrics[f"spearman_{channel}"]) <= 1.0
+
+
+def test_estimator_only_fine_tune_keeps_the_restorer(make_starter_config):
+    base = make_starter_config("base", max_steps=2)
+    base_export = train(base)
+
+    config = make_starter_config("estimator_only", max_steps=2)
+    config.starter.init_from = base_export
+    config.starter.train_restorer = False
+    config.starter.estimator_context_layers = 0
+    export = train(config)
+
+    # The restorer is the one it started from; the estimator started there too, then trained.
+    torch.testing.assert_close(
+        load_file(export / "restorer.safetensors"),
+        load_file(base_export / "restorer.safetensors"),
+    )
+    started = DegradationEstimator.from_pretrained(base_export / "estimator").state_dict()
+    tuned = DegradationEstimator.from_pretrained(export / "estimator").state_dict()
+    assert any(not torch.equal(started[key], tuned[key]) for key in started)
+    losses = read_csv(config.checkpointing.output_dir / "losses.csv")
+    assert "l1" not in losses[0] and float(losses[0]["map_mse"]) > 0
+
+
+def test_init_from_a_model_of_other_sizes_names_the_field(make_starter_config):
+    base_export = train(make_starter_config("small", max_steps=1))
+    config = make_starter_config("wider", max_steps=1)
+    config.starter.init_from = base_export
+    config.starter.num_feat = 16
+    with pytest.raises(ConfigError, match="starter.init_from"):
+        train(config)
+
+
+def test_estimator_context_layers_export_and_reload(make_starter_config):
+    config = make_starter_config("context", max_steps=1)
+    config.starter.estimator_context_layers = 2
+    export = train(config)
+    estimator = DegradationEstimator.from_pretrained(export / "estimator")
+    assert estimator.config.context_layers == 2
+    with torch.no_grad():
+        assert estimator(torch.rand(1, 3, 64, 64)).shape == (1, len(STARTER_CHANNELS), 4, 4)
+
+
+def test_max_minutes_stops_early_with_a_checkpoint_and_an_export(make_starter_config):
+    config = make_starter_config("timed", max_steps=1000)
+    config.max_minutes = 1e-4  # 6 ms: over after the first step
+    export = train(config)
+    out = config.checkpointing.output_dir
+    steps = [int(row["step"]) for row in read_csv(out / "losses.csv")]
+    assert steps == [1]
+    assert [checkpoints.read_marker(f)["step"] for f in checkpoints.complete_checkpoints(out)] == [
+        1
+    ]
+    assert [int(row["step"]) for row in read_csv(out / "validation" / "metrics.csv")] == [1]
+    assert (export / "restorer.safetensors").is_file()

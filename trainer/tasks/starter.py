@@ -3,26 +3,33 @@
 Both see an LQ image resized (bicubic) to the HQ size, as `StarterRestorePipeline` feeds
 them: the restorer learns to undo the published second-order degradation, the estimator to
 read `degrade_spatially_varying`'s per-16 px strength maps off a second, varying degradation.
+Either can start from a starter model folder (`init_from`) and either can stay frozen, so the
+bundled restorer's estimator can be fine-tuned alone.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import spandrel
 import torch
 import torch.nn.functional as F
+from diffusers.utils import SAFETENSORS_WEIGHTS_NAME
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from engine.errors import CheckpointError
 from engine.metrics.fidelity import psnr_y
-from engine.models.starter import DegradationEstimator, build_starter_restorer
+from engine.metrics.rank_correlation import spearman
+from engine.models.starter import STARTER_CHANNELS, DegradationEstimator, build_starter_restorer
+from engine.weights.components_io import checkpoint_errors
 from trainer import checkpoints
+from trainer.config import ConfigError, StarterConfig
 from trainer.data import DegradedCrops, load_photos, validation_set
 from trainer.tasks.base import Task
 
@@ -47,7 +54,13 @@ class StarterTask(Task):
     def build(self, device: torch.device) -> list[nn.Module]:
         cfg = self.config.starter
         restorer = build_starter_restorer(num_feat=cfg.num_feat, num_block=cfg.num_block)
-        estimator = DegradationEstimator(channels=cfg.estimator_channels)
+        estimator = build_estimator(cfg)
+        if cfg.init_from is not None:
+            load_initial_weights(cfg.init_from, restorer, estimator)
+        # A frozen model stays in the list (the export reads both from every checkpoint);
+        # accelerate does not wrap a model without trainable parameters for DDP.
+        restorer.requires_grad_(cfg.train_restorer)
+        estimator.requires_grad_(cfg.train_estimator)
         return [restorer, estimator]
 
     def train_dataset(self) -> DegradedCrops:
@@ -70,20 +83,23 @@ class StarterTask(Task):
     def loss(self, models, batch, generator):
         restorer, estimator = models
         cfg = self.config.starter
-        hq, lq, maps = batch["hq"], batch["lq"], batch["maps"]
-        lq_up = upscale_to(lq, hq.shape[-2:])
-        restored = restorer(lq_up)
-        l1 = F.l1_loss(restored, hq)
-        loss = l1
-        logs = {"l1": float(l1.detach())}
-        if cfg.gradient_weight:
-            gradient = image_gradient_l1(restored, hq)
-            loss = loss + cfg.gradient_weight * gradient
-            logs["gradient_l1"] = float(gradient.detach())
-        varying_up = upscale_to(batch["lq_varying"], hq.shape[-2:])
-        map_mse = F.mse_loss(estimator(varying_up), maps)
-        logs["map_mse"] = float(map_mse.detach())
-        return loss + cfg.estimator_weight * map_mse, logs
+        hq = batch["hq"]
+        loss, logs = hq.new_zeros(()), {}
+        if cfg.train_restorer:
+            restored = restorer(upscale_to(batch["lq"], hq.shape[-2:]))
+            l1 = F.l1_loss(restored, hq)
+            loss = loss + l1
+            logs["l1"] = float(l1.detach())
+            if cfg.gradient_weight:
+                gradient = image_gradient_l1(restored, hq)
+                loss = loss + cfg.gradient_weight * gradient
+                logs["gradient_l1"] = float(gradient.detach())
+        if cfg.train_estimator:
+            varying_up = upscale_to(batch["lq_varying"], hq.shape[-2:])
+            map_mse = F.mse_loss(estimator(varying_up), batch["maps"])
+            loss = loss + cfg.estimator_weight * map_mse
+            logs["map_mse"] = float(map_mse.detach())
+        return loss, logs
 
     def validate(self, models, folder: Path) -> dict[str, float]:
         restorer, estimator = models
@@ -92,7 +108,7 @@ class StarterTask(Task):
             return {}
         device = next(restorer.parameters()).device
         folder.mkdir(parents=True, exist_ok=True)
-        psnr, psnr_bicubic, map_mae = [], [], []
+        psnr, psnr_bicubic, map_mae, predicted, applied = [], [], [], [], []
         for pair in pairs:
             hq = pair["hq"][None].to(device)
             lq_up = upscale_to(pair["lq"][None].to(device), hq.shape[-2:])
@@ -100,14 +116,23 @@ class StarterTask(Task):
             psnr.append(psnr_y(restored, hq, crop_border=self.config.data.scale))
             psnr_bicubic.append(psnr_y(lq_up, hq, crop_border=self.config.data.scale))
             varying_up = upscale_to(pair["lq_varying"][None].to(device), hq.shape[-2:])
-            map_mae.append(float((estimator(varying_up)[0].cpu() - pair["maps"]).abs().mean()))
+            maps = estimator(varying_up)[0].cpu()
+            map_mae.append(float((maps - pair["maps"]).abs().mean()))
+            predicted.append(maps.reshape(len(STARTER_CHANNELS), -1))
+            applied.append(pair["maps"].reshape(len(STARTER_CHANNELS), -1))
             strip = torch.cat([lq_up[0], restored[0], hq[0]], dim=-1).cpu()
             pixels = (strip.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
             Image.fromarray(pixels).save(folder / f"{Path(pair['name']).stem}.png")
+        predicted_all, applied_all = torch.cat(predicted, 1), torch.cat(applied, 1)
+        rank_correlations = {
+            f"spearman_{name}": spearman(predicted_all[i].numpy(), applied_all[i].numpy())
+            for i, name in enumerate(STARTER_CHANNELS)
+        }
         return {
             "psnr_y": float(np.mean(psnr)),
             "psnr_y_bicubic": float(np.mean(psnr_bicubic)),
             "map_mae": float(np.mean(map_mae)),
+            **rank_correlations,
         }
 
     def export(self, output_dir: Path, target: Path) -> Path:
@@ -122,17 +147,51 @@ def _unprefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_estimator_state(state: dict[str, torch.Tensor]) -> DegradationEstimator:
-    """Rebuild the estimator from its weights alone, reading its sizes from the tensor shapes."""
-    convs = sorted(
-        (int(key.split(".")[1]), value) for key, value in state.items() if key.endswith(".weight")
+def build_estimator(cfg: StarterConfig) -> DegradationEstimator:
+    return DegradationEstimator(
+        channels=cfg.estimator_channels, context_layers=cfg.estimator_context_layers
     )
+
+
+def load_initial_weights(folder: Path, restorer: nn.Module, estimator: nn.Module) -> None:
+    """Copy a starter model folder's weights into the freshly built models (sizes must match)."""
+    restorer_path = folder / RESTORER_FILE
+    estimator_path = folder / ESTIMATOR_FOLDER / SAFETENSORS_WEIGHTS_NAME
+    for path, model, what in (
+        (restorer_path, restorer, "restorer"),
+        (estimator_path, estimator, "estimator"),
+    ):
+        if not path.is_file():
+            raise ConfigError(
+                f"Config field 'starter.init_from' names {folder}, which has no {what} "
+                f"({path.relative_to(folder)}).",
+                hint="give a starter model folder, e.g. resources/models/starter",
+            )
+        with checkpoint_errors(path, f"the starter {what}"):
+            state = load_file(path)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            raise ConfigError(
+                f"Config field 'starter.init_from': the {what} in {folder} has other sizes "
+                f"than this config's [starter] fields ({str(error).splitlines()[0]}).",
+                hint="set num_feat, num_block, estimator_channels and estimator_context_layers "
+                "to the sizes of the model you start from",
+            ) from None
+    logger.info("Initialised the restorer and the estimator from %s.", folder)
+
+
+def estimator_from_checkpoint(folder: Path) -> DegradationEstimator:
+    """The estimator of a checkpoint, built to the sizes its saved config names."""
+    raw = tomllib.loads((folder / checkpoints.CONFIG_FILE).read_text(encoding="utf-8"))
+    starter = raw.get("starter", {})
     estimator = DegradationEstimator(
-        channels=convs[0][1].shape[0],
-        num_layers=len(convs) - 4,  # first conv, two strided convs and the output conv
-        num_outputs=convs[-1][1].shape[0],
+        channels=starter.get("estimator_channels", StarterConfig.estimator_channels),
+        context_layers=starter.get(
+            "estimator_context_layers", StarterConfig.estimator_context_layers
+        ),
     )
-    estimator.load_state_dict(state)
+    estimator.load_state_dict(_unprefixed(load_file(folder / "model_1.safetensors")))
     return estimator
 
 
@@ -152,7 +211,6 @@ def export_starter(output_dir: str | Path, target: str | Path, checkpoint: str =
         else checkpoints.resolve_checkpoint(Path(output_dir), checkpoint)
     )
     restorer_state = _unprefixed(load_file(folder / "model.safetensors"))
-    estimator_state = _unprefixed(load_file(folder / "model_1.safetensors"))
     descriptor = spandrel.ModelLoader().load_from_state_dict(restorer_state)
     if descriptor.scale != 1:
         raise CheckpointError(f"{folder} does not hold a 1x starter restorer.")
@@ -161,7 +219,7 @@ def export_starter(output_dir: str | Path, target: str | Path, checkpoint: str =
         {key: value.contiguous() for key, value in restorer_state.items()},
         target / RESTORER_FILE,
     )
-    load_estimator_state(estimator_state).save_pretrained(target / ESTIMATOR_FOLDER)
+    estimator_from_checkpoint(folder).save_pretrained(target / ESTIMATOR_FOLDER)
     shutil.copyfile(folder / checkpoints.CONFIG_FILE, target / checkpoints.CONFIG_FILE)
     logger.info("Exported %s to %s.", folder, target)
     return target
