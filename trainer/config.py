@@ -81,6 +81,8 @@ class ValidationConfig:
     """Validation photos used (the first of `data.validation_photos`)."""
     crop: int = 256
     """Side of the centre crop of each validation photo, in HQ pixels (a multiple of 16)."""
+    at_start: bool = False
+    """Also validate before the first step of a new run (the baseline a run's gain is from)."""
 
 
 @dataclass

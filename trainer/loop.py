@@ -150,6 +150,8 @@ class Trainer:
             dynamic_ncols=True,
         )
         saved_at = validated_at = progress.step
+        if progress.step == 0 and config.validation.at_start:
+            self.validate()
         stopping = False
         while progress.step < max_steps and not stopping:
             epoch, skip = divmod(progress.batches_seen, len(self.loader))

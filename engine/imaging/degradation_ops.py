@@ -18,7 +18,7 @@ from PIL import Image
 
 from engine.imaging.blur_kernels import gaussian_taps
 
-ResizeMode = Literal["area", "bilinear", "bicubic"]
+ResizeMode = Literal["area", "bilinear", "bicubic", "nearest-exact"]
 RESIZE_MODES: tuple[ResizeMode, ...] = ("area", "bilinear", "bicubic")
 
 _LUMA = (0.299, 0.587, 0.114)
@@ -58,7 +58,7 @@ def resize(image: torch.Tensor, size: tuple[int, int], mode: ResizeMode) -> torc
     """Resize (C, H, W) to `size` = (height, width) like Real-ESRGAN (no antialias, no clamp)."""
     if tuple(image.shape[-2:]) == size:
         return image
-    align = {} if mode == "area" else {"align_corners": False}
+    align = {} if mode in ("area", "nearest-exact") else {"align_corners": False}
     return F.interpolate(image[None], size=size, mode=mode, **align)[0]
 
 

@@ -546,12 +546,21 @@ def degrade_with_masks(
 ) -> Degraded:
     """Degrade with per-pixel target strengths `masks` (4, H, W) in [0, 1] (blur, noise, jpeg,
     scale, in `strengths()` units); scale strengths below `min_scale_strength(scale)` are raised
-    to it. Each stage blends a few fixed levels per pixel, so the LQ image matches the masks:
+    to it. Each stage blends a few fixed levels per pixel, so the LQ image matches the masks.
+    The stages run in Real-ESRGAN's order:
 
-    1. scale: box downscale to the LQ size, or further (down to 1/`DOWNSCALE_MAX`) and bicubic
-       back up; 2. gaussian blur up to `BLUR_SIGMA_MAX` LQ pixels; 3. gaussian noise up to
-    `NOISE_SIGMA_MAX` (gray with a chance of 0.4); 4. JPEG down to quality 30, one quality
-    (in steps of 5) per 8x8 LQ block, the nearest to the block's mean mask; 5. 8 bits.
+    1. box downscale to the LQ size; 2. blur: gaussian up to `BLUR_SIGMA_MAX` LQ pixels;
+    3. scale: a further box downscale (down to 1/`DOWNSCALE_MAX` of the HQ size) enlarged back
+       to the LQ size pixel by pixel (nearest), so a region keeps the coarse pixel grid of the
+       resolution it went through; 4. gaussian noise up to `NOISE_SIGMA_MAX` (gray with a
+       chance of 0.4); 5. JPEG down to quality 30, one quality (in steps of 5) per 8x8 LQ
+       block, the nearest to the block's mean mask; 6. 8 bits.
+
+    Why the scale stage enlarges without smoothing: a region enlarged smoothly (bicubic) from
+    a lower resolution is the same picture as a blurred one (the blur-kernel / scale ambiguity
+    of blind super-resolution), so no estimator could tell the two channels apart per token.
+    The pixel grid is what tells a low resolution from a blur; smooth enlargement counts as
+    blur here.
 
     `strength_maps` are the masks averaged over each token_px x token_px token (for JPEG, the
     strengths of the qualities the blocks got).
@@ -567,29 +576,31 @@ def degrade_with_masks(
     masks = torch.cat([masks[:3], masks[3:].clamp(min=low)])
     lq_masks = F.avg_pool2d(masks[None], scale)[0] if scale > 1 else masks
 
-    # 1. scale: levels evenly spaced in log(downscale), which is linear in strength
-    downscales = tuple(
-        float(DOWNSCALE_MAX ** (low + (1.0 - low) * k / (_SCALE_LEVELS - 1)))
-        for k in range(_SCALE_LEVELS)
-    )
-    levels = [ops.resize(hq, lq_size, "area")]
-    for factor in downscales[1:]:
-        small = (max(1, round(height / factor)), max(1, round(width / factor)))
-        levels.append(ops.resize(ops.resize(hq, small, "area"), lq_size, "bicubic"))
-    span = max(1.0 - low, 1e-6)
-    out = _blend(levels, (lq_masks[3] - low) / span * (_SCALE_LEVELS - 1))
-
-    # 2. blur
+    # 1. the plain downscale to the LQ size, then 2. blur
+    out = ops.resize(hq, lq_size, "area")
     sigmas = tuple(BLUR_SIGMA_MAX * k / (_BLUR_LEVELS - 1) for k in range(_BLUR_LEVELS))
     levels = [ops.gaussian_blur(out, sigma) for sigma in sigmas]
     out = _blend(levels, lq_masks[0] * (_BLUR_LEVELS - 1))
 
-    # 3. noise
+    # 3. scale: levels evenly spaced in log(downscale), which is linear in strength
+    downscales = tuple(
+        float(DOWNSCALE_MAX ** (low + (1.0 - low) * k / (_SCALE_LEVELS - 1)))
+        for k in range(_SCALE_LEVELS)
+    )
+    levels = [out]
+    for factor in downscales[1:]:
+        extra = factor / scale
+        small = (max(1, round(lq_size[0] / extra)), max(1, round(lq_size[1] / extra)))
+        levels.append(ops.resize(ops.resize(out, small, "area"), lq_size, "nearest-exact"))
+    span = max(1.0 - low, 1e-6)
+    out = _blend(levels, (lq_masks[3] - low) / span * (_SCALE_LEVELS - 1))
+
+    # 4. noise
     gray = bool(rng.random() < _GRAY_NOISE_PROB)
     noise = ops.gaussian_noise(out, NOISE_SIGMA_MAX, gray=gray, generator=generator)
     out = torch.clamp(out + noise * lq_masks[1], 0, 1)
 
-    # 4. JPEG: one quality per 8x8 block (a blend of two JPEGs is less damaged than either)
+    # 5. JPEG: one quality per 8x8 block (a blend of two JPEGs is less damaged than either)
     low_q, high_q = JPEG_QUALITY_RANGE
     qualities = tuple(range(high_q, low_q - 1, -_JPEG_QUALITY_STEP))
     levels = torch.stack([ops.jpeg(out, quality) for quality in qualities])
@@ -603,7 +614,7 @@ def degrade_with_masks(
     jpeg_strength = torch.tensor(applied, dtype=masks.dtype, device=masks.device)[pixel_level]
     masks[2] = jpeg_strength.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
 
-    # 5. 8 bits, and the labels
+    # 6. 8 bits, and the labels
     maps = F.avg_pool2d(masks[None], token_px)[0].clamp(0, 1)
     params = SpatialParams(
         scale=scale,
