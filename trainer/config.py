@@ -97,6 +97,8 @@ class StarterConfig:
     """Degradation estimator 3x3 convs at token resolution (reads neighbouring tokens)."""
     estimator_weight: float = 1.0
     """Weight of the estimator's MSE on the strength maps, added to the restorer's L1."""
+    estimator_learning_rate: float = 0.0
+    """The estimator's own learning rate (0: optimisation.learning_rate)."""
     gradient_weight: float = 0.0
     """Weight of an L1 on image gradients (sharper edges, no perceptual network needed)."""
     init_from: Path | None = None
@@ -289,6 +291,7 @@ def validate(config: TrainConfig) -> None:
         require(
             st.estimator_context_layers >= 0, "starter.estimator_context_layers", "must be >= 0"
         )
+        require(st.estimator_learning_rate >= 0, "starter.estimator_learning_rate", "must be >= 0")
         require(
             st.train_restorer or st.train_estimator,
             "starter.train_estimator",

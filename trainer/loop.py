@@ -57,11 +57,13 @@ def batch_generator(seed: int, process: int, batch: int, device: torch.device) -
     return torch.Generator(device=device).manual_seed(int(state))
 
 
-def build_optimizer(config: TrainConfig, models: list[nn.Module]) -> torch.optim.Optimizer:
-    params = [p for model in models for p in model.parameters() if p.requires_grad]
+def build_optimizer(
+    config: TrainConfig, task: Task, models: list[nn.Module]
+) -> torch.optim.Optimizer:
     opt = config.optimisation
     kind = torch.optim.AdamW if opt.optimizer == "adamw" else torch.optim.Adam
-    return kind(params, lr=opt.learning_rate, betas=opt.betas, weight_decay=opt.weight_decay)
+    groups = task.parameter_groups(models)
+    return kind(groups, lr=opt.learning_rate, betas=opt.betas, weight_decay=opt.weight_decay)
 
 
 class Trainer:
@@ -93,7 +95,7 @@ class Trainer:
             num_workers=config.data.num_workers,
             collate_fn=partial(collate_crops, scale=config.data.scale),
         )
-        optimizer = build_optimizer(config, models)
+        optimizer = build_optimizer(config, self.task, models)
         *self.models, self.optimizer, self.loader = self.accelerator.prepare(
             *models, optimizer, loader
         )

@@ -133,3 +133,17 @@ def test_max_minutes_stops_early_with_a_checkpoint_and_an_export(make_starter_co
     ]
     assert [int(row["step"]) for row in read_csv(out / "validation" / "metrics.csv")] == [1]
     assert (export / "restorer.safetensors").is_file()
+
+
+def test_estimator_learning_rate_is_its_own_optimiser_group(make_starter_config):
+    from trainer.loop import build_optimizer
+    from trainer.tasks import build_task
+
+    config = make_starter_config("rates", max_steps=1)
+    config.starter.estimator_learning_rate = 3e-3
+    task = build_task(config)
+    restorer, estimator = models = task.build(torch.device("cpu"))
+    optimizer = build_optimizer(config, task, models)
+    rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert {rates[id(p)] for p in restorer.parameters()} == {1e-3}
+    assert {rates[id(p)] for p in estimator.parameters()} == {3e-3}

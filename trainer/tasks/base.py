@@ -23,6 +23,11 @@ class Task(ABC):
         """Create every model; frozen ones go to `device` here. Returns the modules that train,
         in a fixed order (accelerate saves them as model.safetensors, model_1.safetensors...)."""
 
+    def parameter_groups(self, models: list[nn.Module]) -> list[dict]:
+        """The optimiser's parameter groups: by default one, every trainable parameter at the
+        config's learning rate. A group may set its own "lr"."""
+        return [{"params": [p for model in models for p in model.parameters() if p.requires_grad]}]
+
     @abstractmethod
     def train_dataset(self) -> DegradedCrops:
         """The training data (its `set_epoch` is called by the loop)."""

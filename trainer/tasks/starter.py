@@ -63,6 +63,17 @@ class StarterTask(Task):
         estimator.requires_grad_(cfg.train_estimator)
         return [restorer, estimator]
 
+    def parameter_groups(self, models: list[nn.Module]) -> list[dict]:
+        restorer, estimator = models
+        cfg = self.config.starter
+        groups = []
+        if cfg.train_restorer:
+            groups.append({"params": list(restorer.parameters())})
+        if cfg.train_estimator:
+            rate = cfg.estimator_learning_rate or self.config.optimisation.learning_rate
+            groups.append({"params": list(estimator.parameters()), "lr": rate})
+        return groups
+
     def train_dataset(self) -> DegradedCrops:
         data = self.config.data
         photos = load_photos(
