@@ -12,6 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu-check}
 STARTER_MINUTES=${STARTER_MINUTES:-4}
+PARTS=${PARTS:-step starter}               # which checks to run
 STEP_SIZE=${STEP_SIZE:-published}          # tiny: a smoke test of this script on a CPU
 STEP_RESOLUTION=${STEP_RESOLUTION:-1024}
 mkdir -p "$OUT"
@@ -32,12 +33,14 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 "$PYTHON" -c 'import torch, diffusers, accelerate, spandrel; print("torch", torch.__version__, "cuda", torch.version.cuda, "diffusers", diffusers.__version__, "accelerate", accelerate.__version__)'
 
 for checkpointing in --gradient-checkpointing ""; do
+    [[ " $PARTS " == *" step "* ]] || break
     part "DreamClear training step, $STEP_SIZE size, bf16, batch 1 at $STEP_RESOLUTION ${checkpointing:-(no checkpointing)}"
     name=step${checkpointing:+-checkpointing}
     "$PYTHON" -m trainer.step_benchmark --size "$STEP_SIZE" --resolution "$STEP_RESOLUTION" --batch 1 \
         --precision bf16 $checkpointing --steps 5 --json "$OUT/$name.json" || status=1
 done
 
+[[ " $PARTS " == *" starter "* ]] || { part "done"; exit $status; }
 part "starter trained from scratch on the GPU for $STARTER_MINUTES minutes"
 run=/tmp/starter-gpu
 rm -rf "$run"

@@ -101,6 +101,10 @@ class StarterConfig:
     """The estimator's own learning rate (0: optimisation.learning_rate)."""
     gradient_weight: float = 0.0
     """Weight of an L1 on image gradients (sharper edges, no perceptual network needed)."""
+    ema_decay: float = 0.0
+    """Keep an exponential moving average of the weights (Real-ESRGAN: 0.999; warmed up as
+    min(decay, (1 + step) / (10 + step))) and validate and export the average instead of the
+    last step's weights. 0: no average."""
     init_from: Path | None = None
     """A starter model folder (restorer.safetensors + estimator/, e.g. resources/models/starter)
     whose weights start the run; its sizes must match the fields above. None: random init."""

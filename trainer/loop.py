@@ -227,6 +227,8 @@ class Trainer:
                 accelerator.clip_grad_norm_(params, self.config.optimisation.max_grad_norm)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
+            if accelerator.sync_gradients:
+                self.task.after_optimizer_step(self.models, self.progress.step)
         return {"loss": float(loss.detach()), **logs}
 
     # ------------------------------------------------------------------ save / validate

@@ -147,3 +147,26 @@ def test_estimator_learning_rate_is_its_own_optimiser_group(make_starter_config)
     rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
     assert {rates[id(p)] for p in restorer.parameters()} == {1e-3}
     assert {rates[id(p)] for p in estimator.parameters()} == {3e-3}
+
+
+def _ema_run(make_starter_config, name: str, max_steps: int):
+    config = make_starter_config(name, max_steps=max_steps)
+    config.starter.ema_decay = 0.5
+    return config
+
+
+def test_weight_average_is_exported_and_resumes_exactly(make_starter_config):
+    straight = _ema_run(make_starter_config, "ema_straight", 4)
+    export = train(straight)
+    last = checkpoints.complete_checkpoints(straight.checkpointing.output_dir)[-1]
+    trained, averaged = (
+        load_file(last / name) for name in ("model.safetensors", "model_2.safetensors")
+    )
+    exported = load_file(export / "restorer.safetensors")
+    torch.testing.assert_close(exported, averaged)
+    assert any(not torch.equal(trained[key], averaged[key]) for key in trained)
+
+    train(_ema_run(make_starter_config, "ema_split", 2))
+    split = _ema_run(make_starter_config, "ema_split", 4)
+    resumed = train(split, resume="latest")
+    torch.testing.assert_close(load_file(resumed / "restorer.safetensors"), exported)

@@ -28,6 +28,10 @@ class Task(ABC):
         config's learning rate. A group may set its own "lr"."""
         return [{"params": [p for model in models for p in model.parameters() if p.requires_grad]}]
 
+    def after_optimizer_step(self, models: list[nn.Module], step: int) -> None:
+        """Called after every optimiser step, `step` being the number of steps done before it
+        (e.g. to update weight averages); nothing by default."""
+
     @abstractmethod
     def train_dataset(self) -> DegradedCrops:
         """The training data (its `set_epoch` is called by the loop)."""

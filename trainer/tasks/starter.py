@@ -9,6 +9,7 @@ bundled restorer's estimator can be fine-tuned alone.
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 import tomllib
@@ -61,10 +62,15 @@ class StarterTask(Task):
         # accelerate does not wrap a model without trainable parameters for DDP.
         restorer.requires_grad_(cfg.train_restorer)
         estimator.requires_grad_(cfg.train_estimator)
-        return [restorer, estimator]
+        if not cfg.ema_decay:
+            return [restorer, estimator]
+        # The averages are models too, so accelerate saves them (model_2, model_3.safetensors)
+        # and restores them on resume; they have no trainable parameters and no optimiser.
+        averages = [copy.deepcopy(model).requires_grad_(False) for model in (restorer, estimator)]
+        return [restorer, estimator, *averages]
 
     def parameter_groups(self, models: list[nn.Module]) -> list[dict]:
-        restorer, estimator = models
+        restorer, estimator = models[:2]
         cfg = self.config.starter
         groups = []
         if cfg.train_restorer:
@@ -91,8 +97,28 @@ class StarterTask(Task):
             spatially_varying=True,
         )
 
+    def after_optimizer_step(self, models: list[nn.Module], step: int) -> None:
+        if not self.config.starter.ema_decay:
+            return
+        # Warm-up: early on the average forgets faster, so the random init fades out of it
+        # (decay 0.999 from step ~9000 on; about 0.995 at step 2000).
+        decay = min(self.config.starter.ema_decay, (1.0 + step) / (10.0 + step))
+        with torch.no_grad():
+            for model, average in zip(models[:2], models[2:], strict=True):
+                if not any(p.requires_grad for p in model.parameters()):
+                    continue
+                for tensor, averaged in zip(
+                    (*model.parameters(), *model.buffers()),
+                    (*average.parameters(), *average.buffers()),
+                    strict=True,
+                ):
+                    if averaged.dtype.is_floating_point:
+                        averaged.lerp_(tensor.detach(), 1.0 - decay)
+                    else:
+                        averaged.copy_(tensor)
+
     def loss(self, models, batch, generator):
-        restorer, estimator = models
+        restorer, estimator = models[:2]
         cfg = self.config.starter
         hq = batch["hq"]
         loss, logs = hq.new_zeros(()), {}
@@ -113,7 +139,7 @@ class StarterTask(Task):
         return loss, logs
 
     def validate(self, models, folder: Path) -> dict[str, float]:
-        restorer, estimator = models
+        restorer, estimator = models[2:] if self.config.starter.ema_decay else models
         pairs = validation_set(self.config, spatially_varying=True)
         if not pairs:
             return {}
@@ -192,17 +218,29 @@ def load_initial_weights(folder: Path, restorer: nn.Module, estimator: nn.Module
     logger.info("Initialised the restorer and the estimator from %s.", folder)
 
 
+def _checkpoint_starter_config(folder: Path) -> dict:
+    raw = tomllib.loads((folder / checkpoints.CONFIG_FILE).read_text(encoding="utf-8"))
+    return raw.get("starter", {})
+
+
+def _weights_files(folder: Path) -> tuple[Path, Path]:
+    """The (restorer, estimator) weights of a checkpoint: the averaged ones when the run kept
+    an exponential moving average, else the trained ones."""
+    if _checkpoint_starter_config(folder).get("ema_decay", 0.0):
+        return folder / "model_2.safetensors", folder / "model_3.safetensors"
+    return folder / "model.safetensors", folder / "model_1.safetensors"
+
+
 def estimator_from_checkpoint(folder: Path) -> DegradationEstimator:
     """The estimator of a checkpoint, built to the sizes its saved config names."""
-    raw = tomllib.loads((folder / checkpoints.CONFIG_FILE).read_text(encoding="utf-8"))
-    starter = raw.get("starter", {})
+    starter = _checkpoint_starter_config(folder)
     estimator = DegradationEstimator(
         channels=starter.get("estimator_channels", StarterConfig.estimator_channels),
         context_layers=starter.get(
             "estimator_context_layers", StarterConfig.estimator_context_layers
         ),
     )
-    estimator.load_state_dict(_unprefixed(load_file(folder / "model_1.safetensors")))
+    estimator.load_state_dict(_unprefixed(load_file(_weights_files(folder)[1])))
     return estimator
 
 
@@ -221,7 +259,7 @@ def export_starter(output_dir: str | Path, target: str | Path, checkpoint: str =
         if checkpoint == "latest"
         else checkpoints.resolve_checkpoint(Path(output_dir), checkpoint)
     )
-    restorer_state = _unprefixed(load_file(folder / "model.safetensors"))
+    restorer_state = _unprefixed(load_file(_weights_files(folder)[0]))
     descriptor = spandrel.ModelLoader().load_from_state_dict(restorer_state)
     if descriptor.scale != 1:
         raise CheckpointError(f"{folder} does not hold a 1x starter restorer.")
