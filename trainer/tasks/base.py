@@ -31,6 +31,7 @@ class Task(ABC):
     def after_optimizer_step(self, models: list[nn.Module], step: int) -> None:
         """Called after every optimiser step, `step` being the number of steps done before it
         (e.g. to update weight averages); nothing by default."""
+        return None
 
     @abstractmethod
     def train_dataset(self) -> DegradedCrops:
