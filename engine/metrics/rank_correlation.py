@@ -16,10 +16,13 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho of two equally sized arrays; nan when either is constant."""
+    """Spearman's rho of two equally sized arrays; nan when either is constant or has fewer
+    than two values."""
     a, b = np.asarray(a).ravel(), np.asarray(b).ravel()
     if a.size != b.size:
         raise ValueError(f"sizes differ: {a.size} and {b.size}")
+    if a.size < 2:
+        return float("nan")
     ra, rb = average_ranks(a), average_ranks(b)
     if ra.std() == 0 or rb.std() == 0:
         return float("nan")

@@ -37,7 +37,19 @@ def test_estimator_bench_reports_every_channel(tmp_path, capsys):
     for channel in ("blur", "noise", "jpeg", "scale"):
         assert f"| {channel} |" in table
     # 2 photos x (64/16)^2 tokens.
-    assert "32 tokens" in table
+    assert "32 tokens" in table and "with detail)" in table
+
+
+def test_token_detail_separates_flat_from_textured_tokens():
+    from engine.bench.estimator import DETAIL_LEVELS, token_detail
+
+    image = torch.full((3, 64, 64), 0.5)
+    # The right half: 8 px stripes, edges every LQ pixel pair after the x4 downscale.
+    image[:, :, 32:] = (torch.arange(32) // 8 % 2).float()
+    detail = token_detail(image, scale=4)
+    assert detail.shape == (4, 4)
+    assert float(detail[:, 0].max()) == 0.0  # (column 1 ends on the edge to the stripes)
+    assert float(detail[:, 2:].min()) >= DETAIL_LEVELS
 
 
 def test_a_model_without_estimator_is_refused(tiny_model_dir, capsys):
