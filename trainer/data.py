@@ -87,8 +87,9 @@ def to_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 
 class DegradedCrops(Dataset):
-    """Samples {"hq" (3,S,S), "lq" (3,S/scale,S/scale), "maps" (4,S/16,S/16) [spatially varying
-    only], "photo" (index into `photos`)} with S a multiple of 16 in [crop_min, crop_max].
+    """Samples {"hq" (3,S,S), "lq" (3,S/scale,S/scale) [standard only], "lq_varying" and
+    "maps" (4,S/16,S/16) [spatially varying only], "photo" (index into `photos`)} with S a
+    multiple of 16 in [crop_min, crop_max].
 
     Call `set_epoch` before iterating an epoch; it changes every sample's seed.
     """
@@ -103,6 +104,7 @@ class DegradedCrops(Dataset):
         seed: int,
         samples_per_epoch: int,
         spatially_varying: bool,
+        standard: bool = True,
     ) -> None:
         self.photos = photos
         self.crop_sizes = list(range(crop_min, crop_max + 1, TOKEN_PX))
@@ -110,6 +112,7 @@ class DegradedCrops(Dataset):
         self.seed = seed
         self.samples_per_epoch = samples_per_epoch
         self.spatially_varying = spatially_varying
+        self.standard = standard
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -133,7 +136,8 @@ class DegradedCrops(Dataset):
             crop = crop[:, ::-1]
         hq = to_tensor(crop)
         seed = int(rng.integers(2**31))
-        return degrade_crop(hq, self.scale, seed, self.spatially_varying) | {"photo": photo_index}
+        sample = degrade_crop(hq, self.scale, seed, self.spatially_varying, self.standard)
+        return sample | {"photo": photo_index}
 
 
 VARYING_SEED_OFFSET = 1 << 30
@@ -141,15 +145,18 @@ VARYING_SEED_OFFSET = 1 << 30
 
 
 def degrade_crop(
-    hq: torch.Tensor, scale: int, seed: int, spatially_varying: bool
+    hq: torch.Tensor, scale: int, seed: int, spatially_varying: bool, standard: bool = True
 ) -> dict[str, torch.Tensor]:
-    """{"hq", "lq"} of one HQ crop; with `spatially_varying` also "lq_varying" and its maps.
+    """{"hq", "lq"} of one HQ crop; with `spatially_varying` also "lq_varying" and its maps;
+    without `standard` no "lq" (a run that trains only the estimator does not need it).
 
     "lq" always comes from the published second-order pipeline (what a restorer must undo);
     "lq_varying" is the same crop degraded with spatially varying strengths and "maps" says
     which strength each 16 px token got (what the degradation estimator learns).
     """
-    sample = {"hq": hq, "lq": degradations.degrade(hq, scale=scale, seed=seed).lq.float()}
+    sample = {"hq": hq}
+    if standard:
+        sample["lq"] = degradations.degrade(hq, scale=scale, seed=seed).lq.float()
     if spatially_varying:
         varying = degradations.degrade_spatially_varying(
             hq, scale=scale, seed=seed + VARYING_SEED_OFFSET, token_px=TOKEN_PX
@@ -160,7 +167,7 @@ def degrade_crop(
 
 def collate_crops(samples: list[dict], scale: int) -> dict[str, torch.Tensor]:
     """Stack samples, cutting every crop to the batch's smallest (top-left, so HQ, LQ and the
-    16 px maps stay aligned)."""
+    16 px maps stay aligned); keys the samples lack are left out."""
     size = min(sample["hq"].shape[-1] for sample in samples)
     cuts = {
         "hq": size,

@@ -66,6 +66,9 @@ def test_config_round_trips_through_toml(tmp_path, photos_dir, make_starter_conf
 def test_bundled_configs_parse():
     # Paths are relative to the repository root, where the tests run.
     assert load_config("resources/configs/starter.toml").task == "starter"
+    assert load_config("resources/configs/starter-gpu.toml").data.num_workers == 15
+    tune = load_config("resources/configs/starter-estimator.toml")
+    assert tune.starter.init_from is not None and not tune.starter.train_restorer
     tiny = load_config("resources/configs/dreamclear-tiny.toml")
     assert tiny.dreamclear.model == "tiny"
     with pytest.raises(ConfigError, match=r"data\.photos"):

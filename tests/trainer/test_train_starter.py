@@ -170,3 +170,15 @@ def test_weight_average_is_exported_and_resumes_exactly(make_starter_config):
     split = _ema_run(make_starter_config, "ema_split", 4)
     resumed = train(split, resume="latest")
     torch.testing.assert_close(load_file(resumed / "restorer.safetensors"), exported)
+
+
+def test_estimator_only_data_skips_the_standard_degradation(photos_dir):
+    from trainer.data import DegradedCrops, load_photos
+
+    photos = load_photos(photos_dir, min_side=48)
+    kwargs = dict(crop_min=48, crop_max=48, scale=4, seed=0, samples_per_epoch=2)
+    both = DegradedCrops(photos, spatially_varying=True, **kwargs)[0]
+    varying_only = DegradedCrops(photos, spatially_varying=True, standard=False, **kwargs)[0]
+    assert "lq" in both and "lq" not in varying_only
+    # The spatially varying draw does not depend on whether the standard one was made.
+    assert torch.equal(both["lq_varying"], varying_only["lq_varying"])

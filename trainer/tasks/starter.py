@@ -95,6 +95,7 @@ class StarterTask(Task):
             seed=self.config.seed,
             samples_per_epoch=data.samples_per_epoch,
             spatially_varying=True,
+            standard=self.config.starter.train_restorer,
         )
 
     def after_optimizer_step(self, models: list[nn.Module], step: int) -> None:
