@@ -159,7 +159,7 @@ def format_table(samples: list[TilingSample]) -> str:
             f"| {sample.mode} | {sample.width}x{sample.height} ({sample.megapixels:.1f} MP) "
             f"| {sample.megapixels / first.megapixels:.1f} "
             f"| {sample.seconds:.1f} ({sample.seconds / first.seconds:.1f}) "
-            f"| {sample.megapixels / sample.seconds:.2f} "
+            f"| {sample.megapixels / sample.seconds:.3g} "
             f"| {sample.extra_mb:.0f} ({_ratio(sample.extra_mb, first.extra_mb)}) |"
         )
     return "\n".join(lines)
