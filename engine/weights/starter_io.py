@@ -3,8 +3,10 @@
 Layout (written by `trainer.tasks.starter.export_starter`):
     restorer.safetensors   spandrel-loadable state dict (RRDBNet at scale 1)
     estimator/             DegradationEstimator.save_pretrained (config.json + safetensors)
-    train-config.toml      the exact config that produced the weights
-    README.md              the command, the data and the validation numbers
+    train-config.toml      the exact config of the run that produced the folder
+    README.md              the commands, the data and the validation numbers
+The bundled folder also keeps restorer-train-config.toml and the validation CSVs of the runs
+that made it (see its README).
 """
 
 from __future__ import annotations

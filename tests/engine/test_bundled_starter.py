@@ -9,9 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.imaging.degradations import degrade
+from engine.imaging.degradations import STRENGTH_CHANNELS, degrade, degrade_spatially_varying
 from engine.imaging.io import load_image
 from engine.metrics.fidelity import psnr_y
+from engine.metrics.rank_correlation import spearman
 from engine.weights.starter_io import load_starter, starter_available
 
 PHOTOS = Path(__file__).resolve().parents[2] / "resources" / "photos"
@@ -29,7 +30,7 @@ def centre_crop(name: str, size: int = 256) -> torch.Tensor:
 
 
 def test_the_bundled_starter_beats_bicubic_on_held_out_photos():
-    """Measured 1.27 dB on average when the weights shipped; a broken export gives far less."""
+    """Measured 1.71 dB on average when the weights shipped; a broken export gives far less."""
     pipeline = load_starter()
     gains = []
     for seed, name in enumerate(HELD_OUT):
@@ -40,7 +41,7 @@ def test_the_bundled_starter_beats_bicubic_on_held_out_photos():
         gains.append(
             psnr_y(restored, hq, crop_border=4) - psnr_y(bicubic.clamp(0, 1), hq, crop_border=4)
         )
-    assert np.mean(gains) > 0.8, f"mean gain over bicubic {np.mean(gains):.2f} dB ({gains})"
+    assert np.mean(gains) > 1.2, f"mean gain over bicubic {np.mean(gains):.2f} dB ({gains})"
 
 
 def test_the_bundled_starter_maps_every_token():
@@ -48,3 +49,24 @@ def test_the_bundled_starter_maps_every_token():
     strengths = maps.degradation_maps.strengths
     assert strengths.shape == (4, 16, 16)
     assert float(strengths.min()) >= 0 and float(strengths.max()) <= 1
+
+
+def test_the_bundled_estimator_reads_noise_and_jpeg_on_held_out_photos():
+    """Its noise and JPEG maps follow the applied strengths token by token (0.93 and 0.96 on
+    the estimator bench when the weights shipped); blur and scale are not asserted: see
+    resources/models/starter/README.md."""
+    pipeline = load_starter()
+    predicted, applied = [], []
+    for seed, name in enumerate(HELD_OUT):
+        degraded = degrade_spatially_varying(centre_crop(name).float() / 255, seed=seed)
+        upscaled = F.interpolate(
+            degraded.lq[None], scale_factor=4, mode="bicubic", align_corners=False
+        ).clamp(0, 1)
+        with torch.no_grad():
+            predicted.append(pipeline.estimate(upscaled).reshape(4, -1))
+        applied.append(degraded.strength_maps.reshape(4, -1))
+    predicted_all, applied_all = torch.cat(predicted, 1), torch.cat(applied, 1)
+    for channel in ("noise", "jpeg"):
+        index = STRENGTH_CHANNELS.index(channel)
+        rho = spearman(predicted_all[index].numpy(), applied_all[index].numpy())
+        assert rho > 0.8, f"{channel}: Spearman {rho:.2f}"
