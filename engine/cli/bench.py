@@ -95,7 +95,9 @@ def register(subparsers) -> None:
         help="how well the starter's estimator reads per-token degradation strengths",
         description="Degrade a centre crop of each photo with spatially varying strengths "
         "(seed = photo index) and compare the starter estimator's per-token maps with the "
-        "strengths applied: Spearman's rank correlation and mean absolute error per channel.",
+        "strengths applied: Spearman's rank correlation over all tokens and over the tokens "
+        "with detail (where blur and resolution can show at all), and the mean absolute "
+        "error per channel.",
     )
     estimator.add_argument(
         "--photos", required=True, nargs="+", metavar="PATH", help="folders, files or globs"

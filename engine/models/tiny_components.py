@@ -19,6 +19,7 @@ from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
 from engine.models.captioners import FixedCaptioner
 from engine.models.dreamclear_transformer import DreamClearTransformer2DModel
 from engine.models.presets import TINY
+from engine.models.published_sizes import diffbir_swinir, sd_vae
 from engine.models.text_encoder import T5CaptionEncoder
 from engine.pipelines.components import RestoreComponents
 
@@ -127,18 +128,7 @@ def build_tiny_transformer() -> DreamClearTransformer2DModel:
 
 
 def build_tiny_vae() -> AutoencoderKL:
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 8, 16, 16),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=64,
-        scaling_factor=0.18215,
-    )
+    return sd_vae((8, 8, 16, 16), layers_per_block=1, norm_num_groups=4)
 
 
 def build_tiny_text_encoder(caption_channels: int, max_length: int) -> T5CaptionEncoder:
@@ -163,22 +153,7 @@ def build_tiny_text_encoder(caption_channels: int, max_length: int) -> T5Caption
 
 def build_tiny_remover() -> SwinIR:
     """DiffBIR's SwinIR (patch 1, unshuffle 8, nearest+conv x8, 1conv), scaled down."""
-    return SwinIR(
-        img_size=64,
-        patch_size=1,
-        in_chans=3,
-        embed_dim=12,
-        depths=[2, 2],
-        num_heads=[2, 2],
-        window_size=8,
-        mlp_ratio=2.0,
-        drop_path_rate=0.0,
-        upscale=8,
-        img_range=1.0,
-        upsampler="nearest+conv",
-        resi_connection="1conv",
-        start_unshuffle=8,
-    )
+    return diffbir_swinir(embed_dim=12, depths=[2, 2], num_heads=[2, 2])
 
 
 def build_tiny_components(seed: int = 0) -> RestoreComponents:
