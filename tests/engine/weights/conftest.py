@@ -25,21 +25,10 @@ def write_dreamclear_pth(path: Path) -> Path:
 
 def tiny_swinir():
     """A DiffBIR-like SwinIR (pixel-unshuffle 8, same-size output), about 0.2 M parameters."""
-    from spandrel.architectures.SwinIR import SwinIR
+    from engine.models.published_sizes import diffbir_swinir
 
     torch.manual_seed(0)
-    return SwinIR(
-        img_size=8,
-        embed_dim=12,
-        depths=[1],
-        num_heads=[2],
-        window_size=4,
-        mlp_ratio=2,
-        upscale=8,
-        upsampler="nearest+conv",
-        resi_connection="1conv",
-        start_unshuffle=8,
-    ).eval()
+    return diffbir_swinir(embed_dim=12, depths=[1], num_heads=[2]).eval()
 
 
 def write_swinir_ckpt(path: Path) -> Path:
