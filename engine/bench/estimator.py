@@ -1,6 +1,7 @@
 """How well the starter's degradation estimator reads per-token degradation strengths.
 
-Each photo's centre crop is degraded with `degrade_spatially_varying` (a fixed seed per photo),
+Each photo's centre crop is degraded with `degrade_spatially_varying` (seed = photo index, plus
+`DRAW_SEED_STEP` per further draw of masks),
 which knows the strength it applied to every 16 px token; the estimator sees the bicubic
 upscale of the result (the restorer's input) and predicts the same four maps. Reported per
 channel: Spearman's rank correlation over all tokens of all photos, the same over the tokens
@@ -28,6 +29,9 @@ from engine.imaging.degradations import degrade_spatially_varying
 from engine.imaging.io import load_image
 from engine.metrics.rank_correlation import spearman
 
+DRAW_SEED_STEP = 1000
+"""Draw d of photo i uses seed i + d * DRAW_SEED_STEP (draw 0: the photo index)."""
+
 DETAIL_LEVELS = 4.0
 """RMS gradient (8-bit levels per LQ pixel) from which a token counts as having detail."""
 
@@ -36,13 +40,19 @@ DETAIL_LEVELS = 4.0
 class EstimatorReport:
     channels: tuple[str, ...]
     spearman: dict[str, float]
+    """Mean over the draws of Spearman over all tokens of a draw."""
     spearman_detail: dict[str, float]
-    """Spearman over the tokens with detail only."""
+    """The same over the tokens with detail only."""
+    spearman_sd: dict[str, float]
+    """Standard deviation over the draws (0 for one draw)."""
+    spearman_detail_sd: dict[str, float]
     mean_abs_error: dict[str, float]
     tokens: int
+    """Tokens of one draw."""
     detail_tokens: int
     photos: int
     crop: int
+    draws: int = 1
 
 
 def token_detail(hq: torch.Tensor, scale: int, token_px: int = 16) -> torch.Tensor:
@@ -61,57 +71,70 @@ def run(
     pipeline,
     scale: int = 4,
     crop: int = 256,
+    draws: int = 1,
     on_photo: Callable[[int, int, str], None] | None = None,
 ) -> EstimatorReport:
-    """`pipeline` is a StarterRestorePipeline (it must have an estimator)."""
+    """`pipeline` is a StarterRestorePipeline (it must have an estimator). With several
+    `draws`, every photo is degraded again with other masks and the correlations are averaged:
+    one draw is only a few dozen independent mask values per channel."""
     if getattr(pipeline, "estimator", None) is None:
         raise ValueError("this model has no degradation estimator (use --model starter)")
     channels = pipeline.channels
-    predicted: list[np.ndarray] = []
-    applied: list[np.ndarray] = []
-    detail: list[np.ndarray] = []
-    for index, path in enumerate(photos):
-        if on_photo is not None:
-            on_photo(index, len(photos), path.name)
-        hq = centre_crop(load_image(path).rgb, crop)
-        degraded = degrade_spatially_varying(hq, scale=scale, seed=index)
-        upscaled = bicubic_upscale(degraded.lq, scale)
-        with torch.no_grad():
-            strengths = pipeline.estimate(upscaled[None])
-        predicted.append(strengths.cpu().numpy().reshape(len(channels), -1))
-        applied.append(degraded.strength_maps.cpu().numpy().reshape(len(channels), -1))
-        detail.append(token_detail(hq, scale).cpu().numpy().reshape(-1))
-    predicted_all, applied_all = np.concatenate(predicted, 1), np.concatenate(applied, 1)
-    detailed = np.concatenate(detail) >= DETAIL_LEVELS
+    crops = [centre_crop(load_image(path).rgb, crop) for path in photos]
+    detailed = np.concatenate([token_detail(hq, scale).numpy().reshape(-1) for hq in crops])
+    detailed = detailed >= DETAIL_LEVELS
+    rho, rho_detail, errors = [], [], []
+    for draw in range(draws):
+        predicted, applied = [], []
+        for index, hq in enumerate(crops):
+            if on_photo is not None:
+                on_photo(draw * len(crops) + index, draws * len(crops), photos[index].name)
+            seed = index + draw * DRAW_SEED_STEP
+            degraded = degrade_spatially_varying(hq, scale=scale, seed=seed)
+            with torch.no_grad():
+                strengths = pipeline.estimate(bicubic_upscale(degraded.lq, scale)[None])
+            predicted.append(strengths.cpu().numpy().reshape(len(channels), -1))
+            applied.append(degraded.strength_maps.cpu().numpy().reshape(len(channels), -1))
+        p, a = np.concatenate(predicted, 1), np.concatenate(applied, 1)
+        rho.append([spearman(p[i], a[i]) for i in range(len(channels))])
+        rho_detail.append([spearman(p[i][detailed], a[i][detailed]) for i in range(len(channels))])
+        errors.append(np.abs(p - a).mean(1))
+    rho_all, rho_detail_all, errors_all = np.array(rho), np.array(rho_detail), np.array(errors)
+
+    def per_channel(values: np.ndarray) -> dict[str, float]:
+        return {c: float(values[i]) for i, c in enumerate(channels)}
+
     return EstimatorReport(
         channels=channels,
-        spearman={c: spearman(predicted_all[i], applied_all[i]) for i, c in enumerate(channels)},
-        spearman_detail={
-            c: spearman(predicted_all[i][detailed], applied_all[i][detailed])
-            for i, c in enumerate(channels)
-        },
-        mean_abs_error={
-            c: float(np.abs(predicted_all[i] - applied_all[i]).mean())
-            for i, c in enumerate(channels)
-        },
-        tokens=predicted_all.shape[1],
+        spearman=per_channel(rho_all.mean(0)),
+        spearman_detail=per_channel(rho_detail_all.mean(0)),
+        spearman_sd=per_channel(rho_all.std(0)),
+        spearman_detail_sd=per_channel(rho_detail_all.std(0)),
+        mean_abs_error=per_channel(errors_all.mean(0)),
+        tokens=int(detailed.size),
         detail_tokens=int(detailed.sum()),
         photos=len(photos),
         crop=crop,
+        draws=draws,
     )
 
 
 def format_table(report: EstimatorReport) -> str:
+    def value(mean: float, sd: float) -> str:
+        return f"{mean:.3f}" if report.draws == 1 else f"{mean:.3f} ± {sd:.3f}"
+
+    draws = f", mean of {report.draws} mask draws" if report.draws > 1 else ""
     lines = [
         f"Degradation estimator: {report.photos} photos, centre crop {report.crop} px, "
-        f"{report.tokens} tokens of 16 px ({report.detail_tokens} with detail)",
+        f"{report.tokens} tokens of 16 px ({report.detail_tokens} with detail){draws}",
         "",
         "| channel | Spearman, all tokens | Spearman, tokens with detail | mean abs error |",
         "|---|---|---|---|",
     ]
-    for channel in report.channels:
+    for c in report.channels:
         lines.append(
-            f"| {channel} | {report.spearman[channel]:.3f} "
-            f"| {report.spearman_detail[channel]:.3f} | {report.mean_abs_error[channel]:.3f} |"
+            f"| {c} | {value(report.spearman[c], report.spearman_sd[c])} "
+            f"| {value(report.spearman_detail[c], report.spearman_detail_sd[c])} "
+            f"| {report.mean_abs_error[c]:.3f} |"
         )
     return "\n".join(lines)

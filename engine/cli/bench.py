@@ -108,6 +108,13 @@ def register(subparsers) -> None:
     estimator.add_argument(
         "--crop", type=positive_int, default=256, metavar="N", help="crop side in px (256)"
     )
+    estimator.add_argument(
+        "--draws",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="mask draws per photo, averaged (1: seed = photo index only)",
+    )
     estimator.set_defaults(func=run_estimator)
 
     engine = kinds.add_parser(
@@ -188,7 +195,7 @@ def run_estimator(args: argparse.Namespace) -> int:
             raise BadSettingError(
                 f"{args.model} has no degradation estimator", hint="use --model starter"
             )
-        report = estimator.run(photos, pipeline=restorer.pipeline, crop=args.crop)
+        report = estimator.run(photos, pipeline=restorer.pipeline, crop=args.crop, draws=args.draws)
     except EngineError as error:
         print_error(error)
         return 2

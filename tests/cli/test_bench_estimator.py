@@ -40,6 +40,19 @@ def test_estimator_bench_reports_every_channel(tmp_path, capsys):
     assert "32 tokens" in table and "with detail)" in table
 
 
+def test_several_mask_draws_are_averaged_with_their_spread(tmp_path, capsys):
+    starter = make_starter(tmp_path / "starter")
+    code = main(
+        [
+            "bench", "estimator", "--photos", str(PHOTOS / "wood.jpg"), "--model", str(starter),
+            "--crop", "64", "--draws", "3",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "mean of 3 mask draws" in table and "±" in table
+
+
 def test_token_detail_separates_flat_from_textured_tokens():
     from engine.bench.estimator import DETAIL_LEVELS, token_detail
 
