@@ -600,15 +600,18 @@ def degrade_with_masks(
     noise = ops.gaussian_noise(out, NOISE_SIGMA_MAX, gray=gray, generator=generator)
     out = torch.clamp(out + noise * lq_masks[1], 0, 1)
 
-    # 5. JPEG: one quality per 8x8 block (a blend of two JPEGs is less damaged than either)
+    # 5. JPEG: one quality per 8x8 block (a blend of two JPEGs is less damaged than either).
+    # Only the qualities some block uses are encoded: a smooth mask spans a few of them.
     low_q, high_q = JPEG_QUALITY_RANGE
     qualities = tuple(range(high_q, low_q - 1, -_JPEG_QUALITY_STEP))
-    levels = torch.stack([ops.jpeg(out, quality) for quality in qualities])
     block_mean = F.avg_pool2d(lq_masks[2][None, None], _JPEG_BLOCK, ceil_mode=True)[0, 0]
     block_level = torch.round(block_mean * (len(qualities) - 1)).long()
     pixel_level = block_level.repeat_interleave(_JPEG_BLOCK, 0).repeat_interleave(_JPEG_BLOCK, 1)
     pixel_level = pixel_level[: lq_size[0], : lq_size[1]]
-    out = torch.gather(levels, 0, pixel_level.expand(1, 3, -1, -1).to(out.device))[0]
+    used = torch.unique(pixel_level)
+    encoded = torch.stack([ops.jpeg(out, qualities[int(level)]) for level in used])
+    slot = torch.searchsorted(used, pixel_level)  # index of each pixel's level in `encoded`
+    out = torch.gather(encoded, 0, slot.expand(1, 3, -1, -1).to(out.device))[0]
     # The label is the strength of the quality each pixel really got.
     applied = [_jpeg_strength(q) for q in qualities]
     jpeg_strength = torch.tensor(applied, dtype=masks.dtype, device=masks.device)[pixel_level]
