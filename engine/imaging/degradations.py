@@ -610,7 +610,9 @@ def degrade_with_masks(
     pixel_level = pixel_level[: lq_size[0], : lq_size[1]]
     used = torch.unique(pixel_level)
     encoded = torch.stack([ops.jpeg(out, qualities[int(level)]) for level in used])
-    slot = torch.searchsorted(used, pixel_level)  # index of each pixel's level in `encoded`
+    slot_of_level = torch.zeros(len(qualities), dtype=torch.long)
+    slot_of_level[used] = torch.arange(len(used))
+    slot = slot_of_level[pixel_level]  # where each pixel's quality sits in `encoded`
     out = torch.gather(encoded, 0, slot.expand(1, 3, -1, -1).to(out.device))[0]
     # The label is the strength of the quality each pixel really got.
     applied = [_jpeg_strength(q) for q in qualities]
