@@ -296,6 +296,7 @@ def validate(config: TrainConfig) -> None:
             st.estimator_context_layers >= 0, "starter.estimator_context_layers", "must be >= 0"
         )
         require(st.estimator_learning_rate >= 0, "starter.estimator_learning_rate", "must be >= 0")
+        require(0.0 <= st.ema_decay < 1.0, "starter.ema_decay", "must be in [0, 1)")
         require(
             st.train_restorer or st.train_estimator,
             "starter.train_estimator",

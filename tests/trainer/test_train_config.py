@@ -32,6 +32,8 @@ def _load(tmp_path, text):
         ('task = "starter"\n[optimisation]\nbetas = [0.9]\n', "optimisation.betas"),
         ('task = "starter"\ndata = 3\n', "data"),
         ('task = "starter"\nmax_minutes = -1\n', "max_minutes"),
+        ('task = "starter"\n[starter]\nema_decay = 1.0\n', "starter.ema_decay"),
+        ('task = "starter"\n[starter]\nestimator_learning_rate = -1e-3\n', "estimator_learning"),
         ('task = "starter"\n[starter]\ninit_from = "/no/such/model"\n', "starter.init_from"),
         (
             'task = "starter"\n[starter]\ntrain_restorer = false\ntrain_estimator = false\n',
