@@ -114,3 +114,12 @@ def truncate_csv(path: Path, max_step: int) -> None:
     for row in rows:
         if int(row["step"]) <= max_step:
             append_csv(path, row)
+
+
+def unwrapped_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A saved model state without the prefix of the wrapper it trained in: accelerate saves
+    wrapped models (DDP: "module.", torch.compile: "_orig_mod.") as they are."""
+    for prefix in ("module.", "_orig_mod."):
+        if state and all(key.startswith(prefix) for key in state):
+            state = {key[len(prefix) :]: value for key, value in state.items()}
+    return state

@@ -3,9 +3,9 @@
     python -m trainer.step_benchmark --size published --resolution 1024 --batch 1 \\
         --precision bf16 --gradient-checkpointing --steps 4
 
-One step is what the dreamclear task does for a batch: the frozen SwinIR remover makes the
-reference, the frozen VAE encodes HQ, LQ and reference (fp32, as published), then the
-transformer (prepared by accelerate, so `--precision` is its autocast) runs forward and
+One step is what the dreamclear task does for a batch (the same `training_latents` and
+`training_loss`): the frozen SwinIR remover makes the reference, the frozen VAE encodes HQ,
+LQ and reference (fp32, as published), then the transformer (prepared by accelerate, so `--precision` is its autocast) runs forward and
 backward on the published loss and AdamW (lr 5e-5, weight decay 1e-2) steps the ControlFormer
 and MoAM parameters, with the gradient clipped to 1.0. Captions are random T5-sized features.
 The first step (allocations, kernel selection) is reported apart from the median of the rest.
@@ -25,10 +25,8 @@ import torch
 from accelerate import Accelerator
 
 from engine.models.presets import DREAMCLEAR_1024, TINY
-from engine.pipelines.tiled_vae import encode_tiled
 from trainer.diffusion_loss import DiffusionLoss
-from trainer.tasks.dreamclear import freeze_base
-from trainer.tasks.starter import upscale_to
+from trainer.tasks.dreamclear import freeze_base, training_latents, training_loss
 
 
 @dataclass
@@ -118,26 +116,10 @@ def run(
     for _ in range(steps):
         _sync(device)
         started = time.perf_counter()
-        with torch.no_grad():
-            lq_up = upscale_to(lq, hq.shape[-2:])
-            reference = remover(lq_up).clamp(0.0, 1.0)
-            x0 = encode_tiled(vae, hq, resolution)
-            lq_latent = encode_tiled(vae, lq_up, resolution)
-            ref_latent = encode_tiled(vae, reference, resolution)
+        latents = training_latents(vae, remover, hq, lq)
         _sync(device)
         encoded = time.perf_counter()
-        t = loss_fn.sample_timesteps(batch, generator)
-        noise = torch.randn(x0.shape, generator=generator, device=device)
-        x_t = loss_fn.add_noise(x0, noise, t)
-        output = transformer(
-            x_t,
-            t,
-            encoder_hidden_states=embeddings,
-            lq_latent=lq_latent,
-            ref_latent=ref_latent,
-            encoder_attention_mask=mask,
-        ).sample
-        loss, _ = loss_fn(output, x0, x_t, t, noise)
+        loss, _ = training_loss(transformer, loss_fn, latents, embeddings, mask, generator)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(trainable, 1.0)
         optimizer.step()

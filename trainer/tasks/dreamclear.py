@@ -56,6 +56,47 @@ def freeze_base(transformer: DreamClearTransformer2DModel) -> None:
         getattr(transformer, name).requires_grad_(True)
 
 
+@torch.no_grad()
+def training_latents(
+    vae: nn.Module, remover: nn.Module | None, hq: torch.Tensor, lq: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """VAE latents of HQ ("x0"), of the bicubic-upscaled LQ ("lq") and of the remover's
+    reference ("ref"; the upscaled LQ when there is no remover)."""
+    lq_up = upscale_to(lq, hq.shape[-2:])
+    reference = remover(lq_up).clamp(0.0, 1.0) if remover is not None else lq_up
+    size = max(hq.shape[-2:])  # one tile: training crops are small enough
+    return {
+        "x0": encode_tiled(vae, hq, size),
+        "lq": encode_tiled(vae, lq_up, size),
+        "ref": encode_tiled(vae, reference, size),
+    }
+
+
+def training_loss(
+    transformer: nn.Module,
+    loss_fn: DiffusionLoss,
+    latents: dict[str, torch.Tensor],
+    embeddings: torch.Tensor,
+    masks: torch.Tensor,
+    generator: torch.Generator,
+    vlb_weight: float = 1.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The published loss of one batch: uniform t, noise, the transformer's prediction."""
+    x0 = latents["x0"]
+    t = loss_fn.sample_timesteps(x0.shape[0], generator)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    x_t = loss_fn.add_noise(x0, noise, t)
+    output = transformer(
+        x_t,
+        t,
+        encoder_hidden_states=embeddings,
+        lq_latent=latents["lq"],
+        ref_latent=latents["ref"],
+        encoder_attention_mask=masks,
+    ).sample
+    return loss_fn(output, x0, x_t, t, noise, vlb_weight)
+
+
 class DreamClearTask(Task):
     def build(self, device: torch.device) -> list[nn.Module]:
         cfg = self.config.dreamclear
@@ -127,41 +168,28 @@ class DreamClearTask(Task):
             spatially_varying=False,
         )
 
-    @torch.no_grad()
     def _latents(self, hq: torch.Tensor, lq: torch.Tensor) -> dict[str, torch.Tensor]:
-        vae, remover = self.components.vae, self.components.remover
-        lq_up = upscale_to(lq, hq.shape[-2:])
-        reference = remover(lq_up).clamp(0.0, 1.0) if remover is not None else lq_up
-        size = max(hq.shape[-2:])  # one tile: training crops are small enough
-        return {
-            "x0": encode_tiled(vae, hq, size),
-            "lq": encode_tiled(vae, lq_up, size),
-            "ref": encode_tiled(vae, reference, size),
-        }
+        return training_latents(self.components.vae, self.components.remover, hq, lq)
 
     def loss(self, models, batch, generator):
         (transformer,) = models
         device = batch["hq"].device
         latents = self._latents(batch["hq"], batch["lq"])
-        x0 = latents["x0"]
-        batch_size = x0.shape[0]
+        batch_size = latents["x0"].shape[0]
         embeddings, masks = (c[batch["photo"].to(device)] for c in self.captions)
         drop = torch.rand(batch_size, generator=generator, device=device)
         drop = drop < self.config.dreamclear.caption_dropout
         null = self.transformer.null_caption_embedding.detach()[None].to(embeddings.dtype)
         embeddings = torch.where(drop[:, None, None], null, embeddings)
-        t = self.loss_fn.sample_timesteps(batch_size, generator)
-        noise = torch.randn(x0.shape, generator=generator, device=device)
-        x_t = self.loss_fn.add_noise(x0, noise, t)
-        output = transformer(
-            x_t,
-            t,
-            encoder_hidden_states=embeddings,
-            lq_latent=latents["lq"],
-            ref_latent=latents["ref"],
-            encoder_attention_mask=masks,
-        ).sample
-        return self.loss_fn(output, x0, x_t, t, noise, self.config.dreamclear.vlb_weight)
+        return training_loss(
+            transformer,
+            self.loss_fn,
+            latents,
+            embeddings,
+            masks,
+            generator,
+            self.config.dreamclear.vlb_weight,
+        )
 
     # ------------------------------------------------------------------ validation
 
@@ -225,8 +253,7 @@ class DreamClearTask(Task):
         found = checkpoints.complete_checkpoints(output_dir)
         if not found:
             raise CheckpointError(f"No complete checkpoint in {output_dir} to export.")
-        state = load_file(found[-1] / "model.safetensors")
-        state = {k.removeprefix("module."): v for k, v in state.items()}
+        state = checkpoints.unwrapped_state(load_file(found[-1] / "model.safetensors"))
         transformer = DreamClearTransformer2DModel.from_config(self.transformer.config)
         transformer.load_state_dict(state)
         transformer.save_pretrained(target / "transformer")

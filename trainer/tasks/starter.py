@@ -177,14 +177,6 @@ class StarterTask(Task):
         return export_starter(output_dir, target)
 
 
-def _unprefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """accelerate saves wrapped models (DDP: "module.", torch.compile: "_orig_mod.") as is."""
-    for prefix in ("module.", "_orig_mod."):
-        if state and all(key.startswith(prefix) for key in state):
-            state = {key[len(prefix) :]: value for key, value in state.items()}
-    return state
-
-
 def build_estimator(cfg: StarterConfig) -> DegradationEstimator:
     return DegradationEstimator(
         channels=cfg.estimator_channels, context_layers=cfg.estimator_context_layers
@@ -241,7 +233,7 @@ def estimator_from_checkpoint(folder: Path) -> DegradationEstimator:
             "estimator_context_layers", StarterConfig.estimator_context_layers
         ),
     )
-    estimator.load_state_dict(_unprefixed(load_file(_weights_files(folder)[1])))
+    estimator.load_state_dict(checkpoints.unwrapped_state(load_file(_weights_files(folder)[1])))
     return estimator
 
 
@@ -260,7 +252,7 @@ def export_starter(output_dir: str | Path, target: str | Path, checkpoint: str =
         if checkpoint == "latest"
         else checkpoints.resolve_checkpoint(Path(output_dir), checkpoint)
     )
-    restorer_state = _unprefixed(load_file(_weights_files(folder)[0]))
+    restorer_state = checkpoints.unwrapped_state(load_file(_weights_files(folder)[0]))
     descriptor = spandrel.ModelLoader().load_from_state_dict(restorer_state)
     if descriptor.scale != 1:
         raise CheckpointError(f"{folder} does not hold a 1x starter restorer.")
