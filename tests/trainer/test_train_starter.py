@@ -182,3 +182,11 @@ def test_estimator_only_data_skips_the_standard_degradation(photos_dir):
     assert "lq" in both and "lq" not in varying_only
     # The spatially varying draw does not depend on whether the standard one was made.
     assert torch.equal(both["lq_varying"], varying_only["lq_varying"])
+
+
+def test_init_from_a_folder_without_weights_names_the_field(make_starter_config, tmp_path):
+    config = make_starter_config("empty_init", max_steps=1)
+    config.starter.init_from = tmp_path
+    with pytest.raises(ConfigError, match=r"starter\.init_from.*restorer"):
+        train(config)
+    assert not checkpoints.complete_checkpoints(config.checkpointing.output_dir)
