@@ -115,6 +115,12 @@ def register(subparsers) -> None:
         metavar="N",
         help="mask draws per photo, averaged (1: seed = photo index only)",
     )
+    estimator.add_argument(
+        "--oracle",
+        action="store_true",
+        help="also read blur and scale knowing the ground truth (a reference for what the "
+        "LQ images show of them; see engine/bench/estimator_oracle.py)",
+    )
     estimator.set_defaults(func=run_estimator)
 
     engine = kinds.add_parser(
@@ -195,7 +201,13 @@ def run_estimator(args: argparse.Namespace) -> int:
             raise BadSettingError(
                 f"{args.model} has no degradation estimator", hint="use --model starter"
             )
-        report = estimator.run(photos, pipeline=restorer.pipeline, crop=args.crop, draws=args.draws)
+        report = estimator.run(
+            photos,
+            pipeline=restorer.pipeline,
+            crop=args.crop,
+            draws=args.draws,
+            oracle=args.oracle,
+        )
     except EngineError as error:
         print_error(error)
         return 2

@@ -525,6 +525,16 @@ def _blend(levels: list[torch.Tensor], position: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def coarse_pixel_grid(image: torch.Tensor, extra_downscale: float) -> torch.Tensor:
+    """The scale stage of `degrade_with_masks` at one level: `image` (3, h, w) box-downscaled by
+    `extra_downscale` more, then enlarged back to (h, w) pixel by pixel (nearest)."""
+    if extra_downscale <= 1:
+        return image
+    size = image.shape[-2:]
+    small = (max(1, round(size[0] / extra_downscale)), max(1, round(size[1] / extra_downscale)))
+    return ops.resize(ops.resize(image, small, "area"), tuple(size), "nearest-exact")
+
+
 def _check_masks(masks: torch.Tensor, hq: torch.Tensor, token_px: int) -> None:
     height, width = hq.shape[-2:]
     if not isinstance(token_px, int) or token_px < 1 or height % token_px or width % token_px:
@@ -587,11 +597,7 @@ def degrade_with_masks(
         float(DOWNSCALE_MAX ** (low + (1.0 - low) * k / (_SCALE_LEVELS - 1)))
         for k in range(_SCALE_LEVELS)
     )
-    levels = [out]
-    for factor in downscales[1:]:
-        extra = factor / scale
-        small = (max(1, round(lq_size[0] / extra)), max(1, round(lq_size[1] / extra)))
-        levels.append(ops.resize(ops.resize(out, small, "area"), lq_size, "nearest-exact"))
+    levels = [out] + [coarse_pixel_grid(out, factor / scale) for factor in downscales[1:]]
     span = max(1.0 - low, 1e-6)
     out = _blend(levels, (lq_masks[3] - low) / span * (_SCALE_LEVELS - 1))
 

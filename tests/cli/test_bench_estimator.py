@@ -71,3 +71,20 @@ def test_a_model_without_estimator_is_refused(tiny_model_dir, capsys):
     )
     assert code == 2
     assert "no degradation estimator" in capsys.readouterr().err
+
+
+def test_the_oracle_adds_a_reference_column_for_blur_and_scale(tmp_path, capsys):
+    starter = make_starter(tmp_path / "starter")
+    code = main(
+        [
+            "bench", "estimator", "--photos", str(PHOTOS / "wood.jpg"), "--model", str(starter),
+            "--crop", "64", "--oracle",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "oracle, all / with detail |" in table and "knows the ground truth" in table
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.count("|") > 5}
+    assert rows["noise"].endswith("(not read) |") and rows["jpeg"].endswith("(not read) |")
+    for channel in ("blur", "scale"):
+        assert " / " in rows[channel].split("|")[-2]
