@@ -26,6 +26,7 @@ from PySide6.QtGui import QImage, QImageReader
 from desktop.client import ConnectionState, EngineClient
 from desktop.client.connection_state import CONNECTED, EngineClientError
 from desktop.state.connection_status import ConnectionStatus
+from desktop.state.engine_models import EngineModels
 from desktop.state.jobs_model import ACTIVE, EDITABLE, JobsModel, JobView
 from desktop.state.log_model import LogModel
 from desktop.state.settings_model import SettingsModel
@@ -86,6 +87,7 @@ class AppController(QObject):
         self.jobs = JobsModel(self)
         self.status = ConnectionStatus(self)
         self.log = LogModel(parent=self)
+        self.models = EngineModels(self)
         self.data_dir = Path(
             data_dir
             or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
@@ -144,7 +146,15 @@ class AppController(QObject):
             log.info("engine %s on %s", reply.engine_version, reply.device)
             self.status.set_detail(reply.device)
         self.engineInfoChanged.emit()
+        self._spawn(self._list_models(), "listing the engine's models")
         self._pump()
+
+    async def _list_models(self) -> None:
+        # The reply reaches `_on_event` like every event, as the model manager's lists do.
+        try:
+            await self.client.list_models()
+        except EngineClientError as error:
+            log.info("the engine did not list its models: %s", error)
 
     def _engine_failed(self, error: EngineClientError) -> None:
         log.error("the engine could not start: %s", error)
@@ -289,6 +299,9 @@ class AppController(QObject):
             self._pump()
 
     def _on_event(self, event: p.Event) -> None:
+        if isinstance(event, p.ModelsReply):
+            self.models.set_models(event.models)
+            return
         job_id = getattr(event, "job_id", None)
         if isinstance(event, p.Accepted):
             job = self._dispatching

@@ -51,6 +51,13 @@ FIELDS: dict[str, Choice] = {
 }
 """Every setting; `prompt_mode` "prompt" uses `prompt`, "auto" captions, "none" has none."""
 
+DIFFUSION_ONLY = frozenset(
+    {"steps", "sampler", "cfg", "seed", "seed_locked", "prompt_mode", "prompt", "tile", "dtype"}
+)
+"""Settings only DreamClear uses. The starter (engine/pipelines/starter.py) takes upscale,
+colour fix and the device; it draws no noise (no seed), has no caption, tiles by a pixel size
+of its own rather than `tile` (latent cells) and always runs in fp32 (so no `dtype`)."""
+
 
 class SettingsModel(QObject):
     valueChanged = Signal(str, object)

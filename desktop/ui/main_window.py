@@ -52,7 +52,7 @@ class MainWindow(QMainWindow):
         self.compare: QWidget = (
             compare_view() if compare_view else QLabel("Compare view: not available yet")
         )
-        self.settings_panel = SettingsPanel(controller.settings)
+        self.settings_panel = SettingsPanel(controller.settings, controller.models)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         for widget, stretch in ((self.queue, 0), (self.compare, 1), (self.settings_panel, 0)):
             self.splitter.addWidget(widget)

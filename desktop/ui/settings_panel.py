@@ -1,5 +1,6 @@
 """The restore settings form, bound to SettingsModel (the defaults for new jobs) or to the
-JobSettings of the waiting job selected in the queue."""
+JobSettings of the waiting job selected in the queue. Settings the chosen model ignores (the
+starter's, by EngineModels) are greyed out, their values kept."""
 
 from __future__ import annotations
 
@@ -19,8 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.state import JobSettings, SettingsModel
-from desktop.state.settings_model import FIELDS
+from desktop.state import EngineModels, JobSettings, SettingsModel
+from desktop.state.settings_model import DIFFUSION_ONLY, FIELDS
+
+STARTER_HINT = (
+    "The starter model ignores steps, sampler, CFG, seed, prompt, tile size and precision."
+)
 
 
 class SettingsPanel(QWidget):
@@ -28,17 +33,24 @@ class SettingsPanel(QWidget):
 
     The model is the defaults (`SettingsModel`) or one job's `JobSettings` (`set_model`).
     `applyToSelected` asks the window to give the selected jobs the defaults; `editDefaults`
-    to show the defaults again (the queue's selection is cleared)."""
+    to show the defaults again (the queue's selection is cleared). The diffusion-only
+    settings are disabled while the model setting runs the starter (by `engine_models`)."""
 
     applyToSelected = Signal()
     editDefaults = Signal()
 
-    def __init__(self, model: SettingsModel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        model: SettingsModel,
+        engine_models: EngineModels,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.defaults = model
         self.model: SettingsModel | JobSettings = model
+        self.engine_models = engine_models
         self.editors: dict[str, QWidget] = {}
-        form = QFormLayout(self)
+        self.form = form = QFormLayout(self)
         self.title = QLabel()
         self.title.setWordWrap(True)
         self.defaults_button = QPushButton("Edit defaults")
@@ -50,6 +62,9 @@ class SettingsPanel(QWidget):
         form.addRow(title_row)
         self.model_name = self._line("model", "auto, a model name, or a model folder")
         form.addRow("Model", self.model_name)
+        self.starter_hint = QLabel(STARTER_HINT)
+        self.starter_hint.setWordWrap(True)
+        form.addRow(self.starter_hint)
         form.addRow("Upscale", self._combo("upscale", [f"x{v}" for v in FIELDS["upscale"].values]))
         steps = QSpinBox()
         steps.setRange(1, 1000)
@@ -92,6 +107,7 @@ class SettingsPanel(QWidget):
         form.addRow(buttons)
         self._editable = True
         model.valueChanged.connect(self._model_changed)
+        self.engine_models.changed.connect(self._update_enabled)
         self._show_model()
 
     def set_model(self, model: SettingsModel | JobSettings) -> None:
@@ -125,12 +141,21 @@ class SettingsPanel(QWidget):
     def _show_editable(self, editable: bool) -> None:
         """A job that has started shows its settings, greyed out."""
         self._editable = editable
-        for editor in self.editors.values():
-            editor.setEnabled(editable)
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        """An editor is enabled while the settings are editable and the model uses it."""
+        editable = self._editable
+        diffusion = not self.engine_models.runs_starter(self.model.value("model"))
+        for name, editor in self.editors.items():
+            editor.setEnabled(editable and (diffusion or name not in DIFFUSION_ONLY))
         self.seed_lock.setEnabled(
-            editable and self.model is self.defaults
+            editable and diffusion and self.model is self.defaults
         )  # a job's seed is its own
-        self.prompt.setEnabled(editable and self.model.value("prompt_mode") == "prompt")
+        self.prompt.setEnabled(
+            editable and diffusion and self.model.value("prompt_mode") == "prompt"
+        )
+        self.form.setRowVisible(self.starter_hint, not diffusion)
         self.reset_button.setEnabled(editable)
 
     def _bind(self, widget: QWidget, name: str, changed: Any, setter: Any) -> None:
@@ -171,5 +196,5 @@ class SettingsPanel(QWidget):
             editor.blockSignals(True)
             editor._set(value)  # type: ignore[attr-defined]
             editor.blockSignals(False)
-        if name == "prompt_mode":
-            self.prompt.setEnabled(self._editable and value == "prompt")
+        if name in ("model", "prompt_mode"):
+            self._update_enabled()

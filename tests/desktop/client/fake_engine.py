@@ -1,11 +1,12 @@
 """A scripted stand-in for `python -m engine`: speaks the protocol, computes nothing.
 
     python fake_engine.py BEHAVIOUR [--runs FILE] [--until N] [--steps N] [--step-s S]
-                          [--delay S] [--tcp --token T]
+                          [--delay S] [--models NAME=STATUS,...] [--tcp --token T]
 
 Behaviours (they apply while this is run number <= --until of the --runs counter file, so a
 restarted engine behaves normally; without --runs, always):
-  normal            hello, models, restore jobs of --steps steps, cancel, interrupt, shutdown
+  normal            hello, models (--models, by default DreamClear installed), restore jobs
+                    of --steps steps, cancel, interrupt, shutdown
   crash             exits with code 3 in the middle of a job's second step
   ignore_interrupt  takes no notice of `interrupt`
   wrong_version     refuses `hello` with an error of kind "version"
@@ -51,6 +52,7 @@ class FakeEngine:
     delay_s: float
     token: str | None
     run: int
+    models: list[dict[str, str]] = field(default_factory=list)
     send: object = None
     queue: list[Job] = field(default_factory=list)
     running: Job | None = None
@@ -74,7 +76,7 @@ class FakeEngine:
         if isinstance(request, p.ListModels):
             if self.behaviour == "slow":
                 await asyncio.sleep(self.delay_s)
-            self.emit(p.ModelsReply(request_id=request.id, models=[{"name": "tiny"}]))
+            self.emit(p.ModelsReply(request_id=request.id, models=self.models))
         elif isinstance(request, p.Restore):
             self.restore(request)
         elif isinstance(request, p.Cancel):
@@ -228,6 +230,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--step-s", type=float, default=0.02)
     parser.add_argument("--delay", type=float, default=1.0)
+    parser.add_argument("--models", default="dreamclear=installed")
     parser.add_argument("--tcp", action="store_true")
     parser.add_argument("--token")
     args = parser.parse_args()
@@ -237,7 +240,12 @@ def main() -> None:
     log.info("fake engine run %d: %s", run, behaviour)
     if behaviour == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    engine = FakeEngine(behaviour, args.steps, args.step_s, args.delay, args.token, run)
+    models = [
+        dict(zip(("name", "status"), m.split("="), strict=True)) for m in args.models.split(",")
+    ]
+    engine = FakeEngine(
+        behaviour, args.steps, args.step_s, args.delay, args.token, run, models=models
+    )
     asyncio.run(serve_tcp(engine) if args.tcp else serve_stdio(engine))
 
 

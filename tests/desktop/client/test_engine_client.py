@@ -18,7 +18,9 @@ def test_spawn_list_models_and_close():
         assert reply.engine_version == "fake-normal-run1" and client.pid
         assert await client.hello() is reply
         models = await client.list_models()
-        assert models.models == [{"name": "tiny"}] and models.request_id.startswith("r")
+        assert models.models == [
+            {"name": "dreamclear", "status": "installed"}
+        ] and models.request_id.startswith("r")
         await client.close()
         assert states == [S.STARTING, S.READY, S.STOPPED]
         assert "fake engine run 1: normal" in client.engine_log.text()
@@ -205,7 +207,9 @@ def test_a_reply_that_does_not_come_times_out_and_the_engine_stays_usable():
         assert raised.value.kind == "timeout" and "'models'" in raised.value.message
         assert client.state is S.READY
         client.settings.request_timeout_s = 2.0
-        assert (await client.list_models()).models == [{"name": "tiny"}]
+        assert (await client.list_models()).models == [
+            {"name": "dreamclear", "status": "installed"}
+        ]
         await client.close()
 
     run(test)

@@ -103,3 +103,16 @@ def test_diagnostic_report_and_pasted_image(make_controller, qtbot, tmp_path):
     report = controller.diagnostic_report()
     assert "engine: fake-normal-run1" in report and "device: cpu" in report
     assert "fake engine run 1: normal" in report  # the engine's stderr
+
+
+def test_the_engines_models_tell_what_auto_runs(make_controller, qtbot):
+    controller = make_controller()
+    qtbot.waitUntil(lambda: controller.models.known)  # asked for after hello
+    assert controller.models.installed("dreamclear") and not controller.models.runs_starter("auto")
+    fresh = make_controller(
+        fake_engine("normal", "--models", "starter=installed,dreamclear=missing")
+    )
+    qtbot.waitUntil(lambda: fresh.models.known)
+    assert fresh.models.runs_starter("auto") and fresh.models.runs_starter("starter")
+    assert not fresh.models.runs_starter("dreamclear")
+    assert not fresh.models.runs_starter("/models/my-export")

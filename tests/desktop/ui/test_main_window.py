@@ -69,6 +69,22 @@ def test_settings_panel_binds_both_ways_and_resets(window):
     assert settings.value("steps") == 50 and panel.editors["steps"].value() == 50
 
 
+def test_on_a_machine_without_dreamclear_the_panel_greys_out_what_the_starter_ignores(
+    make_controller, qtbot, ui_settings
+):
+    controller = make_controller(
+        fake_engine("normal", "--models", "starter=installed,dreamclear=missing")
+    )
+    window = MainWindow(controller, ui_settings)
+    qtbot.addWidget(window)
+    window.show()
+    panel = window.settings_panel
+    qtbot.waitUntil(panel.starter_hint.isVisible)  # once the engine has listed its models
+    assert not panel.editors["steps"].isEnabled() and panel.editors["upscale"].isEnabled()
+    controller.settings.set_value("model", "dreamclear")
+    assert panel.editors["steps"].isEnabled() and not panel.starter_hint.isVisible()
+
+
 def test_paste_an_image_and_copy_the_diagnostic_report(window, qtbot):
     from PySide6.QtGui import QColor, QImage
 

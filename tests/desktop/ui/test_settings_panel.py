@@ -1,0 +1,106 @@
+"""The settings panel greys out the settings the chosen model ignores (the starter's
+diffusion-only ones, by what the engine lists) and keeps their values."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.state import EngineModels, JobSettings, JobsModel, JobView
+from desktop.state.settings_model import DIFFUSION_ONLY
+from desktop.ui.settings_panel import SettingsPanel
+
+FRESH = [{"name": "starter", "status": "installed"}, {"name": "dreamclear", "status": "missing"}]
+"""A fresh machine: `auto` runs the starter."""
+WITH_DREAMCLEAR = [
+    {"name": "starter", "status": "installed"},
+    {"name": "dreamclear", "status": "installed"},
+]
+
+
+@pytest.fixture
+def engine_models():
+    return EngineModels()
+
+
+@pytest.fixture
+def panel(qtbot, settings, engine_models):
+    settings.set_value("prompt", "a red kite")  # in "my prompt" mode, so the line is live
+    settings.set_value("prompt_mode", "prompt")
+    panel = SettingsPanel(settings, engine_models)
+    qtbot.addWidget(panel)
+    panel.show()
+    return panel
+
+
+def enabled(panel: SettingsPanel) -> set[str]:
+    return {name for name, editor in panel.editors.items() if editor.isEnabled()}
+
+
+def shows_starter(panel: SettingsPanel) -> bool:
+    """Whether the panel greys out exactly the diffusion-only settings, with the hint."""
+    if not panel.starter_hint.isVisible():
+        return False
+    return enabled(panel) == set(panel.editors) - DIFFUSION_ONLY
+
+
+def shows_dreamclear(panel: SettingsPanel) -> bool:
+    return not panel.starter_hint.isVisible() and enabled(panel) == set(panel.editors)
+
+
+def test_the_starter_greys_out_what_it_ignores_and_switching_back_keeps_the_values(panel, settings):
+    assert shows_dreamclear(panel)  # auto, before the engine has listed its models
+    settings.set_value("steps", 12)
+    settings.set_value("sampler", "dpm++")
+    panel.model_name.setText("starter")
+    panel.model_name.editingFinished.emit()
+    assert settings.value("model") == "starter" and shows_starter(panel)
+    assert {"upscale", "color_fix", "device", "output_dir"} <= enabled(panel)
+    assert "ignores steps" in panel.starter_hint.text()
+    assert panel.editors["steps"].value() == 12  # greyed out, not cleared
+
+    settings.set_value("cfg", 7.5)  # a greyed-out setting still follows its model
+    assert panel.editors["cfg"].value() == 7.5
+    settings.set_value("model", "dreamclear")
+    assert shows_dreamclear(panel)
+    settings.set_value("model", "starter")
+    settings.set_value("model", "dreamclear")
+    assert (panel.editors["steps"].value(), panel.editors["sampler"].currentData()) == (12, "dpm++")
+    assert panel.prompt.text() == "a red kite"
+    options = settings.options()
+    assert (options.steps, options.sampler, options.cfg, options.prompt) == (
+        12,
+        "dpm++",
+        7.5,
+        "a red kite",
+    )
+
+
+def test_auto_runs_the_starter_while_the_engine_has_no_dreamclear(panel, settings, engine_models):
+    assert settings.value("model") == "auto"
+    engine_models.set_models(FRESH)
+    assert shows_starter(panel)
+    engine_models.set_models(WITH_DREAMCLEAR)
+    assert shows_dreamclear(panel)
+    engine_models.set_models(FRESH)
+    settings.set_value("model", "/models/my-export")  # only the engine can tell what it holds
+    assert shows_dreamclear(panel)
+    settings.set_value("model", "dreamclear")
+    assert shows_dreamclear(panel)
+
+
+def test_a_job_that_started_stays_greyed_out_whatever_the_model(panel, settings, engine_models):
+    settings.set_value("model", "dreamclear")
+    jobs = JobsModel()
+    jobs.add(JobView("row-1", "/photos/a.png", settings.options(), "/out"))
+    panel.set_model(JobSettings(jobs, "row-1", settings))
+    assert enabled(panel) == set(panel.editors) - {"seed_locked"}  # the job's seed is its own
+
+    panel.model.set_value("model", "starter")
+    assert enabled(panel) == set(panel.editors) - DIFFUSION_ONLY
+    jobs.update("row-1", state="submitted")
+    assert enabled(panel) == set() and panel.starter_hint.isVisible()
+    assert not panel.reset_button.isEnabled()
+
+    jobs.update("row-1", options=settings.options())  # dreamclear again, while it runs
+    engine_models.set_models(WITH_DREAMCLEAR)
+    assert enabled(panel) == set() and not panel.starter_hint.isVisible()
