@@ -287,8 +287,8 @@ class Result(Event):
     peak_memory_bytes: int | None = None
     """Peak device memory of the job (CUDA), or peak resident memory of the engine (CPU)."""
     tile_grid: list[list[int]] = field(default_factory=list)
-    """The latent tiles the job used as [top, left, height, width] boxes in output pixels;
-    empty when the model does not tile."""
+    """The tiles the job ran on (DreamClear's latent tiles, the starter's remover tiles) as
+    [top, left, height, width] boxes in output pixels; empty when the model does not tile."""
 
 
 @dataclass

@@ -536,8 +536,11 @@ def halved_tiles(options) -> tuple[dict[str, int], str]:
 
 
 def output_tile_grid(output) -> list[list[int]]:
-    """`output.tile_grid` (latent cells of the working size) as [top, left, height, width]
-    boxes in the pixels of the saved image, which may differ from 8 x the working size."""
+    """`output.tile_grid` as [top, left, height, width] boxes in the pixels of the saved image.
+
+    The tiles may be in any unit (DreamClear's latent cells of the working size, the starter's
+    pixels); they are scaled so that their extent covers the saved image, which may differ
+    from 8 x DreamClear's working size."""
     tiles = output.tile_grid
     if not tiles:
         return []

@@ -110,7 +110,9 @@ class DegradationMaps:
 class RestoreOutput:
     """image: (1, 3, H, W) float32 in [0, 1], H x W = upscale x the input size.
     degradation_maps: with `return_maps=True`, else None.
-    tile_grid: the latent tiles of the last denoising step (latent cells; x 8 for pixels).
+    tile_grid: the tiles the restorer ran on, in its grid's units: DreamClear's latent tiles
+        of the last denoising step (latent cells; x 8 for pixels), the starter's remover tiles
+        (output pixels). One box covering the image when it fits one tile.
     timings: seconds per stage and "total".
     caption: the caption used.
     """

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import BadInputError, BadSettingError, JobInterrupted
+from engine.imaging.tile_grid import TileBox
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.restore import ProgressInfo, RestoreOutput
 from engine.pipelines.tiled_apply import apply_tiled
@@ -87,8 +88,8 @@ class StarterRestorePipeline:
     ) -> RestoreOutput:
         """Restore `image` (1, 3, h, w) float in [0, 1] to round(upscale * h) x round(upscale * w).
 
-        Diffusion options (steps, guidance, sampler, caption, colour fix, latent tiles) are
-        accepted so one call serves both restorers, and ignored here.
+        Diffusion options (steps, guidance, sampler, seed, caption, latent tiles) are accepted
+        so one call serves both restorers, and ignored here.
         """
         # 0. Validate
         if (
@@ -123,9 +124,10 @@ class StarterRestorePipeline:
             align_corners=False, antialias=True,
         ).clamp_(0, 1)  # fmt: skip
 
-        # 2. Restore in tiles
+        # 2. Restore in tiles, keeping the pixel tiles it ran on for the client's tile overlay
+        tiles: list[TileBox] = []
         restored = remove_degradation_tiled(
-            self.restorer, lq, remover_tile_size, on_tile=report("remove")
+            self.restorer, lq, remover_tile_size, on_tile=report("remove"), on_grid=tiles.extend
         )
         # 2b. Colours from the input: a small L1-trained net drifts in colour on photos unlike
         # its training crops; the wavelet fix keeps its detail and the input's low frequencies.
@@ -136,7 +138,7 @@ class StarterRestorePipeline:
         if return_maps and self.estimator is not None:
             maps = StrengthMaps(self.estimate(lq, report("estimate")), self.channels)
         timings = {"total": time.perf_counter() - started}
-        return RestoreOutput(restored.clamp_(0, 1), maps, [], timings)
+        return RestoreOutput(restored.clamp_(0, 1), maps, tiles, timings)
 
     def estimate(
         self, lq: torch.Tensor, on_tile: Callable[[int, int], None] | None = None

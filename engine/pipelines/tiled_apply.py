@@ -17,6 +17,7 @@ from engine.imaging.tile_grid import TileBox, gaussian_weights, tile_grid
 
 TileFn = Callable[[torch.Tensor], torch.Tensor]
 OnTile = Callable[[int, int], None]
+OnGrid = Callable[[list[TileBox]], None]
 
 
 def apply_tiled(
@@ -29,6 +30,7 @@ def apply_tiled(
     out_unit: int = 1,
     out_channels: int | None = None,
     on_tile: OnTile | None = None,
+    on_grid: OnGrid | None = None,
 ) -> torch.Tensor:
     """Blend `fn` applied to overlapping tiles of `x` (B, C, H, W).
 
@@ -39,6 +41,8 @@ def apply_tiled(
             sides must be multiples of `in_unit`.
         out_channels: C' (defaults to C).
         on_tile: called with (tile index starting at 1, number of tiles) after each tile.
+        on_grid: called once, before the first tile, with the tiles in coarse units (a single
+            box covering `x` when it fits one tile).
     Returns:
         (B, C', H * out_unit / in_unit, W * out_unit / in_unit) float32.
     """
@@ -47,6 +51,8 @@ def apply_tiled(
         raise ValueError(f"input size {height}x{width} is not a multiple of {in_unit}")
     grid_h, grid_w = height // in_unit, width // in_unit
     boxes = tile_grid(grid_h, grid_w, tile, overlap)
+    if on_grid is not None:
+        on_grid(boxes)
     out_c = channels if out_channels is None else out_channels
     out_shape = (batch, out_c, grid_h * out_unit, grid_w * out_unit)
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.pipelines.tiled_apply import OnTile, apply_tiled
+from engine.pipelines.tiled_apply import OnGrid, OnTile, apply_tiled
 
 DEFAULT_REMOVER_TILE = 1024
 REMOVER_SIZE_MULTIPLE = 64
@@ -31,8 +31,12 @@ def remove_degradation_tiled(
     tile_overlap: int | None = None,
     size_multiple: int = REMOVER_SIZE_MULTIPLE,
     on_tile: OnTile | None = None,
+    on_grid: OnGrid | None = None,
 ) -> torch.Tensor:
-    """(B, 3, H, W) in [0, 1] -> (B, 3, H, W) float32 in [0, 1]."""
+    """(B, 3, H, W) in [0, 1] -> (B, 3, H, W) float32 in [0, 1].
+
+    `on_tile` and `on_grid` are passed to `apply_tiled`; the grid is in pixels.
+    """
     tile_overlap = default_remover_overlap(tile_size) if tile_overlap is None else tile_overlap
     param = next(remover.parameters())
 
@@ -45,5 +49,7 @@ def remove_degradation_tiled(
             pixels = F.pad(pixels, (0, pad_w, 0, pad_h), mode=mode)
         return remover(pixels)[..., :height, :width]
 
-    out = apply_tiled(run, image, tile=tile_size, overlap=tile_overlap, on_tile=on_tile)
+    out = apply_tiled(
+        run, image, tile=tile_size, overlap=tile_overlap, on_tile=on_tile, on_grid=on_grid
+    )
     return out.clamp_(0.0, 1.0)

@@ -6,8 +6,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from engine.imaging.tile_grid import TileBox
 from engine.models.starter import STARTER_CHANNELS, DegradationEstimator, build_starter_restorer
 from engine.pipelines.starter import StarterRestorePipeline
+from engine.pipelines.tiled_remover import default_remover_overlap
+from engine.runner import output_tile_grid
 from engine.weights import starter_io
 
 
@@ -49,6 +52,37 @@ def test_tiled_restore_matches_one_piece(starter_dir):
     whole = pipe(image, upscale=4, remover_tile_size=1024).image
     tiled = pipe(image, upscale=4, remover_tile_size=64).image
     assert (whole - tiled).abs().mean() < 0.02
+
+
+def test_reports_the_pixel_tiles_the_remover_ran_on(starter_dir):
+    pipe = starter_io.load_starter(starter_dir)
+    seen = []
+    out = pipe(_photo(40, 56), upscale=4, remover_tile_size=64, on_progress=seen.append)
+    height, width = out.image.shape[-2:]  # 160 x 224
+    tiles = out.tile_grid
+    # One tile per remover progress tick (3 rows x 4 columns), each of the remover's tile size.
+    assert len(tiles) == 12 and {info.stage for info in seen} == {"remove"}
+    assert [(info.tile, info.tiles) for info in seen] == [(i, 12) for i in range(1, 13)]
+    assert {(tile.height, tile.width) for tile in tiles} == {(64, 64)}
+    # Every 64 - 8 px (the remover's overlap), the last tile flush with the edge ...
+    assert default_remover_overlap(64) == 8
+    assert sorted({tile.top for tile in tiles}) == [0, 56, 96]
+    assert sorted({tile.left for tile in tiles}) == [0, 56, 112, 160]
+    # ... so together they cover the output exactly.
+    covered = torch.zeros(height, width, dtype=torch.bool)
+    for tile in tiles:
+        covered[tile.slices] = True
+    assert covered.all()
+    assert max(tile.bottom for tile in tiles) == height
+    assert max(tile.right for tile in tiles) == width
+    # Already in output pixels, so the engine's `result` event reports them unchanged.
+    assert output_tile_grid(out) == [[t.top, t.left, t.height, t.width] for t in tiles]
+
+
+def test_an_image_that_fits_one_tile_reports_one_box_over_it(starter_dir):
+    """As DreamClear does for an untiled latent."""
+    out = starter_io.load_starter(starter_dir)(_photo(23, 37), upscale=4)
+    assert out.tile_grid == [TileBox(0, 0, 92, 148)]
 
 
 def test_progress_and_interrupt(starter_dir):

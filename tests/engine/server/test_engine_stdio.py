@@ -179,16 +179,16 @@ def test_missing_input_and_saved_map(stdio_engine, tiny_model_dir, tmp_path):
     assert events[-1]["kind"] == "bad_input" and "missing.png" in events[-1]["message"]
 
 
-def test_a_starter_model_restores_with_its_map(stdio_engine, tmp_path):
-    """The starter's maps (named channels, not router weights) reach the client with a legend."""
+@pytest.fixture(scope="module")
+def starter_model_dir(tmp_path_factory):
+    """A tiny randomly initialised starter saved in the bundled layout."""
     import torch
     from safetensors.torch import save_file
 
     from engine.models.starter import DegradationEstimator, build_starter_restorer
     from engine.weights import starter_io
 
-    starter = tmp_path / "starter"
-    starter.mkdir()
+    starter = tmp_path_factory.mktemp("starter")
     torch.manual_seed(0)
     restorer = build_starter_restorer(num_feat=8, num_block=1)
     state = {k: v.contiguous() for k, v in restorer.state_dict().items()}
@@ -196,6 +196,11 @@ def test_a_starter_model_restores_with_its_map(stdio_engine, tmp_path):
     DegradationEstimator(channels=8, num_layers=1).save_pretrained(
         starter / starter_io.ESTIMATOR_FOLDER
     )
+    return starter
+
+
+def test_a_starter_model_restores_with_its_map(stdio_engine, starter_model_dir, tmp_path):
+    """The starter's maps (named channels, not router weights) reach the client with a legend."""
     _, client = stdio_engine
     photo = write_photo(tmp_path / "starter-photo.png")
     client.send(
@@ -204,10 +209,40 @@ def test_a_starter_model_restores_with_its_map(stdio_engine, tmp_path):
             "id": "starter",
             "inputs": [str(photo)],
             "output_dir": str(tmp_path / "out"),
-            "options": options(starter, save_map=True),
+            "options": options(starter_model_dir, save_map=True),
         }
     )
     events = client.until(lambda e: e["type"] in ("result", "error"))
     assert events[-1]["type"] == "result", events[-1]
     maps = [e for e in events if e["type"] == "degradation_map"]
     assert maps and maps[0]["legend"][0] == ["red", "blur"]
+    # 16 px x2 fits one remover tile: one box over the whole 32 px output, as DreamClear's.
+    assert events[-1]["tile_grid"] == [[0, 0, 32, 32]]
+
+
+def test_a_starter_job_reports_the_remover_tiles_in_output_pixels(
+    stdio_engine, starter_model_dir, tmp_path
+):
+    """The out-of-memory retry halves the remover tile to 512 px (the only way to set it over
+    the protocol), so 272 px x2 = 544 px of output is restored in 2 x 2 tiles."""
+    _, client = stdio_engine
+    photo = write_photo(tmp_path / "oom-me-starter.png", size=272)
+    client.send(
+        {
+            "type": "restore",
+            "id": "starter-tiles",
+            "inputs": [str(photo)],
+            "output_dir": str(tmp_path / "out"),
+            "options": options(starter_model_dir),
+        }
+    )
+    events = client.until(lambda e: e["type"] in TERMINAL)
+    assert events[-1]["type"] == "result", events[-1]
+    warnings = [e["message"] for e in events if e["type"] == "warning"]
+    assert len(warnings) == 1 and "remover 512 px" in warnings[0]
+    assert events[-1]["tile_grid"] == [
+        [0, 0, 512, 512],
+        [0, 32, 512, 512],
+        [32, 0, 512, 512],
+        [32, 32, 512, 512],
+    ]
