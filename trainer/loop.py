@@ -154,6 +154,7 @@ class Trainer:
         saved_at = validated_at = progress.step
         if progress.step == 0 and config.validation.at_start:
             self.validate()
+        started, first_step = time.monotonic(), progress.step
         stopping = False
         while progress.step < max_steps and not stopping:
             epoch, skip = divmod(progress.batches_seen, len(self.loader))
@@ -170,6 +171,12 @@ class Trainer:
                 progress.step += 1
                 loss = float(np.mean(losses))
                 losses = []
+                if deadline is not None:
+                    now = time.monotonic()
+                    steps_run, seconds_run = progress.step - first_step, now - started
+                    bar.total = time_limited_total(
+                        steps_run, seconds_run, deadline - now, progress.step, max_steps
+                    )
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
                 if accelerator.is_main_process:
@@ -267,3 +274,15 @@ class Trainer:
 def train(config: TrainConfig, resume: str | None = None) -> Path:
     """Train as configured (optionally resuming); returns the export folder."""
     return Trainer(config, resume).run()
+
+
+def time_limited_total(
+    steps_run: int, seconds_run: float, seconds_left: float, step: int, max_steps: int
+) -> int:
+    """The progress bar's total under a time budget: the step the run will reach when
+    `max_minutes` is up at its pace so far, if that comes before `max_steps`, so the bar's
+    ETA is the budget's and not that of max_steps (which may be days away)."""
+    if steps_run <= 0 or seconds_run <= 0:
+        return max_steps
+    reachable = step + int(max(0.0, seconds_left) * steps_run / seconds_run)
+    return max(step, min(max_steps, reachable))

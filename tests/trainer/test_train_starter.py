@@ -18,6 +18,7 @@ from trainer import checkpoints
 from trainer.checkpoints import read_csv
 from trainer.config import ConfigError
 from trainer.loop import train
+from trainer.tasks import build_task
 
 
 def test_restorer_is_spandrel_loadable_at_scale_one():
@@ -100,6 +101,31 @@ def test_estimator_only_fine_tune_keeps_the_restorer(make_starter_config):
     assert any(not torch.equal(started[key], tuned[key]) for key in started)
     losses = read_csv(config.checkpointing.output_dir / "losses.csv")
     assert "l1" not in losses[0] and float(losses[0]["map_mse"]) > 0
+
+
+def test_restorer_only_fine_tune_keeps_the_estimator_and_skips_its_data(make_starter_config):
+    base_export = train(make_starter_config("base_r", max_steps=2))
+
+    config = make_starter_config("restorer_only", max_steps=2)
+    config.starter.init_from = base_export
+    config.starter.train_estimator = False
+    task_data = build_task(config).train_dataset()[0]
+    assert "lq" in task_data and "lq_varying" not in task_data
+    export = train(config)
+
+    started = DegradationEstimator.from_pretrained(base_export / "estimator").state_dict()
+    kept = DegradationEstimator.from_pretrained(export / "estimator").state_dict()
+    assert all(torch.equal(started[key], kept[key]) for key in started)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(
+            load_file(base_export / "restorer.safetensors").values(),
+            load_file(export / "restorer.safetensors").values(),
+            strict=True,
+        )
+    )
+    losses = read_csv(config.checkpointing.output_dir / "losses.csv")
+    assert "map_mse" not in losses[0] and float(losses[0]["l1"]) > 0
 
 
 def test_init_from_a_model_of_other_sizes_names_the_field(make_starter_config):
@@ -190,3 +216,12 @@ def test_init_from_a_folder_without_weights_names_the_field(make_starter_config,
     with pytest.raises(ConfigError, match=r"starter\.init_from.*restorer"):
         train(config)
     assert not checkpoints.complete_checkpoints(config.checkpointing.output_dir)
+
+
+def test_the_progress_bar_counts_to_the_time_budget_not_max_steps(make_starter_config, capfd):
+    config = make_starter_config("bar", max_steps=1_000_000)
+    config.max_minutes = 0.03  # about 2 s
+    train(config)
+    bar = capfd.readouterr().err.replace("\r", "\n").splitlines()
+    totals = [int(line.split("/")[1].split()[0]) for line in bar if "train starter" in line]
+    assert totals and totals[-1] < 1_000_000

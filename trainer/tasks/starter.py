@@ -94,7 +94,8 @@ class StarterTask(Task):
             scale=data.scale,
             seed=self.config.seed,
             samples_per_epoch=data.samples_per_epoch,
-            spatially_varying=True,
+            # Each half of the data only for the model that trains on it (fine-tunes of one).
+            spatially_varying=self.config.starter.train_estimator,
             standard=self.config.starter.train_restorer,
         )
 
