@@ -213,13 +213,15 @@ async def child_memory(workdir: Path) -> dict[str, float]:
     controller.add_paths(sorted((workdir / "in").iterdir()))
     jobs = controller.jobs
     await wait_for(lambda: jobs.rowCount() == RESULTS and all(j.state == "done" for j in jobs.jobs))
-    await asyncio.sleep(0.5)  # the last result is shown: its pyramid level built, painted
-    assert window.compare.canvas.after is not None, "the compare view shows no result"
+    # The last result is shown (decoded off the GUI thread), its pyramid level built, painted.
+    await wait_for(lambda: window.compare.canvas.after is not None and not window.compare.loading)
+    await asyncio.sleep(0.5)
     ten = rss_mib()[0]
     rounds = []
     for _ in range(3):  # the same each round unless images are kept (a leak)
         for job in jobs.jobs:
             window.queue.select(job.id)
+            await wait_for(lambda: not window.compare.loading)  # each shown, none skipped
             window.compare.canvas.repaint()
         await asyncio.sleep(0.5)
         rounds.append(rss_mib()[0])

@@ -7,6 +7,9 @@ legend and the hover read-out around it. Both bind to one `CompareState`.
 Mouse: wheel zooms around the cursor, drag pans (or moves the split line when grabbed near it).
 Keys: Left/Right move the split (Shift: further), Space flips before/after in toggle mode,
 F or 0 fits, 1 is 100 %, 2 is 200 %, +/- zoom in and out.
+
+`CompareView.set_images` decodes the files in a worker thread (a 16 MP JPEG takes a quarter of
+a second) and shows them when they arrive; until then the previous images stay on screen.
 """
 
 from __future__ import annotations
@@ -15,7 +18,20 @@ import logging
 import math
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QObject,
+    QPoint,
+    QPointF,
+    QRect,
+    QRectF,
+    QRunnable,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -54,6 +70,9 @@ WHEEL_STEP = 1.25
 """Zoom factor per wheel notch (and per + / - key)."""
 BACKGROUND = QColor(40, 40, 43)
 TILE_PEN = QColor(255, 210, 0, 200)
+LOADING_BADGE_DELAY_MS = 200
+"""A load that takes longer than this shows "Loading…" over the previous images; quicker ones
+swap the images without it, so clicking through small results does not flicker."""
 
 TileBox = tuple[int, int, int, int]
 """(top, left, height, width) in output pixels."""
@@ -67,6 +86,71 @@ def load_image(path: str) -> QImage:
     if image.isNull():
         raise ValueError(f"cannot open {path}: {reader.errorString()}; check that the file exists")
     return image
+
+
+def fit_zoom(image: QSize, pane: QSize) -> float:
+    """The zoom at which `image` just fits in `pane`."""
+    if image.isEmpty():
+        return 1.0
+    return min(pane.width() / image.width(), pane.height() / image.height())
+
+
+def compare_pyramids(before: QImage, after: QImage) -> tuple[ImagePyramid, ImagePyramid]:
+    """The (before, after) pyramids of one result. Only QImage work: safe off the GUI thread."""
+    # Drawn at the after's size, so the same output pixel is the same place in both.
+    return ImagePyramid(before, display_size=after.size()), ImagePyramid(after)
+
+
+class _LoadSignals(QObject):
+    """A worker's answers. Created on the GUI thread and connected to the view there; Qt drops
+    the connection (and any answer still queued) when the view is destroyed."""
+
+    loaded = Signal(int, object, object)  # generation, before and after ImagePyramid
+    failed = Signal(int, str)  # generation, message
+
+
+class _Generation:
+    """The number of the view's latest `set_images`, shared with its workers (an int read or
+    written under the GIL needs no lock)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+class _ImageLoad(QRunnable):
+    """Decode a result's two files and build their pyramids off the GUI thread."""
+
+    def __init__(self, generation: _Generation, before: str, after: str, pane: QSize):
+        super().__init__()
+        self.latest, self.generation = generation, generation.value
+        self.before, self.after = before, after
+        self.pane = pane  # where the images will be fitted: their first paint's level is built
+        self.signals = _LoadSignals()
+
+    def stale(self) -> bool:
+        return self.latest.value != self.generation
+
+    def run(self) -> None:
+        try:
+            if self.stale():  # a newer result was asked for while this one waited
+                return
+            after = load_image(self.after)
+            if self.stale():
+                return
+            pyramids = compare_pyramids(load_image(self.before), after)
+            if self.stale():
+                return
+            zoom = fit_zoom(pyramids[1].display_size, self.pane)
+            for pyramid in pyramids:
+                pyramid.prepare(zoom)
+        except ValueError as error:  # a file that is missing or not an image
+            self.signals.failed.emit(self.generation, str(error))
+            return
+        except Exception as error:  # the view waits for an answer, whatever went wrong
+            log.exception("decoding %s and %s failed", self.before, self.after)
+            self.signals.failed.emit(self.generation, f"cannot decode {self.after}: {error!r}")
+            return
+        self.signals.loaded.emit(self.generation, *pyramids)
 
 
 @dataclass(frozen=True)
@@ -90,6 +174,15 @@ class CompareCanvas(QWidget):
         self.tile_grid: list[TileBox] = []
         self.map: DegradationMap | None = None
         self._map_image: QImage | None = None
+        self.loading = False
+        """New images are on their way: the ones shown are the previous result's, drawn without
+        overlays (those belong to the new images)."""
+        self.message = ""
+        """Shown instead of images when there are none (why a result could not be shown)."""
+        self._badge_delay = QTimer(self)
+        self._badge_delay.setSingleShot(True)
+        self._badge_delay.setInterval(LOADING_BADGE_DELAY_MS)
+        self._badge_delay.timeout.connect(self.update)
         self._drag: str | None = None  # "pan" | "split" while a button is down
         self._last_pos = QPointF()
         self._hovered: tuple[int, int] | None = None
@@ -104,15 +197,36 @@ class CompareCanvas(QWidget):
 
     # 1. content --------------------------------------------------------------------------
     def set_images(self, before: QImage, after: QImage) -> None:
-        self.after = ImagePyramid(after)
-        # Drawn at the after's size, so the same output pixel is the same place in both.
-        self.before = ImagePyramid(before, display_size=after.size())
+        """Show decoded images now (`CompareView.set_images` decodes files off the GUI thread)."""
+        self.show_pyramids(*compare_pyramids(before, after))
+
+    def show_pyramids(self, before: ImagePyramid, after: ImagePyramid) -> None:
+        self.before, self.after = before, after
+        self._set_loading(False, "")
         self.fit()
+
+    def start_loading(self) -> None:
+        """Keep the shown images until new ones come; the overlays set from now on are theirs."""
+        self.tile_grid = []
+        self.set_map(None)
+        self._set_loading(True, "")
+
+    def show_failure(self, message: str) -> None:
+        self.before = self.after = None
+        self._set_loading(False, message)
 
     def clear(self) -> None:
         self.before = self.after = None
         self.tile_grid = []
         self.set_map(None)
+        self._set_loading(False, "")
+
+    def _set_loading(self, loading: bool, message: str) -> None:
+        self.loading, self.message = loading, message
+        if loading:
+            self._badge_delay.start()
+        else:
+            self._badge_delay.stop()
         self.update()
 
     def image_size(self) -> QSize:
@@ -186,11 +300,7 @@ class CompareCanvas(QWidget):
 
     # 3. zoom and pan -----------------------------------------------------------------------
     def fit_zoom(self) -> float:
-        size = self.image_size()
-        if size.isEmpty():
-            return 1.0
-        pane = self.panes()[0].rect
-        return min(pane.width() / size.width(), pane.height() / size.height())
+        return fit_zoom(self.image_size(), self.panes()[0].rect.size())
 
     def fit(self) -> None:
         size = self.image_size()
@@ -233,8 +343,7 @@ class CompareCanvas(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), BACKGROUND)
         if self.after is None or self.before is None:
-            painter.setPen(QColor(170, 170, 170))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No result to compare")
+            self._paint_empty(painter)
             return
         for pane in self.panes():
             if pane.side == "split":
@@ -246,7 +355,29 @@ class CompareCanvas(QWidget):
                 self._paint_split_line(painter, split)
             else:
                 self._paint_side(painter, pane, pane.rect, pane.side)
+        if self.loading and not self._badge_delay.isActive():
+            self._paint_badge(painter, "Loading…")
         painter.end()
+
+    def _paint_empty(self, painter: QPainter) -> None:
+        if self.loading:
+            text = "Loading…"
+        elif self.message:
+            text = f"Cannot show this result\n\n{self.message}"
+        else:
+            text = "No result to compare"
+        painter.setPen(QColor(230, 150, 120) if self.message else QColor(170, 170, 170))
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        painter.drawText(self.rect().adjusted(24, 24, -24, -24), flags, text)
+
+    def _paint_badge(self, painter: QPainter, text: str) -> None:
+        metrics = painter.fontMetrics()
+        box = QRect(0, 0, metrics.horizontalAdvance(text) + 24, metrics.height() + 12)
+        box.moveTop(8)  # the top middle: clear of the split handle and the pane labels
+        box.moveLeft((self.width() - box.width()) // 2)
+        painter.fillRect(box, QColor(0, 0, 0, 210))
+        painter.setPen(QColor(235, 235, 235))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_side(self, painter: QPainter, pane: Pane, clip: QRect, side: str) -> None:
         if clip.isEmpty():
@@ -256,9 +387,10 @@ class CompareCanvas(QWidget):
         origin, zoom = self.origin(pane), self.state.zoom
         visible = self.visible_image_rect(pane)
         self.draw_image(painter, self.before if side == "before" else self.after, origin, visible)
-        if side == "after" and self.state.show_map and self._map_image is not None:
+        overlays = not self.loading
+        if overlays and side == "after" and self.state.show_map and self._map_image is not None:
             self._paint_map(painter, origin, zoom, visible)
-        if self.state.show_tiles and self.tile_grid:
+        if overlays and self.state.show_tiles and self.tile_grid:
             self._paint_tiles(painter, origin, zoom, visible)
         self._paint_label(painter, clip, "Before" if side == "before" else "After")
         painter.restore()
@@ -400,7 +532,7 @@ class CompareCanvas(QWidget):
     def _hover(self, pos: QPointF) -> None:
         """Report the token under the cursor, once each time it changes."""
         pane = self.pane_at(pos)
-        if self.map is None or pane is None:
+        if self.map is None or pane is None or self.loading:  # a new map, the old images
             return self._set_hovered(None, {})
         point, size = self.to_image(pane, pos), self.image_size()
         if not (0 <= point.x() < size.width() and 0 <= point.y() < size.height()):
@@ -423,9 +555,14 @@ class CompareView(QWidget):
 
     viewChanged = Signal(float, QPointF)
     hoverToken = Signal(dict)
+    imagesShown = Signal()
+    """The images of the latest `set_images` are on screen (with the overlays set since)."""
+    loadFailed = Signal(str)
+    """The latest `set_images` could not be shown: what went wrong and what to check."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self._generation = _Generation()
         self.state = CompareState(self)
         self.canvas = CompareCanvas(self.state, self)
         self.legend_widget = MapLegend(self)
@@ -442,11 +579,31 @@ class CompareView(QWidget):
 
     # the contract's API --------------------------------------------------------------------
     def set_images(self, before: str, after: str) -> None:
-        """Show `before` (the input, drawn at the after's size) against `after` (the result)."""
-        self.canvas.set_images(load_image(before), load_image(after))
+        """Show `before` (the input, drawn at the after's size) against `after` (the result).
+
+        Returns at once: a worker thread decodes the files. The previous images stay on screen
+        (without overlays) until `imagesShown`; a file that cannot be read ends in `loadFailed`
+        and a message in the view. The tile grid and map set after this call are the new
+        images'; a newer call supersedes this one, whose images are then never shown.
+        """
+        self._generation.value += 1
+        self.canvas.start_loading()
+        self._fill_map_choices()
+        self._sync_controls()
+        load = _ImageLoad(self._generation, before, after, self.canvas.panes()[0].rect.size())
+        load.signals.loaded.connect(self._images_loaded)
+        load.signals.failed.connect(self._load_failed)
+        QThreadPool.globalInstance().start(load)
+
+    @property
+    def loading(self) -> bool:
+        """Whether the images of the latest `set_images` are still being decoded."""
+        return self.canvas.loading
 
     def clear(self) -> None:
+        self._generation.value += 1  # a load still under way is dropped
         self.canvas.clear()
+        self._fill_map_choices()
         self._sync_controls()
 
     def set_mode(self, mode: str) -> None:
@@ -625,6 +782,23 @@ class CompareView(QWidget):
         legend = self._current_legend()
         self.legend_widget.set_legend(legend if state.show_map else None)
         self.legend_widget.setVisible(legend is not None and state.show_map)
+
+    @Slot(int, object, object)
+    def _images_loaded(self, generation: int, before: ImagePyramid, after: ImagePyramid) -> None:
+        if generation != self._generation.value:
+            return  # superseded by a newer set_images (or clear)
+        self.canvas.show_pyramids(before, after)
+        self._sync_controls()
+        self.imagesShown.emit()
+
+    @Slot(int, str)
+    def _load_failed(self, generation: int, message: str) -> None:
+        if generation != self._generation.value:
+            return
+        log.warning("The compare view cannot show this result: %s", message)
+        self.canvas.show_failure(message)
+        self._sync_controls()
+        self.loadFailed.emit(message)
 
     def _show_hover(self, values: dict) -> None:
         degradation_map = self.canvas.map

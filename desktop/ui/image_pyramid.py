@@ -57,6 +57,11 @@ class ImagePyramid:
             )
         return self.levels[index]
 
+    def prepare(self, zoom: float) -> None:
+        """Build the level a paint at `zoom` draws from. Only QImage work: a worker thread can
+        do it, so that the first paint on the GUI thread does not."""
+        self.level(self.level_for(zoom))
+
     def level_for(self, zoom: float) -> int:
         """The coarsest level still at least as detailed as the screen at `zoom` (screen pixels
         per display pixel)."""

@@ -1,17 +1,21 @@
-"""CompareView: modes, shared zoom and pan, 1:1 pixels, overlays, legend, hover, frame time."""
+"""CompareView: loading off the GUI thread, modes, shared zoom and pan, 1:1 pixels, overlays,
+legend, hover, frame time."""
 
 from __future__ import annotations
 
 import logging
 import statistics
+import threading
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QSize, Qt
+import shiboken6
+from PySide6.QtCore import QPoint, QPointF, QSize, Qt, QThreadPool
 from PySide6.QtGui import QColor, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from desktop.bench_compare import measure_pan, pattern_image
+from desktop.ui import compare_view
 from desktop.ui.compare_state import CompareState
 from desktop.ui.compare_view import TILE_PEN, CompareCanvas, CompareView
 
@@ -60,8 +64,38 @@ def view(qtbot, files):
     widget.resize(900, 700)
     widget.show()
     qtbot.waitExposed(widget)
-    widget.set_images(*files)
+    with qtbot.waitSignal(widget.imagesShown):
+        widget.set_images(*files)
     return widget
+
+
+class Gate:
+    """Holds the worker thread's decoding of `paths` until `open()`."""
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+        self._opened = threading.Event()
+
+    def open(self) -> None:
+        self._opened.set()
+
+    def pass_through(self, path: str) -> None:
+        if path in self.paths:
+            self._opened.wait(10)
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    gate = Gate()
+    real_load = compare_view.load_image
+
+    def held_load(path: str) -> QImage:
+        gate.pass_through(path)
+        return real_load(path)
+
+    monkeypatch.setattr(compare_view, "load_image", held_load)
+    yield gate
+    gate.open()  # never leave a pool thread waiting
 
 
 def dreamclear_map(path, router: np.ndarray, magnitude: np.ndarray) -> str:
@@ -130,7 +164,8 @@ def test_wheel_zooms_around_the_cursor(view):
 
 def test_zoom_and_pan_stay_in_sync_side_by_side(view, qtbot, files):
     _, after = files
-    view.set_images(after, after)  # same picture both sides: the panes must match pixel for pixel
+    with qtbot.waitSignal(view.imagesShown):  # the same picture both sides: the panes must match
+        view.set_images(after, after)
     view.set_overlay_visible(False, False)
     view.set_mode("side_by_side")
     canvas = view.canvas
@@ -321,8 +356,107 @@ def test_a_foreign_npz_is_refused_with_a_hint(view, tmp_path):
         view.set_degradation_map(str(tmp_path / "x.npz"))
     with pytest.raises(ValueError, match="cannot read"):
         view.set_degradation_map(str(tmp_path / "missing.map.npz"))
-    with pytest.raises(ValueError, match="cannot open"):
-        view.set_images(str(tmp_path / "none.png"), str(tmp_path / "none.png"))
+
+
+def test_set_images_decodes_off_the_gui_thread(view, qtbot, tmp_path, gate):
+    old = view.canvas.after
+    small = str(tmp_path / "small.png")
+    to_qimage(np.full((100, 200, 3), (0, 200, 0), np.uint8)).save(small)
+    gate.paths.add(small)
+    view.set_images(small, small)
+    # The worker is held: the previous result stays on screen and the view keeps working.
+    assert view.loading and view.canvas.after is old
+    view.set_tile_grid([(0, 0, 50, 100)])
+    router = np.zeros((1, 2, 4, 3), np.float32)
+    router[..., 0] = 1  # all red
+    view.set_degradation_map(dreamclear_map(tmp_path / "m.map.npz", router, np.ones((1, 2, 4))))
+    view.set_overlay_visible(True, True)
+    view.set_map_opacity(1.0)
+    view.set_split(0.0)  # all "after"
+    qtbot.keyClick(view.canvas, Qt.Key.Key_1)
+    assert view.zoom() == 1.0 and view.canvas.image_size() == QSize(W, H)
+    point = image_point_device(view, 0, 20, 20)
+    # The new overlays are not drawn over the old images.
+    assert rgb_at(frame(view), point.x(), point.y()) == tuple(after_pixels()[20, 20])
+
+    with qtbot.waitSignal(view.imagesShown):
+        gate.open()
+    assert not view.loading and view.canvas.after is not old
+    assert view.canvas.image_size() == QSize(200, 100) and view.state.fitted
+    assert view.canvas.tile_grid == [(0, 0, 50, 100)] and view.tiles_box.isEnabled()
+    point = image_point_device(view, 0, 20, 20)
+    assert rgb_at(frame(view), point.x(), point.y()) == (255, 0, 0)  # the map, now on its image
+
+
+def test_the_latest_set_images_wins(view, qtbot, tmp_path, monkeypatch):
+    paths = {}
+    for name, (w, h) in {"a": (120, 90), "b": (200, 100)}.items():
+        paths[name] = str(tmp_path / f"{name}.png")
+        to_qimage(np.zeros((h, w, 3), np.uint8)).save(paths[name])
+    shown = []
+    show = view.canvas.show_pyramids
+    monkeypatch.setattr(
+        view.canvas, "show_pyramids", lambda b, a: (shown.append(a.size), show(b, a))
+    )
+    # a is decoded and its answer waits in the event queue when b is asked for: a is dropped.
+    view.set_images(paths["a"], paths["a"])
+    assert QThreadPool.globalInstance().waitForDone(10_000)
+    with qtbot.waitSignal(view.imagesShown):
+        view.set_images(paths["b"], paths["b"])
+    assert shown == [QSize(200, 100)]
+    assert QThreadPool.globalInstance().waitForDone(10_000)
+    QApplication.processEvents()
+    assert shown == [QSize(200, 100)]
+
+
+def test_a_load_still_decoding_when_a_newer_one_is_asked_for_is_never_shown(
+    view, qtbot, tmp_path, gate
+):
+    paths = {}
+    for name, (w, h) in {"a": (120, 90), "b": (200, 100)}.items():
+        paths[name] = str(tmp_path / f"{name}.png")
+        to_qimage(np.zeros((h, w, 3), np.uint8)).save(paths[name])
+    gate.paths.add(paths["a"])
+    shown = []
+    view.imagesShown.connect(lambda: shown.append(view.canvas.image_size()))
+    view.set_images(paths["a"], paths["a"])
+    with qtbot.waitSignal(view.imagesShown):
+        view.set_images(paths["b"], paths["b"])
+    gate.open()
+    assert QThreadPool.globalInstance().waitForDone(10_000)
+    QApplication.processEvents()
+    assert shown == [QSize(200, 100)] and not view.loading
+
+
+def test_a_file_that_cannot_be_read_shows_a_message(view, qtbot, tmp_path, files, caplog):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not a jpeg")
+    before, _ = files
+    with qtbot.waitSignal(view.loadFailed) as failed:
+        view.set_images(before, str(broken))
+    assert "cannot open" in failed.args[0] and "broken.jpg" in failed.args[0]
+    assert "cannot open" in caplog.text
+    assert view.canvas.after is None and not view.loading
+    assert view.canvas.message == failed.args[0]
+    with qtbot.waitSignal(view.loadFailed) as failed:
+        view.set_images(str(tmp_path / "none.png"), before)
+    assert "none.png" in failed.args[0] and "check that the file exists" in failed.args[0]
+    assert not view.canvas.grab().isNull()  # the message paints without raising
+    with qtbot.waitSignal(view.imagesShown):  # and the view recovers
+        view.set_images(*files)
+    assert view.canvas.message == "" and view.canvas.image_size() == QSize(W, H)
+
+
+def test_destroying_the_view_while_it_loads_is_safe(qtbot, files, gate, capfd):
+    widget = CompareView()
+    gate.paths.add(files[1])
+    widget.set_images(*files)
+    assert widget.loading
+    shiboken6.delete(widget)  # the worker still holds the files
+    gate.open()
+    assert QThreadPool.globalInstance().waitForDone(10_000)
+    QApplication.processEvents()  # the worker's answer has nowhere to go
+    assert "Error" not in capfd.readouterr().err
 
 
 def test_a_16_megapixel_result_pans_smoothly(qtbot):

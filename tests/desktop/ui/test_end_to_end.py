@@ -48,8 +48,9 @@ def test_restore_with_the_real_engine_shows_the_result(
         assert job.tile_grid and max(t + h for t, _, h, _ in job.tile_grid) == 32
         assert max(steps) == 2
         compare = window.compare
-        if hasattr(compare, "image_size"):
-            assert compare.image_size().width() == 32
+        # Decoded off the GUI thread: shown once loaded.
+        qtbot.waitUntil(lambda: compare.canvas.after is not None and not compare.loading)
+        assert compare.canvas.image_size().width() == 32
         window.export()
         dialog = getattr(window, "export_dialog", None)
         if dialog is not None and hasattr(dialog, "save"):
