@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -97,6 +98,28 @@ class RestoreOptionsMessage:
     save_map: bool = False
     overwrite: bool = False
     max_megapixels: float = 150.0
+    strength: float = 1.0
+    """0..1: how much of the restoration to keep, blended with the bicubic upscale of the
+    input (1: the restoration as it is, 0: the plain upscale). Added within version 1: see
+    `ADDED_OPTIONS`."""
+
+
+ADDED_OPTIONS: tuple[str, ...] = ("strength",)
+"""Restore options added within protocol version 1. An engine that reads one lists a
+capability of the same name in `hello_reply`; `encode` leaves one out while it holds its
+default, so a request that does not use it reads the same to an older engine; a client must not
+send another value to an engine without the capability (`unsupported_options`)."""
+
+
+def unsupported_options(options: RestoreOptionsMessage, capabilities: Iterable[str]) -> list[str]:
+    """The added options that `options` sets (away from their default) and an engine with
+    `capabilities` cannot read; empty when it can take them all."""
+    defaults = RestoreOptionsMessage()
+    return [
+        name
+        for name in ADDED_OPTIONS
+        if name not in capabilities and getattr(options, name) != getattr(defaults, name)
+    ]
 
 
 @dataclass
@@ -199,7 +222,8 @@ class HelloReply(Event):
     protocol: int = PROTOCOL_VERSION
     engine_version: str = ""
     capabilities: list[str] = field(default_factory=list)
-    """e.g. ["restore", "models", "cancel", "interrupt"]; later "genir", "train"."""
+    """e.g. ["restore", "models", "cancel", "interrupt", "strength"]: the optional requests and
+    the `ADDED_OPTIONS` this engine takes; later "genir", "train"."""
     device: str = ""
     """What the engine will compute on, e.g. "cuda:0 (NVIDIA H100, 80 GB)" or "cpu"."""
 
@@ -395,6 +419,11 @@ _NESTED = {(Restore, "options"): RestoreOptionsMessage}
 def encode(message: Message) -> bytes:
     """One JSON line (with its newline) for `message`."""
     payload = {"type": message.TYPE, **dataclasses.asdict(message)}
+    if isinstance(message, Restore):
+        defaults = RestoreOptionsMessage()
+        for name in ADDED_OPTIONS:
+            if getattr(message.options, name) == getattr(defaults, name):
+                del payload["options"][name]
     line = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
     if len(line) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(line)} bytes exceeds {MAX_MESSAGE_BYTES}")

@@ -40,6 +40,8 @@ class RestoreOptions:
     prompt: str | None = None
     caption: str = "auto"
     color_fix: str = "wavelet"
+    strength: float = 1.0
+    """0..1: how much of the restoration to keep over the input's bicubic upscale (1: all)."""
     tile: int | str = "auto"
     save_map: bool = False
     output_format: str | None = None
@@ -65,6 +67,7 @@ class RestoreOptions:
             prompt=message.prompt,
             caption="none" if message.caption == "none" else "auto",
             color_fix=message.color_fix,
+            strength=float(message.strength),
             tile=message.tile,
             save_map=message.save_map,
             output_format=message.output_format,
@@ -187,8 +190,9 @@ def restore_file(
             import torch
 
             generator = torch.Generator().manual_seed(options.seed)
+        image = _to_tensor(loaded.rgb)
         restored = pipeline(
-            _to_tensor(loaded.rgb),
+            image,
             upscale=options.upscale,
             num_inference_steps=options.steps,
             guidance_scale=options.guidance_scale,
@@ -202,7 +206,9 @@ def restore_file(
             return_maps=options.save_map,
             **(pipeline_kwargs or {}),
         )
-        rgb = _to_array(restored.image)
+        from engine.pipelines.strength import apply_strength
+
+        rgb = _to_array(apply_strength(restored.image.float(), image, options.strength))
         alpha = None
         if loaded.alpha is not None:
             alpha = image_io.upscale_alpha(loaded.alpha, (rgb.shape[1], rgb.shape[0]))

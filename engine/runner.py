@@ -201,6 +201,9 @@ def check_options(options: p.RestoreOptionsMessage) -> None:
             )
     if options.seed is not None:
         whole("seed", options.seed, 0)
+    from engine.pipelines.strength import check_strength  # torch: loaded since hello
+
+    check_strength(options.strength)
     if not isinstance(options.model, str) or not isinstance(options.device, str):
         raise BadSettingError("options model and device must be strings")
 

@@ -29,7 +29,16 @@ from engine.runner import JobRunner
 
 logger = logging.getLogger(__name__)
 
-CAPABILITIES = ["restore", "models", "cancel", "interrupt", "model_action", "export"]
+CAPABILITIES = [
+    "restore",
+    "models",
+    "cancel",
+    "interrupt",
+    "model_action",
+    "export",
+    *p.ADDED_OPTIONS,
+]
+"""What `hello_reply` lists: optional requests and the restore options added within version 1."""
 READ_CHUNK = 1 << 16
 OVERSIZED = object()
 """Yielded by `read_lines` in place of a line over the size limit (already discarded)."""

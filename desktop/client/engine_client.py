@@ -63,6 +63,7 @@ from engine.protocol import (
     Started,
     decode,
     encode,
+    unsupported_options,
 )
 from engine.protocol import Warning as EngineWarning
 
@@ -632,6 +633,7 @@ class EngineClient:
             for job in batch:
                 job.state = "submitted"
             try:
+                self._check_engine_takes(request.options)
                 await conn.transport.send(encode(request))
                 await asyncio.wait_for(asyncio.shield(future), self.settings.request_timeout_s)
                 continue
@@ -643,6 +645,20 @@ class EngineClient:
             if announce or conn.lost:
                 raise error
             log.warning("could not submit %d job(s) again: %s", len(batch), error)
+
+    def _check_engine_takes(self, options: RestoreOptionsMessage) -> None:
+        """Refuse options the current engine is too old to read (docs/protocol.md,
+        "Versioning"); left at their defaults they are not sent at all, so any engine takes them."""
+        reply = self.hello_reply
+        unsupported = unsupported_options(options, reply.capabilities if reply else ())
+        if unsupported:
+            names = ", ".join(unsupported)
+            raise EngineClientError(
+                "bad_setting",
+                f"the engine ({reply.engine_version if reply else 'unknown'}) is older than this "
+                f"app and cannot apply {names}",
+                f"update the engine, or put {names} back to its default",
+            )
 
     def _fail_submission(
         self, conn: _Connection, request_id: str, error: EngineClientError

@@ -22,10 +22,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Choice:
-    """One setting: its default and, for a closed set, the values it may take."""
+    """One setting: its default and, for a closed set, the values it may take (for a number,
+    the range it may take)."""
 
     default: Any
     values: tuple[Any, ...] | None = None
+    bounds: tuple[float, float] | None = None
 
 
 def default_output_dir() -> str:
@@ -44,6 +46,7 @@ FIELDS: dict[str, Choice] = {
     "prompt_mode": Choice("auto", ("auto", "none", "prompt")),
     "prompt": Choice(""),
     "color_fix": Choice("wavelet", ("wavelet", "adain", "none")),
+    "strength": Choice(1.0, bounds=(0.0, 1.0)),
     "tile": Choice("auto", ("auto", 64, 96, 128, 192, 256)),
     "device": Choice("auto"),
     "dtype": Choice("auto", ("auto", "bf16", "fp16", "fp32")),
@@ -55,8 +58,9 @@ DIFFUSION_ONLY = frozenset(
     {"steps", "sampler", "cfg", "seed", "seed_locked", "prompt_mode", "prompt", "tile", "dtype"}
 )
 """Settings only DreamClear uses. The starter (engine/pipelines/starter.py) takes upscale,
-colour fix and the device; it draws no noise (no seed), has no caption, tiles by a pixel size
-of its own rather than `tile` (latent cells) and always runs in fp32 (so no `dtype`)."""
+colour fix, strength and the device; it draws no noise (no seed), has no caption, tiles by a
+pixel size of its own rather than `tile` (latent cells) and always runs in fp32 (so no
+`dtype`)."""
 
 
 class SettingsModel(QObject):
@@ -128,7 +132,9 @@ def is_valid(name: str, value: Any) -> bool:
     if isinstance(choice.default, bool):
         return isinstance(value, bool)
     if isinstance(choice.default, int | float):
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return choice.bounds is None or choice.bounds[0] <= value <= choice.bounds[1]
     return isinstance(value, str)
 
 
@@ -155,6 +161,7 @@ def make_options(values: dict[str, Any]) -> RestoreOptionsMessage:
         prompt=v["prompt"] if mode == "prompt" and v["prompt"] else None,
         caption="none" if mode == "none" else "auto",
         color_fix=v["color_fix"],
+        strength=float(v["strength"]),
         tile=v["tile"],
         device=v["device"],
         dtype=v["dtype"],
@@ -182,6 +189,7 @@ def options_values(
         "prompt_mode": mode,
         "prompt": prompt,
         "color_fix": options.color_fix,
+        "strength": options.strength,
         "tile": options.tile,
         "device": options.device,
         "dtype": options.dtype,

@@ -91,6 +91,12 @@ class SettingsPanel(QWidget):
         self.prompt = self._line("prompt", "describe the photo")
         form.addRow("", self.prompt)
         form.addRow("Colour fix", self._combo("color_fix", ["wavelet", "AdaIN", "off"]))
+        strength = self._percent("strength")
+        strength.setToolTip(
+            "How much of the restoration to keep: lower blends in the plain upscale of the "
+            "original, bringing back fine texture (grain) that restoring smooths away"
+        )
+        form.addRow("Strength", strength)
         form.addRow(
             "Tile size", self._combo("tile", ["auto", *map(str, FIELDS["tile"].values[1:])])
         )
@@ -174,6 +180,21 @@ class SettingsPanel(QWidget):
         self.editors[name] = edit
         edit._set = lambda value: edit.setText(str(value or ""))  # type: ignore[attr-defined]
         return edit
+
+    def _percent(self, name: str) -> QSpinBox:
+        """A 0..1 setting edited in whole percent."""
+        spin = QSpinBox()
+        spin.setRange(0, 100)
+        spin.setSuffix(" %")
+
+        def show(value: float) -> None:
+            spin.setValue(round(value * 100))
+
+        show(self.model.value(name))
+        spin.valueChanged.connect(lambda percent: self.model.set_value(name, percent / 100))
+        self.editors[name] = spin
+        spin._set = show  # type: ignore[attr-defined]
+        return spin
 
     def _combo(self, name: str, labels: list[str]) -> QComboBox:
         values = FIELDS[name].values or ()

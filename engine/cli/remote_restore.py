@@ -73,6 +73,19 @@ def restore_message(args: argparse.Namespace) -> p.Restore:
     )
 
 
+def check_engine_takes(options: p.RestoreOptionsMessage, reply: p.HelloReply, address: str) -> None:
+    """Refuse, before sending, options an older engine cannot read (docs/protocol.md,
+    "Versioning"); left at their defaults they are not sent at all."""
+    unsupported = p.unsupported_options(options, reply.capabilities)
+    if unsupported:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in unsupported)
+        raise EngineError(
+            f"the engine at {address} ({reply.engine_version or 'version unknown'}) is older "
+            f"than this dreamclear and cannot take {flags}",
+            hint=f"update the engine there, or leave out {flags}",
+        )
+
+
 def run_remote_restore(args: argparse.Namespace, stream: TextIO) -> int:
     try:
         link = EngineLink(args.engine)
@@ -93,7 +106,10 @@ def _run(link: EngineLink, args: argparse.Namespace, stream: TextIO) -> int:
     reply = link.receive()
     if isinstance(reply, p.Error):
         raise EngineError(reply.message, reply.hint)
-    request_id = link.send(restore_message(args))
+    request = restore_message(args)
+    if isinstance(reply, p.HelloReply):
+        check_engine_takes(request.options, reply, args.engine)
+    request_id = link.send(request)
     pending: set[str] = set()
     accepted = False
     results: list[FileResult] = []

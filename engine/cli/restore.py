@@ -40,6 +40,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def strength_value(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1") from None
+    if not 0 <= value <= 1:  # also refuses nan; inf is out of range
+        raise argparse.ArgumentTypeError(f"{text} is not a number from 0 to 1, e.g. 0.7")
+    return value
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "restore",
@@ -100,6 +110,15 @@ def register(subparsers) -> None:
         choices=("wavelet", "adain", "none"),
         default="wavelet",
         help="match colours to the degradation remover's output (default wavelet)",
+    )
+    parser.add_argument(
+        "--strength",
+        type=strength_value,
+        default=1.0,
+        metavar="X",
+        help="how much of the restoration to keep, 0 to 1 (default 1): the result is blended "
+        "with the plain bicubic upscale of the input, so e.g. 0.7 brings back some of the "
+        "original's fine texture (grain) that restoring smooths away; 0 is the plain upscale",
     )
     parser.add_argument(
         "--tile",
@@ -171,6 +190,7 @@ def options_message_from_args(args: argparse.Namespace) -> p.RestoreOptionsMessa
         prompt=args.prompt,
         caption=args.caption,
         color_fix=args.color_fix,
+        strength=args.strength,
         tile=args.tile,
         device=args.device,
         dtype=args.dtype,

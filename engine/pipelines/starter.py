@@ -24,6 +24,7 @@ from engine.errors import BadInputError, BadSettingError, JobInterrupted
 from engine.imaging.tile_grid import TileBox
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.restore import ProgressInfo, RestoreOutput
+from engine.pipelines.strength import upscale_input
 from engine.pipelines.tiled_apply import apply_tiled
 from engine.pipelines.tiled_remover import DEFAULT_REMOVER_TILE, remove_degradation_tiled
 
@@ -116,13 +117,10 @@ class StarterRestorePipeline:
 
             return on_tile
 
-        # 1. Upscale to exactly the output size (bicubic)
+        # 1. Upscale to exactly the output size (bicubic, as the strength blend does)
         in_h, in_w = image.shape[-2:]
         out_size = (round(in_h * upscale), round(in_w * upscale))
-        lq = F.interpolate(
-            image.to(self.device, torch.float32), size=out_size, mode="bicubic",
-            align_corners=False, antialias=True,
-        ).clamp_(0, 1)  # fmt: skip
+        lq = upscale_input(image.to(self.device), out_size)
 
         # 2. Restore in tiles, keeping the pixel tiles it ran on for the client's tile overlay
         tiles: list[TileBox] = []

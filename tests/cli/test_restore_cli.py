@@ -304,12 +304,40 @@ def test_help_lists_every_option(capsys):
         "--prompt",
         "--caption",
         "--color-fix",
+        "--strength",
         "--tile",
         "--device",
         "--dtype",
         "--save-map",
     ):
         assert option in text
+
+
+def test_strength_blends_with_the_bicubic_upscale(tiny_model_dir, tmp_path, capsys):
+    import torch
+
+    from engine.pipelines.strength import upscale_input
+
+    photo = write_photo(tmp_path / "grain.png", size=(24, 20))
+    args = [str(photo), "--model", str(tiny_model_dir), "--upscale", "2", *STEPS]
+    code, text = run_cli([*args, "-o", str(tmp_path / "zero"), "--strength", "0"], capsys)
+    assert code == 0, text
+    pixels = np.asarray(Image.open(photo), dtype=np.float32) / 255
+    bicubic = upscale_input(torch.from_numpy(pixels).permute(2, 0, 1)[None], (40, 48))
+    expected = bicubic[0].permute(1, 2, 0).numpy() * 255
+    saved = np.asarray(Image.open(tmp_path / "zero" / "grain_x2.png"), dtype=np.float32)
+    assert np.abs(saved - expected).max() <= 0.5 + 1e-3  # 8-bit rounding
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "70%"])
+def test_strength_out_of_range_is_refused_before_any_work(tmp_path, capsys, value):
+    photo = write_photo(tmp_path / "photo.png")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["restore", str(photo), "-o", str(tmp_path / "out"), "--strength", value])
+    assert exit_info.value.code == 2
+    text = capsys.readouterr().err
+    assert "--strength" in text and "from 0 to 1" in text
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_unexpected_failure_in_one_file_does_not_stop_the_others(

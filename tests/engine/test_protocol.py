@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import subprocess
 import sys
 
@@ -19,6 +21,12 @@ from engine import protocol as p
             inputs=["a.jpg"],
             output_dir="/out",
             options=p.RestoreOptionsMessage(steps=2, seed=3, tile=64),
+        ),
+        p.Restore(
+            id="2s",
+            inputs=["a.jpg"],
+            output_dir="/out",
+            options=p.RestoreOptionsMessage(strength=0.7),
         ),
         p.Cancel(id="3", job_ids=["j1"]),
         p.Interrupt(id="4"),
@@ -80,3 +88,28 @@ def test_protocol_module_imports_no_torch():
     code = "import sys, engine.protocol; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+VERSION_1_OPTIONS = {
+    "model", "upscale", "steps", "cfg", "seed", "sampler", "prompt", "caption", "color_fix",
+    "tile", "device", "dtype", "output_format", "save_map", "overwrite", "max_megapixels",
+}  # fmt: skip
+"""The restore options of the first version-1 engines, whose decoder refuses any other."""
+
+
+def test_an_added_option_at_its_default_is_left_out_so_an_older_engine_reads_the_request():
+    request = p.Restore(id="r", inputs=["a.jpg"], output_dir="/out")
+    options = json.loads(p.encode(request))["options"]
+    assert set(options) == VERSION_1_OPTIONS
+    assert p.decode(p.encode(request), p.REQUESTS).options.strength == 1.0
+    blended = p.Restore(id="r", options=p.RestoreOptionsMessage(strength=0.25))
+    assert json.loads(p.encode(blended))["options"]["strength"] == 0.25
+    fields = {f.name for f in dataclasses.fields(p.RestoreOptionsMessage)}
+    assert set(p.ADDED_OPTIONS) == fields - VERSION_1_OPTIONS  # every later option is listed
+
+
+def test_an_engine_without_the_capability_is_sent_no_added_option_away_from_its_default():
+    older = ["restore", "models", "cancel", "interrupt", "model_action", "export"]
+    assert p.unsupported_options(p.RestoreOptionsMessage(strength=0.5), older) == ["strength"]
+    assert p.unsupported_options(p.RestoreOptionsMessage(strength=0.5), [*older, "strength"]) == []
+    assert p.unsupported_options(p.RestoreOptionsMessage(strength=1), older) == []

@@ -13,6 +13,9 @@ restarted engine behaves normally; without --runs, always):
   slow              answers `models` after --delay seconds
   exit_after_hello  exits with code 3 shortly after answering `hello`
   stubborn          ignores `shutdown`, the end of its input and SIGTERM (only SIGKILL ends it)
+  older             an engine from before the restore options added within protocol version 1
+                    (`ADDED_OPTIONS`): lists none of their capabilities and, as its strict
+                    decoder did, refuses a `restore` carrying one as an unknown field
 
 Job ids are "e1", "e2"... per process, so a restarted engine reuses them. An input whose
 name starts with "bad" fails with kind "bad_input"; a `restore` without an output folder is
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -66,6 +70,9 @@ class FakeEngine:
 
     async def handle(self, line: bytes) -> bool:
         """Answer one request; False when the engine should exit."""
+        if self.behaviour == "older" and (refusal := older_refusal(line)):
+            self.emit(refusal)
+            return True
         try:
             request = p.decode(line, p.REQUESTS)
         except p.ProtocolError as error:
@@ -78,6 +85,8 @@ class FakeEngine:
                 await asyncio.sleep(self.delay_s)
             self.emit(p.ModelsReply(request_id=request.id, models=self.models))
         elif isinstance(request, p.Restore):
+            options = json.loads(line)["options"]
+            log.info("restore options as sent: %s", json.dumps(options, sort_keys=True))
             self.restore(request)
         elif isinstance(request, p.Cancel):
             for job in list(self.queue):
@@ -112,7 +121,13 @@ class FakeEngine:
             p.HelloReply(
                 request_id=request.id,
                 engine_version=f"fake-{self.behaviour}-run{self.run}",
-                capabilities=["restore", "models", "cancel", "interrupt"],
+                capabilities=[
+                    "restore",
+                    "models",
+                    "cancel",
+                    "interrupt",
+                    *(p.ADDED_OPTIONS if self.behaviour != "older" else ()),
+                ],
                 device="cpu",
             )
         )
@@ -168,6 +183,19 @@ class FakeEngine:
             self.emit(p.Progress(job_id=job.id, stage="denoise", step=step, steps=job.steps))
         output = str(Path(job.output_dir) / f"{Path(job.input).stem}_x4.png")
         self.emit(p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1))
+
+
+def older_refusal(line: bytes) -> p.Error | None:
+    """What an older engine answers a request carrying a restore option it does not know."""
+    try:
+        payload = json.loads(line)
+        added = sorted(set(payload.get("options") or {}) & set(p.ADDED_OPTIONS))
+    except (ValueError, AttributeError, TypeError):
+        return None  # not a restore: the real decoder answers it
+    if not added:
+        return None
+    message = f"RestoreOptionsMessage: unknown field(s) {', '.join(added)}"
+    return p.Error(request_id=payload.get("id"), kind="protocol", message=message)
 
 
 def count_run(runs_file: str | None) -> int:

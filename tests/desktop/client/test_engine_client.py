@@ -71,6 +71,33 @@ def test_a_refused_restore_raises_its_error_and_leaves_no_job():
     run(test)
 
 
+def test_an_older_engine_is_sent_strength_only_at_its_default(tmp_path):
+    """docs/protocol.md, "Versioning": strength 1 is left out of the request, so an engine from
+    before it restores as ever; another strength is refused here, clearly, before sending."""
+
+    async def test():
+        client, _ = make_client()
+        reply = await client.spawn(fake("older"))
+        assert "strength" not in reply.capabilities
+        with pytest.raises(EngineClientError) as raised:
+            await client.restore(["a.png"], tmp_path, p.RestoreOptionsMessage(strength=0.5))
+        error = raised.value
+        assert error.kind == "bad_setting" and "cannot apply strength" in error.message
+        assert "update the engine" in error.hint
+        assert client.jobs == [] and client.state is S.READY
+        stream = client.events()
+        ids = await client.restore(["a.png"], tmp_path, p.RestoreOptionsMessage(strength=1.0))
+        assert isinstance((await collect(stream, finished(*ids)))[-1], p.Result)
+
+        current, _ = make_client()
+        assert "strength" in (await current.spawn(fake("normal"))).capabilities
+        stream = current.events()
+        ids = await current.restore(["a.png"], tmp_path, p.RestoreOptionsMessage(strength=0.5))
+        assert isinstance((await collect(stream, finished(*ids)))[-1], p.Result)
+
+    run(test)
+
+
 def test_cancel_drops_queued_jobs_and_interrupt_stops_the_running_one(tmp_path):
     async def test():
         client, _ = make_client()

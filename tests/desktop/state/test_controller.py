@@ -38,6 +38,15 @@ def test_jobs_run_in_order_with_progress_and_results(make_controller, qtbot, tmp
     qtbot.waitUntil(lambda: all(job.thumbnail is not None for job in controller.jobs.jobs))
 
 
+def test_the_strength_setting_is_sent_with_each_job(make_controller, qtbot, settings, tmp_path):
+    controller = make_controller()
+    settings.set_value("strength", 0.6)
+    added = controller.add_paths([photo(tmp_path / "grain.png")])
+    assert added[0].options.strength == 0.6
+    wait_states(qtbot, controller, ["done"])
+    assert '"strength": 0.6' in controller.client.engine_log.text()  # the fake engine logs it
+
+
 def test_folder_with_a_bad_file_fails_that_job_with_its_hint(make_controller, qtbot, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

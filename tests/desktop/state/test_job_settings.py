@@ -29,8 +29,10 @@ def test_edits_go_straight_to_the_job_and_leave_the_defaults(jobs, settings, qtb
     edited.set_value("prompt", "a red kite")
     edited.set_value("prompt_mode", "prompt")
     edited.set_value("output_dir", "/elsewhere")
+    edited.set_value("strength", 0.4)
     job = jobs.job("row-1")
     assert (job.options.steps, job.options.seed, job.options.prompt) == (12, 77, "a red kite")
+    assert job.options.strength == 0.4 and settings.value("strength") == 1.0
     assert job.output_dir == "/elsewhere"
     assert settings.value("steps") == 50 and settings.value("prompt") == ""
     with pytest.raises(ValueError, match="upscale"):

@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from desktop.state import SettingsModel
+from desktop.state.settings_model import options_values
 
 
 def test_values_persist_and_reset(tmp_path, qtbot):
@@ -56,3 +57,20 @@ def test_prompt_modes_and_unlocked_seed(tmp_path):
     assert model.options().caption == "none" and model.options().prompt is None
     seeds = {model.options().seed for _ in range(5)}
     assert len(seeds) > 1  # a fresh seed per job unless locked
+
+
+def test_strength_is_a_fraction_kept_and_sent_with_every_job(tmp_path):
+    path = str(tmp_path / "s.ini")
+    model = SettingsModel(QSettings(path, QSettings.Format.IniFormat))
+    assert model.value("strength") == 1.0 and model.options().strength == 1.0
+    model.set_value("strength", 0.7)
+    for bad in (1.2, -0.1, float("nan"), True, "0.7"):
+        with pytest.raises(ValueError, match="strength"):
+            model.set_value("strength", bad)
+    model.sync()
+    again = SettingsModel(QSettings(path, QSettings.Format.IniFormat))
+    assert again.value("strength") == 0.7 and again.options().strength == 0.7
+    assert options_values(again.options(), "/out")["strength"] == 0.7
+    store = QSettings(str(tmp_path / "bad.ini"), QSettings.Format.IniFormat)
+    store.setValue("restore/strength", "3")
+    assert SettingsModel(store).value("strength") == 1.0  # a bad saved value is ignored

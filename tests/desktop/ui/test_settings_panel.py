@@ -54,7 +54,7 @@ def test_the_starter_greys_out_what_it_ignores_and_switching_back_keeps_the_valu
     panel.model_name.setText("starter")
     panel.model_name.editingFinished.emit()
     assert settings.value("model") == "starter" and shows_starter(panel)
-    assert {"upscale", "color_fix", "device", "output_dir"} <= enabled(panel)
+    assert {"upscale", "color_fix", "strength", "device", "output_dir"} <= enabled(panel)
     assert "ignores steps" in panel.starter_hint.text()
     assert panel.editors["steps"].value() == 12  # greyed out, not cleared
 
@@ -104,3 +104,21 @@ def test_a_job_that_started_stays_greyed_out_whatever_the_model(panel, settings,
     jobs.update("row-1", options=settings.options())  # dreamclear again, while it runs
     engine_models.set_models(WITH_DREAMCLEAR)
     assert enabled(panel) == set() and not panel.starter_hint.isVisible()
+
+
+def test_strength_is_edited_in_percent_for_either_model(panel, settings, engine_models):
+    engine_models.set_models(FRESH)  # auto runs the starter, which blends too
+    spin = panel.editors["strength"]
+    assert shows_starter(panel) and spin.isEnabled()
+    assert (spin.value(), spin.suffix(), spin.minimum(), spin.maximum()) == (100, " %", 0, 100)
+    spin.setValue(70)
+    assert settings.value("strength") == 0.7 and settings.options().strength == 0.7
+    settings.set_value("strength", 0.25)  # a model change shows in the editor
+    assert spin.value() == 25
+
+    jobs = JobsModel()
+    jobs.add(JobView("row-1", "/photos/a.png", settings.options(), "/out"))
+    panel.set_model(JobSettings(jobs, "row-1", settings))
+    assert spin.value() == 25 and spin.isEnabled()
+    spin.setValue(0)
+    assert jobs.job("row-1").options.strength == 0.0 and settings.value("strength") == 0.25

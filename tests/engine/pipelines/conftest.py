@@ -1,11 +1,15 @@
-"""Tiny seeded components for the pipeline tests (CPU, float32)."""
+"""Tiny seeded components for the pipeline tests (CPU, float32), and a random starter."""
 
 from __future__ import annotations
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
+from engine.models.starter import DegradationEstimator, build_starter_restorer
 from engine.models.tiny_components import build_tiny_components
 from engine.pipelines.restore import DreamClearRestorePipeline
+from engine.weights import starter_io
 
 
 @pytest.fixture(scope="module")
@@ -16,3 +20,17 @@ def components():
 @pytest.fixture
 def pipe(components):
     return DreamClearRestorePipeline.from_components(components)
+
+
+@pytest.fixture(scope="module")
+def starter_dir(tmp_path_factory):
+    """A randomly initialised starter (restorer and estimator) saved in the bundled layout."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("starter")
+    restorer = build_starter_restorer(num_feat=8, num_block=1)
+    save_file({k: v.contiguous() for k, v in restorer.state_dict().items()},
+              folder / starter_io.RESTORER_FILE)  # fmt: skip
+    DegradationEstimator(channels=8, num_layers=1).save_pretrained(
+        folder / starter_io.ESTIMATOR_FOLDER
+    )
+    return folder

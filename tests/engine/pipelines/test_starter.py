@@ -1,30 +1,17 @@
-"""The starter pipeline with randomly initialised starter models saved in the bundled layout."""
+"""The starter pipeline with randomly initialised starter models saved in the bundled layout
+(`starter_dir`, conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from engine.imaging.tile_grid import TileBox
-from engine.models.starter import STARTER_CHANNELS, DegradationEstimator, build_starter_restorer
+from engine.models.starter import STARTER_CHANNELS
 from engine.pipelines.starter import StarterRestorePipeline
 from engine.pipelines.tiled_remover import default_remover_overlap
 from engine.runner import output_tile_grid
 from engine.weights import starter_io
-
-
-@pytest.fixture(scope="module")
-def starter_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("starter")
-    restorer = build_starter_restorer(num_feat=8, num_block=1)
-    save_file({k: v.contiguous() for k, v in restorer.state_dict().items()},
-              folder / starter_io.RESTORER_FILE)  # fmt: skip
-    DegradationEstimator(channels=8, num_layers=1).save_pretrained(
-        folder / starter_io.ESTIMATOR_FOLDER
-    )
-    return folder
 
 
 def _photo(height: int, width: int) -> torch.Tensor:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from engine_harness import hello, job_events, options, write_photo
 
-from engine.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
+from engine.protocol import ADDED_OPTIONS, MAX_MESSAGE_BYTES, PROTOCOL_VERSION
 
 TERMINAL = {"result", "error", "cancelled"}
 
@@ -20,6 +21,7 @@ def test_hello_with_another_protocol_version_is_refused_with_a_hint(stdio_engine
     reply = hello(client)
     assert reply["type"] == "hello_reply"
     assert reply["protocol"] == PROTOCOL_VERSION and "restore" in reply["capabilities"]
+    assert set(ADDED_OPTIONS) <= set(reply["capabilities"])  # it reads every later option
     assert reply["device"]
 
 
@@ -34,6 +36,14 @@ def test_bad_lines_get_protocol_errors_and_the_engine_keeps_serving(stdio_engine
     bad = {"type": "restore", "id": "r0", "inputs": ["x.png"], "output_dir": str(tmp_path)}
     bad["options"] = {"steps": 0}
     assert client.request(bad)["kind"] == "bad_setting"
+    for strength in (1.5, -0.2, "0.5", None):
+        bad["options"] = {"strength": strength}
+        error = client.request(bad)
+        assert error["kind"] == "bad_setting" and "strength" in error["message"], error
+        assert error["hint"] and error["job_id"] is None
+    client.send(b'{"type":"restore","id":"nan","inputs":["x.png"],"options":{"strength":NaN}}\n')
+    error = client.next()
+    assert error["kind"] == "bad_setting" and "strength" in error["message"], error
     # Still serving: a hello and a models request are answered.
     assert hello(client)["type"] == "hello_reply"
     models = client.request({"type": "models", "id": "m"})
@@ -218,6 +228,35 @@ def test_a_starter_model_restores_with_its_map(stdio_engine, starter_model_dir, 
     assert maps and maps[0]["legend"][0] == ["red", "blur"]
     # 16 px x2 fits one remover tile: one box over the whole 32 px output, as DreamClear's.
     assert events[-1]["tile_grid"] == [[0, 0, 32, 32]]
+
+
+def test_a_starter_job_at_strength_zero_saves_the_bicubic_upscale(
+    stdio_engine, starter_model_dir, tmp_path
+):
+    """The strength option reaches the saved file over the protocol."""
+    import torch
+    from PIL import Image
+
+    from engine.pipelines.strength import upscale_input
+
+    _, client = stdio_engine
+    photo = write_photo(tmp_path / "grain.png")
+    out = tmp_path / "out"
+    client.send(
+        {
+            "type": "restore",
+            "id": "strength",
+            "inputs": [str(photo)],
+            "output_dir": str(out),
+            "options": options(starter_model_dir, strength=0.0),
+        }
+    )
+    events = client.until(lambda e: e["type"] in TERMINAL)
+    assert events[-1]["type"] == "result", events[-1]
+    pixels = torch.from_numpy(np.asarray(Image.open(photo), dtype=np.float32) / 255)
+    bicubic = upscale_input(pixels.permute(2, 0, 1)[None], (32, 32))[0].permute(1, 2, 0)
+    saved = np.asarray(Image.open(events[-1]["output"]), dtype=np.float32)
+    assert np.abs(saved - bicubic.numpy() * 255).max() <= 0.5 + 1e-3  # 8-bit rounding
 
 
 def test_a_starter_job_reports_the_remover_tiles_in_output_pixels(

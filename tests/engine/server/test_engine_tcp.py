@@ -9,6 +9,8 @@ import pytest
 from engine_harness import EngineProcess, connect, connect_and_greet, tcp_client, write_photo
 
 from dreamclear.cli import main
+from engine import protocol as p
+from engine.cli.remote_restore import check_engine_takes
 from engine.errors import EngineError
 from engine.server import EngineServer, ServeConfig
 
@@ -54,6 +56,7 @@ def test_restore_command_runs_jobs_on_a_served_engine(tcp_engine, tiny_model_dir
     photo = write_photo(tmp_path / "remote.png")
     out = tmp_path / "out"
     args = [str(photo), "-o", str(out), "--model", str(tiny_model_dir), "--steps", "2"]
+    args += ["--strength", "0.5"]  # this engine lists the strength capability
     code = main(
         ["restore", *args, "--upscale", "2", "--engine", f"127.0.0.1:{port}", "--token", token]
     )
@@ -68,6 +71,17 @@ def test_restore_command_reports_a_wrong_token(tcp_engine, tmp_path, capsys):
     code = main(["restore", "x.png", "--engine", f"127.0.0.1:{port}", "--token", "nope"])
     assert code == 2
     assert "wrong or missing token" in capsys.readouterr().err
+
+
+def test_restore_command_refuses_strength_for_an_engine_older_than_it():
+    """Such an engine would refuse the unknown field; at the default it is not sent at all."""
+    older = p.HelloReply(engine_version="0.1.0", capabilities=["restore", "models"])
+    blended = p.RestoreOptionsMessage(strength=0.7)
+    with pytest.raises(EngineError, match="--strength") as error:
+        check_engine_takes(blended, older, "gpu-box:7420")
+    assert "0.1.0" in error.value.message and "update the engine" in error.value.hint
+    check_engine_takes(p.RestoreOptionsMessage(), older, "gpu-box:7420")
+    check_engine_takes(blended, p.HelloReply(capabilities=["strength"]), "gpu-box:7420")
 
 
 def test_a_non_loopback_host_must_be_named_explicitly():
