@@ -275,10 +275,16 @@ def _request_id(line: bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def new_token() -> str:
+    """A fresh engine token: 192 random bits in hex. Not urlsafe base64, whose tokens start
+    with "-" one time in 64, and `dreamclear restore --token -x...` then reads as an option."""
+    return secrets.token_hex(24)
+
+
 class EngineServer:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.token = config.token or secrets.token_urlsafe(24)
+        self.token = config.token or new_token()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.client: Connection | None = None
         self.stopped = asyncio.Event()

@@ -88,3 +88,16 @@ def test_a_non_loopback_host_must_be_named_explicitly():
     server = EngineServer(ServeConfig(host="0.0.0.0", port=0))
     with pytest.raises(EngineError, match="non-loopback"):
         asyncio.run(server._serve_tcp())
+
+
+def test_engine_tokens_can_be_passed_as_a_command_line_value():
+    from dreamclear.cli import build_parser
+    from engine.server import new_token
+
+    tokens = {new_token() for _ in range(1000)}
+    assert len(tokens) == 1000 and all(len(token) == 48 for token in tokens)
+    # A token starting with "-" would be read by argparse as an option, not as --token's value.
+    assert not any(token.startswith("-") for token in tokens)
+    token = min(tokens)
+    args = build_parser().parse_args(["restore", "x.png", "--engine", "h:1", "--token", token])
+    assert args.token == token
