@@ -37,6 +37,9 @@ def loop(qapp):
     asyncio.set_event_loop(loop)
     yield loop
     asyncio.set_event_loop(None)
+    # qasync marks an already-running loop as this thread's running loop and never unmarks it;
+    # left so, every later asyncio.run() (the client tests) fails "from a running event loop".
+    asyncio._set_running_loop(None)
 
 
 @pytest.fixture
