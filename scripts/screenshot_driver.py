@@ -69,6 +69,10 @@ async def drive(args: argparse.Namespace, work: Path) -> int:
     await shot("02-running")
     await asyncio.wait_for(finished, 600)
     compare = window.compare
+    for _ in range(300):  # the result is decoded off the GUI thread
+        if compare.canvas.after is not None and not compare.loading:
+            break
+        await asyncio.sleep(0.1)
     if hasattr(compare, "set_mode"):
         compare.set_mode("split")
         compare.set_split(0.5)

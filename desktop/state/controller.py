@@ -84,10 +84,11 @@ class AppController(QObject):
         super().__init__(parent)
         self.client = client_factory()
         self.settings = settings
-        self.jobs = JobsModel(self)
+        self.models = EngineModels(self)
+        self.jobs = JobsModel(self, runs_starter=self.models.runs_starter)
+        self.models.changed.connect(self.jobs.refresh_all)
         self.status = ConnectionStatus(self)
         self.log = LogModel(parent=self)
-        self.models = EngineModels(self)
         self.data_dir = Path(
             data_dir
             or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)

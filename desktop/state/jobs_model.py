@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -86,10 +87,15 @@ class JobView:
             return f"done in {self.seconds:.1f} s" if self.seconds is not None else "done"
         return {"waiting": "waiting", "submitted": "queued", "cancelled": "cancelled"}[self.state]
 
-    @property
-    def settings_text(self) -> str:
+    def settings_text(self, runs_starter: bool = False) -> str:
+        """One line of the settings the job's model uses (the starter ignores the diffusion
+        ones, so its jobs do not show them)."""
         o = self.options
-        return f"x{o.upscale} · {o.steps} steps · {o.sampler} · CFG {o.cfg:g} · seed {o.seed}"
+        strength = f" · strength {o.strength:.0%}" if o.strength != 1 else ""
+        if runs_starter:
+            return f"x{o.upscale} · starter · colour fix {o.color_fix}{strength}"
+        steps = f"{o.steps} steps · {o.sampler} · CFG {o.cfg:g} · seed {o.seed}"
+        return f"x{o.upscale} · {steps}{strength}"
 
 
 class JobsModel(QAbstractListModel):
@@ -99,9 +105,23 @@ class JobsModel(QAbstractListModel):
     jobChanged = Signal(str)
     """A row's fields changed (its id)."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        runs_starter: Callable[[str], bool] = lambda model: model == "starter",
+    ) -> None:
         super().__init__(parent)
         self._jobs: list[JobView] = []
+        self.runs_starter = runs_starter
+        """Whether a `model` setting runs the starter (the controller's `EngineModels`)."""
+
+    def settings_text(self, job: JobView) -> str:
+        return job.settings_text(self.runs_starter(job.options.model))
+
+    def refresh_all(self) -> None:
+        """Every row may read differently (e.g. the engine's models changed)."""
+        if self._jobs:
+            self.dataChanged.emit(self.index(0), self.index(len(self._jobs) - 1))
 
     # --- Qt model ---------------------------------------------------------------------------
 
@@ -117,7 +137,7 @@ class JobsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return job.name
         if role == Qt.ItemDataRole.ToolTipRole:
-            tip = f"{job.input}\n{job.settings_text}\n{job.status_text}"
+            tip = f"{job.input}\n{self.settings_text(job)}\n{job.status_text}"
             return f"{tip}\n{job.hint}" if job.hint else tip
         if role == Qt.ItemDataRole.DecorationRole:
             return job.thumbnail

@@ -75,7 +75,7 @@ class JobDelegate(QStyledItemDelegate):
         )
         painter.setPen(option.palette.color(role))
         settings = painter.fontMetrics().elidedText(
-            job.settings_text, Qt.TextElideMode.ElideRight, text.width()
+            index.model().settings_text(job), Qt.TextElideMode.ElideRight, text.width()
         )
         painter.drawText(
             QRect(text.left(), text.top() + 2 * line, text.width(), line),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app_fixtures import fake_engine
 from PIL import Image
+from PySide6.QtCore import Qt
 
 
 def photo(path: Path) -> Path:
@@ -125,3 +126,35 @@ def test_the_engines_models_tell_what_auto_runs(make_controller, qtbot):
     assert fresh.models.runs_starter("auto") and fresh.models.runs_starter("starter")
     assert not fresh.models.runs_starter("dreamclear")
     assert not fresh.models.runs_starter("/models/my-export")
+
+
+def test_queue_rows_show_the_settings_the_jobs_model_uses(make_controller, qtbot, tmp_path):
+    controller = make_controller(
+        fake_engine("normal", "--models", "starter=installed,dreamclear=missing")
+    )
+    controller.settings.set_value("strength", 0.6)
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(photo)
+    [job] = controller.add_paths([photo])
+    jobs = controller.jobs
+    assert job.options.model == "auto"
+    qtbot.waitUntil(lambda: controller.models.known)
+    text = jobs.settings_text(job)
+    assert "starter" in text and "steps" not in text and "CFG" not in text
+    assert "strength 60%" in text and "colour fix wavelet" in text
+    tip = jobs.data(jobs.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert "starter" in tip and "CFG" not in tip
+    job.options.model = "dreamclear"
+    assert "steps" in jobs.settings_text(job) and "CFG" in jobs.settings_text(job)
+
+
+def test_rows_are_repainted_when_the_engines_models_change(make_controller, qtbot, tmp_path):
+    controller = make_controller()
+    qtbot.waitUntil(lambda: controller.models.known)
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(photo)
+    [job] = controller.add_paths([photo])
+    assert "steps" in controller.jobs.settings_text(job)  # auto is DreamClear here
+    with qtbot.waitSignal(controller.jobs.dataChanged):
+        controller.models.set_models([{"name": "dreamclear", "status": "missing"}])
+    assert "starter" in controller.jobs.settings_text(job)
