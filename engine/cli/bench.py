@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from engine.cli.common import add_store_option, print_error
-from engine.cli.restore import positive_int
+from engine.cli.restore import positive_int, strength_value
 from engine.errors import EngineError
 
 
@@ -84,6 +84,20 @@ def register(subparsers) -> None:
         choices=("wavelet", "adain", "none"),
         default="wavelet",
         help="the restorer's colour fix (default wavelet, as in restore)",
+    )
+    quality.add_argument(
+        "--strength",
+        type=strength_value,
+        default=1.0,
+        metavar="X",
+        help="blend the result with bicubic as restore --strength does (default 1)",
+    )
+    quality.add_argument(
+        "--degradation",
+        choices=("standard", "clean"),
+        default="standard",
+        help="standard: the training degradation, seeded by photo (default); clean: only a "
+        "box downscale, to see what the model does to an undamaged photo",
     )
     quality.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:i]")
     quality.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
@@ -175,6 +189,8 @@ def run_quality(args: argparse.Namespace) -> int:
             steps=args.steps,
             crop=args.crop,
             color_fix=args.color_fix,
+            strength=args.strength,
+            degrade=quality.clean_downscale if args.degradation == "clean" else None,
             store_root=args.store,
             on_photo=lambda i, n, name: sys.stderr.write(f"[{i + 1}/{n}] {name}\n"),
         )

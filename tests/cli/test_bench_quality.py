@@ -124,3 +124,53 @@ def test_bad_crop_and_empty_folder_are_user_errors(tiny_model_dir, tmp_path, cap
     assert "no photos" in capsys.readouterr().err
     assert main([*args, "--photos", str(PHOTOS), "--crop", "66", "--limit", "1"]) == 2
     assert "multiple of --scale 4" in capsys.readouterr().err
+
+
+def test_strength_zero_scores_the_model_as_the_bicubic_upscale(
+    tiny_model_dir, two_photos, stand_in_degradations, tmp_path, capsys
+):
+    def psnr_rows(extra: list[str]) -> list[float]:
+        code = main(
+            [
+                "bench", "quality", "--photos", str(two_photos), "--model", str(tiny_model_dir),
+                "--steps", "1", "--crop", "64", "--device", "cpu",
+                "--store", str(tmp_path / "store"), *extra,
+            ]
+        )  # fmt: skip
+        out = capsys.readouterr().out
+        assert code == 0, out
+        body = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ")][1:]
+        return [float(row[2]) for row in body[:4]], out
+
+    (bicubic, model, _, _), _ = psnr_rows([])
+    assert bicubic - model > 3  # the random tiny model is far from bicubic
+    (bicubic0, model0, _, _), out = psnr_rows(["--strength", "0"])
+    assert "strength 0" in out.splitlines()[0]
+    # The blend's upscale (bicubic with antialias, as restore uses) against torch's plain one.
+    assert model0 == pytest.approx(bicubic0, abs=0.3)
+
+
+def test_clean_degradation_is_a_box_downscale_in_8_bits(
+    tiny_model_dir, two_photos, stand_in_degradations, tmp_path, capsys
+):
+    gt = torch.rand(3, 64, 64)
+    lq = quality.clean_downscale(gt, scale=4, seed=0).lq
+    torch.testing.assert_close(lq, quality.quantise(F.avg_pool2d(gt[None], 4)[0]))
+    code = main(
+        [
+            "bench", "quality", "--photos", str(two_photos), "--model", str(tiny_model_dir),
+            "--steps", "1", "--crop", "64", "--device", "cpu", "--store", str(tmp_path / "store"),
+            "--degradation", "clean",
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "clean photos (box downscale only)" in out.splitlines()[0]
+    assert stand_in_degradations == []  # the training degradation was not used
+
+
+def test_strength_out_of_range_is_refused(two_photos, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "quality", "--photos", str(two_photos), "--strength", "1.5"])
+    assert exit_.value.code == 2
+    assert "--strength" in capsys.readouterr().err
