@@ -46,6 +46,10 @@ class DataConfig:
     """DataLoader worker processes (0: load in the training process)."""
     min_photo_side: int = 0
     """Photos whose short side is below this are skipped with a warning (0: crop_max)."""
+    clean_fraction: float = 0.0
+    """Share of training samples (0..1) whose LQ is only a box downscale in 8 bits, an undamaged
+    photo made small, so a restorer also learns to leave clean photos alone (starter task; 0:
+    every LQ has the published degradation)."""
 
 
 @dataclass
@@ -280,6 +284,7 @@ def validate(config: TrainConfig) -> None:
     require(data.batch_size >= 1, "data.batch_size", "must be at least 1")
     require(data.samples_per_epoch >= data.batch_size, "data.samples_per_epoch", ">= batch_size")
     require(data.num_workers >= 0, "data.num_workers", "must be >= 0")
+    require(0.0 <= data.clean_fraction <= 1.0, "data.clean_fraction", "must be in [0, 1]")
     require(config.optimisation.learning_rate > 0, "optimisation.learning_rate", "must be > 0")
     require(ckpt.checkpoint_every >= 1, "checkpointing.checkpoint_every", "must be >= 1")
     require(

@@ -105,6 +105,7 @@ class DegradedCrops(Dataset):
         samples_per_epoch: int,
         spatially_varying: bool,
         standard: bool = True,
+        clean_fraction: float = 0.0,
     ) -> None:
         self.photos = photos
         self.crop_sizes = list(range(crop_min, crop_max + 1, TOKEN_PX))
@@ -113,6 +114,7 @@ class DegradedCrops(Dataset):
         self.samples_per_epoch = samples_per_epoch
         self.spatially_varying = spatially_varying
         self.standard = standard
+        self.clean_fraction = clean_fraction
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -136,7 +138,11 @@ class DegradedCrops(Dataset):
             crop = crop[:, ::-1]
         hq = to_tensor(crop)
         seed = int(rng.integers(2**31))
-        sample = degrade_crop(hq, self.scale, seed, self.spatially_varying, self.standard)
+        # Drawn only when asked for, so runs without clean samples keep their sample stream.
+        clean = bool(self.clean_fraction) and rng.random() < self.clean_fraction
+        sample = degrade_crop(
+            hq, self.scale, seed, self.spatially_varying, self.standard, clean=clean
+        )
         return sample | {"photo": photo_index}
 
 
@@ -145,18 +151,29 @@ VARYING_SEED_OFFSET = 1 << 30
 
 
 def degrade_crop(
-    hq: torch.Tensor, scale: int, seed: int, spatially_varying: bool, standard: bool = True
+    hq: torch.Tensor,
+    scale: int,
+    seed: int,
+    spatially_varying: bool,
+    standard: bool = True,
+    *,
+    clean: bool = False,
 ) -> dict[str, torch.Tensor]:
     """{"hq", "lq"} of one HQ crop; with `spatially_varying` also "lq_varying" and its maps;
     without `standard` no "lq" (a run that trains only the estimator does not need it).
 
-    "lq" always comes from the published second-order pipeline (what a restorer must undo);
+    "lq" comes from the published second-order pipeline (what a restorer must undo), or with
+    `clean` is only a box downscale (an undamaged photo the restorer should leave alone);
     "lq_varying" is the same crop degraded with spatially varying strengths and "maps" says
     which strength each 16 px token got (what the degradation estimator learns).
     """
     sample = {"hq": hq}
     if standard:
-        sample["lq"] = degradations.degrade(hq, scale=scale, seed=seed).lq.float()
+        sample["lq"] = (
+            degradations.downscale_clean(hq, scale)
+            if clean
+            else degradations.degrade(hq, scale=scale, seed=seed).lq.float()
+        )
     if spatially_varying:
         varying = degradations.degrade_spatially_varying(
             hq, scale=scale, seed=seed + VARYING_SEED_OFFSET, token_px=TOKEN_PX

@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from engine.errors import BadInputError, BadSettingError, EngineError
-from engine.imaging import degradation_ops
+from engine.imaging.degradations import downscale_clean
 from engine.imaging.io import load_image
 from engine.metrics import niqe as niqe_metric
 from engine.metrics.fidelity import psnr_y, ssim_y
@@ -89,8 +89,7 @@ class CleanLQ:
 def clean_downscale(gt: torch.Tensor, *, scale: int, seed: int) -> CleanLQ:
     """A clean photo made small: a box downscale by `scale` in 8 bits, no blur, noise or JPEG
     (`seed` is not used). How a restorer trained for damage treats an undamaged photo."""
-    size = (gt.shape[-2] // scale, gt.shape[-1] // scale)
-    return CleanLQ(quantise(degradation_ops.resize(gt, size, "area")))
+    return CleanLQ(downscale_clean(gt, scale))
 
 
 def quantise(image: torch.Tensor) -> torch.Tensor:

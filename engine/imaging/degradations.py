@@ -639,6 +639,14 @@ def degrade_with_masks(
     return Degraded(ops.quantise(out), params, maps)
 
 
+def downscale_clean(hq: torch.Tensor, scale: int) -> torch.Tensor:
+    """An undamaged photo made small: (3, H, W) -> a box downscale by `scale` on the 8-bit
+    grid, with no blur, noise or JPEG."""
+    _check_image(hq, scale)
+    size = (hq.shape[-2] // scale, hq.shape[-1] // scale)
+    return ops.quantise(ops.resize(hq, size, "area"))
+
+
 def random_strength_masks(height: int, width: int, *, scale: int, seed: int) -> torch.Tensor:
     """Smooth random masks (4, H, W) in [0, 1]: a bicubic surface through a random 2x2 to 5x5
     grid of uniform values per channel; the scale channel spans [min_scale_strength, 1]."""

@@ -225,3 +225,27 @@ def test_the_progress_bar_counts_to_the_time_budget_not_max_steps(make_starter_c
     bar = capfd.readouterr().err.replace("\r", "\n").splitlines()
     totals = [int(line.split("/")[1].split()[0]) for line in bar if "train starter" in line]
     assert totals and totals[-1] < 1_000_000
+
+
+def test_clean_fraction_mixes_in_crops_that_are_only_downscaled(photos_dir):
+    from engine.imaging.degradations import downscale_clean
+    from trainer.data import DegradedCrops, load_photos
+
+    photos = load_photos(photos_dir, min_side=48)
+    kwargs = dict(
+        crop_min=48, crop_max=48, scale=4, seed=0, samples_per_epoch=12, spatially_varying=False
+    )
+    plain, none_clean, all_clean, half = (
+        DegradedCrops(photos, **kwargs, **extra)
+        for extra in ({}, {"clean_fraction": 0.0}, {"clean_fraction": 1.0}, {"clean_fraction": 0.5})
+    )
+
+    def is_clean(sample) -> bool:
+        return torch.equal(sample["lq"], downscale_clean(sample["hq"], 4))
+
+    # 0 keeps the sample stream of runs made before the option existed.
+    assert all(torch.equal(plain[i]["lq"], none_clean[i]["lq"]) for i in range(12))
+    assert not any(is_clean(plain[i]) for i in range(12))
+    assert all(is_clean(all_clean[i]) for i in range(12))
+    kinds = [is_clean(half[i]) for i in range(12)]
+    assert any(kinds) and not all(kinds)

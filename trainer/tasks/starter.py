@@ -97,6 +97,7 @@ class StarterTask(Task):
             # Each half of the data only for the model that trains on it (fine-tunes of one).
             spatially_varying=self.config.starter.train_estimator,
             standard=self.config.starter.train_restorer,
+            clean_fraction=data.clean_fraction,
         )
 
     def after_optimizer_step(self, models: list[nn.Module], step: int) -> None:

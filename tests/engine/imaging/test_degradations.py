@@ -330,3 +330,15 @@ def test_a_256_crop_degrades_well_under_100_ms() -> None:
             run(hq, seed=seed)
             times.append(time.perf_counter() - start)
         assert sorted(times)[2] < 0.1, f"{run.__name__}: {times}"
+
+
+def test_downscale_clean_is_a_box_downscale_on_the_8_bit_grid() -> None:
+    from engine.imaging.degradations import downscale_clean
+
+    hq = textured()
+    lq = downscale_clean(hq, 4)
+    assert lq.shape == (3, SIZE // 4, SIZE // 4)
+    assert torch.equal(lq, (lq * 255).round() / 255)
+    torch.testing.assert_close(lq, F.avg_pool2d(hq[None], 4)[0], atol=0.5 / 255 + 1e-6, rtol=0)
+    with pytest.raises(BadSettingError):
+        downscale_clean(hq, 0)
