@@ -55,8 +55,9 @@ def register(subparsers) -> None:
         "quality",
         help="PSNR/SSIM/NIQE (LPIPS) of a model vs bicubic on degraded photo crops",
         description="Take a centre crop of each photo as ground truth, degrade it with the "
-        "training degradations (seed = photo index), restore it with bicubic and with the model, "
-        "and print a markdown table of the scores with the model's mean gain over bicubic.",
+        "training degradations (seed = photo index; or only downscale it, --degradation clean), "
+        "restore it with bicubic and with the model, and print a markdown table of the scores "
+        "with the model's mean gain over bicubic.",
     )
     quality.add_argument(
         "--photos",
