@@ -5,8 +5,8 @@ Layout (written by `trainer.tasks.starter.export_starter`):
     estimator/             DegradationEstimator.save_pretrained (config.json + safetensors)
     train-config.toml      the exact config of the run that produced the folder
     README.md              the commands, the data and the validation numbers
-The bundled folder also keeps restorer-train-config.toml and the validation CSVs of the runs
-that made it (see its README).
+The bundled folder also keeps the configs and validation CSVs of the earlier runs that made
+it (run1-*, run2-*, run3-*; see its README).
 """
 
 from __future__ import annotations
