@@ -47,7 +47,8 @@ class QualityReport:
     model_name: str
     scale: int
     crop: int
-    steps: int
+    steps: int | None
+    """Denoising steps; None for a model without them (the starter)."""
     photos: list[PhotoScores] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """Why a metric is missing (not installed, crop too small)."""
@@ -128,7 +129,12 @@ def run(
 
         degrade = degradations.degrade
     name = "clean" if degrade is clean_downscale else "standard" if degrade is None else "custom"
-    report = QualityReport(restorer.name, scale, crop, steps, strength=strength, degradation=name)
+    from engine.pipelines.starter import StarterRestorePipeline
+
+    used_steps = None if isinstance(restorer.pipeline, StarterRestorePipeline) else steps
+    report = QualityReport(
+        restorer.name, scale, crop, used_steps, strength=strength, degradation=name
+    )
     niqe_model = _niqe_model(crop, scale, report.notes)
     lpips = _lpips(store_root, report.notes)
     for index, path in enumerate(photos):
@@ -218,7 +224,8 @@ def format_table(report: QualityReport) -> str:
     model = Path(report.model_name).name  # a model folder is named by its last part
     lines = [
         f"Quality at x{report.scale}: {len(report.photos)} photos, centre crop {report.crop} px, "
-        f"model {report.model_name}, {report.steps} steps"
+        f"model {report.model_name}"
+        + (f", {report.steps} steps" if report.steps is not None else "")
         + (f", strength {report.strength:g}" if report.strength != 1 else "")
         + ("; clean photos (box downscale only)" if report.degradation == "clean" else "")
         + f"; PSNR/SSIM on Y (BT.601), {report.scale} px border cut.",

@@ -174,3 +174,18 @@ def test_strength_out_of_range_is_refused(two_photos, capsys):
         main(["bench", "quality", "--photos", str(two_photos), "--strength", "1.5"])
     assert exit_.value.code == 2
     assert "--strength" in capsys.readouterr().err
+
+
+def test_a_model_without_denoising_steps_reports_none(two_photos, tmp_path, capsys):
+    from engine.weights.starter_io import starter_available
+
+    if not starter_available():
+        pytest.skip("no bundled starter weights")
+    code = main(
+        [
+            "bench", "quality", "--photos", str(two_photos / "wood.jpg"), "--model", "starter",
+            "--crop", "64", "--device", "cpu", "--store", str(tmp_path / "store"),
+        ]
+    )  # fmt: skip
+    header = capsys.readouterr().out.splitlines()[0]
+    assert code == 0 and "model starter;" in header and "steps" not in header
