@@ -47,3 +47,12 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name not in DTYPES:
         raise BadSettingError(f"unknown precision {name!r}", hint="use auto, bf16, fp16 or fp32")
     return DTYPES[name]
+
+
+def resolve_placement(
+    device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
+) -> tuple[torch.device, torch.dtype]:
+    """Where and in what precision to run, from names (each may be `auto`) or resolved values."""
+    resolved = device if isinstance(device, torch.device) else resolve_device(device)
+    precision = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, resolved)
+    return resolved, precision

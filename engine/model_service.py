@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
 from engine import protocol as p
+from engine.cancel import CancelToken
 from engine.errors import BadSettingError, EngineError, error_event
+from engine.progress import LatestWins
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ class ModelService:
     def __init__(self, store_root: str | None, send: Send) -> None:
         self.store_root = store_root
         self.send = send
-        self._downloads: dict[str, threading.Event] = {}
-        """Running downloads by model name, each with its stop flag."""
+        self._downloads: dict[str, CancelToken] = {}
+        """Running downloads by model name, each with its cancel token."""
         self._lock = threading.Lock()
 
     def _store(self):
@@ -113,7 +114,7 @@ class ModelService:
         name = request.name
         assert name is not None
         self._store().prepare_download(name)
-        stop = threading.Event()
+        stop = CancelToken()
         with self._lock:
             if name in self._downloads:
                 raise BadSettingError(
@@ -124,12 +125,14 @@ class ModelService:
             target=self._download, args=(request, stop), name=f"download-{name}", daemon=True
         ).start()
 
-    def _download(self, request: p.ModelAction, stop: threading.Event) -> None:
+    def _download(self, request: p.ModelAction, stop: CancelToken) -> None:
         name = request.name or ""
-        throttle = _ProgressThrottle(request.id, name, self.send, stop)
+        throttle = _DownloadProgress(request.id, name, self.send, stop)
         try:
-            status = self._store().download(name, throttle)
-            throttle.flush()
+            try:
+                status = self._store().download(name, throttle)
+            finally:
+                throttle.flush()  # the last position goes before the end, whatever the end
             self.send(
                 p.ModelDone(
                     request_id=request.id, action="download", name=name, model=model_info(status)
@@ -138,13 +141,13 @@ class ModelService:
         except DownloadCancelled:
             self._send_cancelled(request, name)
         except EngineError as error:
-            if stop.is_set():  # the hub library may wrap our exception in its own
+            if stop.cancelled:  # the hub library may wrap our exception in its own
                 self._send_cancelled(request, name)
             else:
                 self.send(error_event(request.id, error))
         except Exception as error:  # a bug: say so, keep serving
             logger.exception("downloading %s failed", name)
-            if stop.is_set():
+            if stop.cancelled:
                 self._send_cancelled(request, name)
             else:
                 message = f"internal error: {type(error).__name__}: {error}"
@@ -169,7 +172,7 @@ class ModelService:
         with self._lock:
             stop = self._downloads.get(request.name or "")
         if stop is not None:
-            stop.set()
+            stop.cancel("cancel")
         return p.ModelDone(
             request_id=request.id,
             action="cancel",
@@ -178,37 +181,31 @@ class ModelService:
         )
 
 
-class _ProgressThrottle:
-    """The store's download progress as `model_progress` events, at most `PROGRESS_HZ` a
-    second; raises DownloadCancelled once `stop` is set."""
+class _DownloadProgress:
+    """The store's download progress as `model_progress` events, through `LatestWins` at
+    most `PROGRESS_HZ` a second; raises DownloadCancelled once `stop` is set."""
 
-    def __init__(self, request_id: str, name: str, send: Send, stop: threading.Event) -> None:
+    def __init__(self, request_id: str, name: str, send: Send, stop: CancelToken) -> None:
         self.request_id = request_id
         self.name = name
-        self.send = send
         self.stop = stop
-        self.last = float("-inf")
-        self.pending: p.ModelProgress | None = None
+        self.throttle: LatestWins[p.ModelProgress] = LatestWins(send, PROGRESS_HZ)
 
     def __call__(self, update: Any) -> None:
-        if self.stop.is_set():
+        if self.stop.cancelled:
             raise DownloadCancelled(self.name)
-        self.pending = p.ModelProgress(
-            request_id=self.request_id,
-            name=self.name,
-            file=update.description,
-            done_bytes=update.done,
-            total_bytes=update.total,
+        self.throttle.offer(
+            p.ModelProgress(
+                request_id=self.request_id,
+                name=self.name,
+                file=update.description,
+                done_bytes=update.done,
+                total_bytes=update.total,
+            )
         )
-        now = time.monotonic()
-        if now - self.last >= 1.0 / PROGRESS_HZ:
-            self.last = now
-            self.flush()
 
     def flush(self) -> None:
-        if self.pending is not None:
-            self.send(self.pending)
-            self.pending = None
+        self.throttle.flush()
 
 
 def _check_request(request: p.ModelAction) -> None:

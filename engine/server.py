@@ -24,6 +24,7 @@ from typing import Any
 
 from engine import protocol as p
 from engine.errors import EngineError, error_event
+from engine.jobs.restore import RestoreJobs
 from engine.model_service import ModelService
 from engine.runner import JobRunner
 
@@ -288,7 +289,7 @@ class EngineServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.client: Connection | None = None
         self.stopped = asyncio.Event()
-        self.runner = JobRunner(self._post, store_root=config.store_root)
+        self.runner = JobRunner(self._post, [RestoreJobs(config.store_root)])
         self.models = ModelService(config.store_root, self._post)
         self._facts: asyncio.Future | None = None
         self._background_tasks: set[asyncio.Task] = set()
@@ -322,7 +323,7 @@ class EngineServer:
             self._background(request, self.models.handle(request, self.facts))
         elif isinstance(request, p.Export):
             self._background(request, self._export(client, request))
-        elif isinstance(request, p.Restore):
+        elif self.runner.takes(request):
             try:
                 # Ids are known before the posted accepted/queued events are delivered.
                 client.jobs.update(self.runner.submit(request))
@@ -480,9 +481,9 @@ class EngineServer:
 
 
 def _import_model_code() -> None:
-    import engine.model_selection
     import engine.pipelines.restore
     import engine.restore_files
+    import engine.restorers
     import engine.weights.components_io  # noqa: F401
 
 

@@ -39,7 +39,7 @@ class EngineModels(QObject):
     def runs_starter(self, model: str) -> bool:
         """Whether a job whose `model` setting is `model` runs the bundled starter: "starter",
         or "auto" while the engine lists DreamClear as not installed (as
-        engine/model_selection.py resolves it). A folder may hold an exported starter, but
+        engine/restorers.py resolves it). A folder may hold an exported starter, but
         only the engine can tell, so a path (or an unanswered list) counts as DreamClear."""
         if model == "starter":
             return True

@@ -111,7 +111,7 @@ def run(
     degrade: Callable | None = None,
     on_photo: Callable[[int, int, str], None] | None = None,
 ) -> QualityReport:
-    """Score bicubic and `restorer` (an `engine.model_selection.Restorer`) on every photo.
+    """Score bicubic and `restorer` (an `engine.restorers.Restorer`) on every photo.
 
     `degrade` defaults to `engine.imaging.degradations.degrade`; `on_photo(i, n, name)` is
     called before each photo.

@@ -44,18 +44,14 @@ def _rss_mb() -> float:
 
 def _load_pipeline(model: str, seed: int):
     """ "tiny" builds the tiny seeded DreamClear; anything else goes through `--model` rules."""
-    import torch
-
     if model == "tiny":
         from engine.models.tiny_components import build_tiny_components
         from engine.pipelines.restore import DreamClearRestorePipeline
 
         return DreamClearRestorePipeline.from_components(build_tiny_components(seed=seed)), 128
-    from engine.model_selection import load_restorer
+    from engine.restorers import load_restorer
 
-    restorer = load_restorer(
-        model, store_root=None, device=torch.device("cpu"), dtype=torch.float32
-    )
+    restorer = load_restorer(model, device="cpu", dtype="fp32")
     return restorer.pipeline, restorer.min_short_side
 
 

@@ -175,14 +175,13 @@ def run_tiling(args: argparse.Namespace) -> int:
 
 def run_quality(args: argparse.Namespace) -> int:
     from engine.bench import quality
-    from engine.devices import resolve_device, resolve_dtype
-    from engine.model_selection import load_restorer
+    from engine.restorers import load_restorer
 
     try:
         photos = collect_photos(args.photos)[: args.limit]
-        device = resolve_device(args.device)
-        dtype = resolve_dtype(args.dtype, device)
-        restorer = load_restorer(args.model, store_root=args.store, device=device, dtype=dtype)
+        restorer = load_restorer(
+            args.model, store_root=args.store, device=args.device, dtype=args.dtype
+        )
         report = quality.run(
             photos,
             restorer=restorer,
@@ -203,17 +202,13 @@ def run_quality(args: argparse.Namespace) -> int:
 
 
 def run_estimator(args: argparse.Namespace) -> int:
-    import torch
-
     from engine.bench import estimator
     from engine.errors import BadSettingError
-    from engine.model_selection import load_restorer
+    from engine.restorers import load_restorer
 
     try:
         photos = collect_photos(args.photos)
-        restorer = load_restorer(
-            args.model, store_root=None, device=torch.device("cpu"), dtype=torch.float32
-        )
+        restorer = load_restorer(args.model, device="cpu", dtype="fp32")
         if getattr(restorer.pipeline, "estimator", None) is None:
             raise BadSettingError(
                 f"{args.model} has no degradation estimator", hint="use --model starter"

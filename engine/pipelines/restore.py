@@ -24,7 +24,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 from torch import nn
 
-from engine.errors import BadInputError, BadSettingError, JobInterrupted, OutOfMemory
+from engine.cancel import CancelToken
+from engine.errors import BadInputError, BadSettingError, OutOfMemory
 from engine.imaging.tile_grid import TileBox, gaussian_weights, tile_grid
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.components import RestoreComponents
@@ -202,8 +203,8 @@ def _to_pil(image: torch.Tensor) -> Image.Image:
 
 
 class DreamClearRestorePipeline:
-    """Restore one image with DreamClear. Set `interrupt = True` (from a callback or another
-    thread) to stop within one denoising step; the call then raises `JobInterrupted`."""
+    """Restore one image with DreamClear. Cancelling the `cancel` token passed to a call (from a
+    callback or another thread) stops it within one tile; the call then raises `JobInterrupted`."""
 
     uses_captions = True
     """Restores read a caption (the starter's do not); the CLI says when none can be made."""
@@ -221,7 +222,6 @@ class DreamClearRestorePipeline:
         self.text_encoder = text_encoder
         self.remover = remover
         self.captioner = captioner
-        self.interrupt = False
 
     @classmethod
     def from_components(cls, components: RestoreComponents) -> DreamClearRestorePipeline:
@@ -387,6 +387,7 @@ class DreamClearRestorePipeline:
         guided_channels: int,
         maps: _MapAccumulator | None,
         on_tile: Callable[[int, int], None],
+        cancel: CancelToken,
     ) -> torch.Tensor | None:
         """Guided model output (1, 8, H, W) float32 for the whole latent, blended over tiles.
 
@@ -401,7 +402,7 @@ class DreamClearRestorePipeline:
             maps.begin_step()
         t = torch.full((batch,), timestep, dtype=torch.long, device=x.device)
         for index, box in enumerate(tiles, start=1):
-            if self.interrupt:
+            if cancel.cancelled:
                 return None
             rows, cols = box.slices
 
@@ -463,6 +464,7 @@ class DreamClearRestorePipeline:
         callback_on_step_end: Callable[[Any, int, int, dict], dict | None] | None = None,
         on_progress: Callable[[ProgressInfo], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
+        cancel: CancelToken | None = None,
     ) -> RestoreOutput:
         """Restore `image` (1, 3, h, w) float in [0, 1].
 
@@ -484,6 +486,8 @@ class DreamClearRestorePipeline:
                 step; may return {"latents": new_x}.
             on_progress: receives a `ProgressInfo` after each tile of each stage.
             on_warning: receives human-readable warnings (e.g. a tile size reduced).
+            cancel: checked between stages and before every tile of every denoising step;
+                once cancelled the call raises `JobInterrupted`.
         """
         # 0. Validate
         self.check_inputs(
@@ -504,7 +508,7 @@ class DreamClearRestorePipeline:
             remover_tile_size=remover_tile_size,
             min_tile_size=min_tile_size,
         )
-        self.interrupt = False
+        cancel = cancel or CancelToken()
         device, p = self.device, self.patch_size
         timings: dict[str, float] = {}
         started = stage_started = time.perf_counter()
@@ -513,6 +517,9 @@ class DreamClearRestorePipeline:
             def report(tile: int = 1, tiles: int = 1) -> None:
                 if on_progress is not None:
                     on_progress(ProgressInfo(stage, step, steps, tile, tiles))
+                # The denoising loop checks before each tile itself, to say how far it got.
+                if stage != "denoise":
+                    cancel.raise_if_cancelled()
 
             return report
 
@@ -522,10 +529,6 @@ class DreamClearRestorePipeline:
             now = time.perf_counter()
             timings[name] = now - stage_started
             stage_started = now
-
-        def check_interrupt() -> None:
-            if self.interrupt:
-                raise JobInterrupted("restoration interrupted", "run it again to restart")
 
         # 1. Upscale to the working size (bicubic)
         in_h, in_w = image.shape[-2:]
@@ -542,7 +545,7 @@ class DreamClearRestorePipeline:
             reference = lq
             progress("remove")()
         stage_done("remove")
-        check_interrupt()
+        cancel.raise_if_cancelled()
 
         # 3. Caption
         if prompt is not None:
@@ -553,7 +556,7 @@ class DreamClearRestorePipeline:
             text = ""
         progress("caption")()
         stage_done("caption")
-        check_interrupt()
+        cancel.raise_if_cancelled()
 
         # 4. Encode: T5 caption, learned null caption, VAE latents of LQ and reference
         text_emb, text_mask = self.text_encoder([text])
@@ -575,7 +578,7 @@ class DreamClearRestorePipeline:
         ).to(device)
         del lq  # the largest buffer not needed again: keep peak memory down on big images
         stage_done("encode")
-        check_interrupt()
+        cancel.raise_if_cancelled()
 
         # 5. Start from the reference latent noised to the first timestep
         run_sampler: Sampler = make_sampler(sampler, num_inference_steps)
@@ -594,13 +597,21 @@ class DreamClearRestorePipeline:
         timesteps = [int(t) for t in run_sampler.timesteps]
         steps_done = 0
         for i, t in enumerate(timesteps):
-            if self.interrupt:
+            if cancel.cancelled:
                 break
             on_tile = progress("denoise", i + 1, len(timesteps))
             while True:
                 try:
                     model_output = self._denoise_step(
-                        x, t, tiles, conditions, guidance_scale, guided_channels, maps, on_tile
+                        x,
+                        t,
+                        tiles,
+                        conditions,
+                        guidance_scale,
+                        guided_channels,
+                        maps,
+                        on_tile,
+                        cancel,
                     )
                     break
                 except torch.OutOfMemoryError as error:
@@ -629,11 +640,9 @@ class DreamClearRestorePipeline:
                 returned = callback_on_step_end(self, i, t, {"latents": x})
                 if returned and "latents" in returned:
                     x = returned["latents"].float()
-        if self.interrupt:
-            raise JobInterrupted(
-                f"restoration interrupted after {steps_done} of {len(timesteps)} steps",
-                "run it again to restart",
-            )
+        cancel.raise_if_cancelled(
+            f"restoration interrupted after {steps_done} of {len(timesteps)} steps"
+        )
         stage_done("denoise")
 
         # 7. Decode (tiled)

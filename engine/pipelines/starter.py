@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.errors import BadInputError, BadSettingError, JobInterrupted
+from engine.cancel import CancelToken
+from engine.errors import BadInputError, BadSettingError
 from engine.imaging.tile_grid import TileBox
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.restore import ProgressInfo, RestoreOutput
@@ -68,7 +69,6 @@ class StarterRestorePipeline:
         self.restorer = restorer.eval()
         self.estimator = estimator.eval() if estimator is not None else None
         self.channels = channels
-        self.interrupt = False
 
     @property
     def device(self) -> torch.device:
@@ -85,6 +85,7 @@ class StarterRestorePipeline:
         return_maps: bool = False,
         on_progress: Callable[[ProgressInfo], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
+        cancel: CancelToken | None = None,
         **_diffusion_options: Any,
     ) -> RestoreOutput:
         """Restore `image` (1, 3, h, w) float in [0, 1] to round(upscale * h) x round(upscale * w).
@@ -105,15 +106,14 @@ class StarterRestorePipeline:
             raise BadSettingError(f"upscale must be positive, got {upscale}", "use e.g. 4")
         if color_fix not in COLOR_FIXES:
             raise BadSettingError(f"unknown colour fix {color_fix!r}", f"use one of {COLOR_FIXES}")
-        self.interrupt = False
+        cancel = cancel or CancelToken()
         started = time.perf_counter()
 
         def report(stage: str) -> Callable[[int, int], None]:
             def on_tile(tile: int, tiles: int) -> None:
                 if on_progress is not None:
                     on_progress(ProgressInfo(stage, 1, 1, tile, tiles))  # type: ignore[arg-type]
-                if self.interrupt:
-                    raise JobInterrupted("restoration interrupted", "run it again to restart")
+                cancel.raise_if_cancelled()
 
             return on_tile
 

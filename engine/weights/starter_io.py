@@ -1,4 +1,4 @@
-"""The bundled starter model: where it lives, whether it is there, and loading it.
+"""The bundled starter model: where it lives, whether it is there, and reading its networks.
 
 Layout (written by `trainer.tasks.starter.export_starter`):
     restorer.safetensors   spandrel-loadable state dict (RRDBNet at scale 1)
@@ -11,9 +11,11 @@ it (run1-*, run2-*, run3-*; see its README).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from engine.errors import ModelNotInstalledError
 from engine.weights.components_io import checkpoint_errors
@@ -27,14 +29,25 @@ def starter_available(folder: Path = STARTER_FOLDER) -> bool:
     return (folder / RESTORER_FILE).is_file()
 
 
-def load_starter(folder: Path = STARTER_FOLDER, device: torch.device | str = "cpu"):
-    """A ready `StarterRestorePipeline`; the estimator is optional (no maps without it)."""
+@dataclass
+class StarterNetworks:
+    restorer: nn.Module
+    estimator: nn.Module | None
+    """None when the folder has no estimator: the starter then restores without maps."""
+
+
+def load_starter_networks(
+    folder: Path | None = None, device: torch.device | str = "cpu"
+) -> StarterNetworks:
+    """The starter's networks from `folder` (the bundled one when None), on `device`, in fp32.
+
+    `engine.restorers.load_restorer` puts them into their pipeline."""
     from safetensors.torch import load_file
     from spandrel import ModelLoader
 
-    from engine.models.starter import STARTER_CHANNELS, DegradationEstimator
-    from engine.pipelines.starter import StarterRestorePipeline
+    from engine.models.starter import DegradationEstimator
 
+    folder = STARTER_FOLDER if folder is None else folder
     restorer_path = folder / RESTORER_FILE
     if not restorer_path.is_file():
         raise ModelNotInstalledError(
@@ -49,4 +62,4 @@ def load_starter(folder: Path = STARTER_FOLDER, device: torch.device | str = "cp
         with checkpoint_errors(estimator_path, "the starter's degradation estimator"):
             estimator = DegradationEstimator.from_pretrained(estimator_path)
         estimator = estimator.to(device)
-    return StarterRestorePipeline(restorer.to(device), estimator, STARTER_CHANNELS)
+    return StarterNetworks(restorer.to(device), estimator)

@@ -13,13 +13,18 @@ from engine.imaging.degradations import STRENGTH_CHANNELS, degrade, degrade_spat
 from engine.imaging.io import load_image
 from engine.metrics.fidelity import psnr_y
 from engine.metrics.rank_correlation import spearman
-from engine.weights.starter_io import load_starter, starter_available
+from engine.restorers import load_restorer
+from engine.weights.starter_io import starter_available
 
 PHOTOS = Path(__file__).resolve().parents[2] / "resources" / "photos"
 HELD_OUT = ("bridge.jpg", "ladybird.jpg", "storm.jpg", "sunset.jpg", "wood.jpg")
 """Photos the starter never trained on (resources/configs/starter.toml)."""
 
 pytestmark = pytest.mark.skipif(not starter_available(), reason="no bundled starter weights")
+
+
+def load_starter_pipeline():
+    return load_restorer("starter", device="cpu").pipeline
 
 
 def centre_crop(name: str, size: int = 256) -> torch.Tensor:
@@ -31,7 +36,7 @@ def centre_crop(name: str, size: int = 256) -> torch.Tensor:
 
 def test_the_bundled_starter_beats_bicubic_on_held_out_photos():
     """Measured 1.71 dB on average when the weights shipped; a broken export gives far less."""
-    pipeline = load_starter()
+    pipeline = load_starter_pipeline()
     gains = []
     for seed, name in enumerate(HELD_OUT):
         hq = centre_crop(name)
@@ -45,7 +50,7 @@ def test_the_bundled_starter_beats_bicubic_on_held_out_photos():
 
 
 def test_the_bundled_starter_maps_every_token():
-    maps = load_starter()(centre_crop("wood.jpg", 64)[None], upscale=4, return_maps=True)
+    maps = load_starter_pipeline()(centre_crop("wood.jpg", 64)[None], upscale=4, return_maps=True)
     strengths = maps.degradation_maps.strengths
     assert strengths.shape == (4, 16, 16)
     assert float(strengths.min()) >= 0 and float(strengths.max()) <= 1
@@ -55,7 +60,7 @@ def test_the_bundled_estimator_reads_noise_and_jpeg_on_held_out_photos():
     """Its noise and JPEG maps follow the applied strengths token by token (0.93 and 0.96 on
     the estimator bench when the weights shipped); blur and scale are not asserted: see
     resources/models/starter/README.md."""
-    pipeline = load_starter()
+    pipeline = load_starter_pipeline()
     predicted, applied = [], []
     for seed, name in enumerate(HELD_OUT):
         degraded = degrade_spatially_varying(centre_crop(name).float() / 255, seed=seed)
@@ -80,7 +85,7 @@ def test_on_clean_photos_strength_brings_the_result_towards_bicubic():
     from engine.imaging.degradations import downscale_clean
     from engine.pipelines.strength import apply_strength
 
-    pipeline = load_starter()
+    pipeline = load_starter_pipeline()
     losses = {1.0: [], 0.7: []}
     for name in HELD_OUT:
         hq = centre_crop(name).float()

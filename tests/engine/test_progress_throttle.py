@@ -1,11 +1,11 @@
-"""The runner's progress throttle: at most ~20 events a second, latest wins, nothing held back."""
+"""The one progress throttle: at most ~20 events a second, latest wins, nothing held back."""
 
 from __future__ import annotations
 
 import threading
 import types
 
-from engine.runner import ProgressThrottle
+from engine.progress import JobProgress
 
 
 def info(step: int, steps: int = 50):
@@ -20,8 +20,7 @@ def make_throttle(hz: float = 20.0):
         events.append(event)
         arrived.set()
 
-    job = types.SimpleNamespace(request_id="r", id="job")
-    return ProgressThrottle(job, emit, hz), events, arrived
+    return JobProgress("job", "r", emit, hz), events, arrived
 
 
 def progress(events):
@@ -47,7 +46,7 @@ def test_flush_sends_the_held_position_at_once_and_discard_drops_it():
     assert progress(events) == [1, 2]
     throttle(info(3))
     throttle.discard()  # the job ended: nothing may follow its final event
-    assert throttle.pending is None and throttle._timer is None
+    assert throttle.throttle.pending is None and throttle.throttle._timer is None
     assert progress(events) == [1, 2]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.cancel import CancelToken
 from engine.errors import BadInputError, BadSettingError, JobInterrupted, OutOfMemory
 from engine.pipelines.restore import DreamClearRestorePipeline
 
@@ -101,7 +102,9 @@ def test_tiled_equals_untiled_for_a_token_local_model(components):
     def step(tile, overlap, conditions=conditions):
         tiles = pipe._latent_tiles(16, 16, tile, overlap)
         with torch.no_grad():
-            return pipe._denoise_step(x, 500, tiles, conditions, 4.5, 3, None, lambda i, n: None)
+            return pipe._denoise_step(
+                x, 500, tiles, conditions, 4.5, 3, None, lambda i, n: None, CancelToken()
+            )
 
     whole, tiled_step = step(16, 0), step(8, 4)
     torch.testing.assert_close(tiled_step, whole, atol=1e-5, rtol=1e-5)
@@ -121,7 +124,9 @@ def test_no_seam_on_a_smooth_gradient(pipe):
     tiles = pipe._latent_tiles(16, 32, 8, 4)
     assert len(tiles) > 1
     with torch.no_grad():
-        out = pipe._denoise_step(smooth, 500, tiles, conditions, 4.5, 3, None, lambda i, n: None)
+        out = pipe._denoise_step(
+            smooth, 500, tiles, conditions, 4.5, 3, None, lambda i, n: None, CancelToken()
+        )
     d2 = (out[..., 2:] - 2 * out[..., 1:-1] + out[..., :-2]).abs()  # centred on columns 1..W-2
     borders = {x for box in tiles for x in (box.left, box.right)} - {0, 32}
     near = sorted({c - 1 + dc for c in borders for dc in (-1, 0, 1)} & set(range(d2.shape[-1])))
@@ -157,11 +162,13 @@ def test_interrupt_stops_within_one_step(pipe, monkeypatch):
         pipe.transformer, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k)
     )
 
+    token = CancelToken()
+
     def stop(pipeline, step, timestep, tensors):
-        pipeline.interrupt = True
+        token.cancel()
         return tensors
 
-    with pytest.raises(JobInterrupted):
+    with pytest.raises(JobInterrupted, match="after 1 of 5 steps"):
         pipe(
             _gradient(16, 16),
             min_short_side=64,
@@ -169,8 +176,30 @@ def test_interrupt_stops_within_one_step(pipe, monkeypatch):
             tile_size=16,
             callback_on_step_end=stop,
             generator=_seeded(),
+            cancel=token,
         )
     assert len(calls) == 1
+
+
+def test_cancel_stops_the_remover_between_tiles(pipe):
+    token = CancelToken()
+    seen = []
+
+    def cancel_at_first_tile(info):
+        seen.append(info.stage)
+        token.cancel()
+
+    with pytest.raises(JobInterrupted):
+        pipe(
+            _gradient(16, 16),
+            min_short_side=64,
+            num_inference_steps=5,
+            tile_size=16,
+            on_progress=cancel_at_first_tile,
+            generator=_seeded(),
+            cancel=token,
+        )
+    assert seen == ["remove"]
 
 
 def test_out_of_memory_halves_the_tile(pipe, monkeypatch):

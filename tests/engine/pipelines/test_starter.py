@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from engine.imaging.tile_grid import TileBox
+from engine.jobs.restore import output_tile_grid
 from engine.models.starter import STARTER_CHANNELS
 from engine.pipelines.starter import StarterRestorePipeline
 from engine.pipelines.tiled_remover import default_remover_overlap
-from engine.runner import output_tile_grid
+from engine.restorers import load_restorer
 from engine.weights import starter_io
 
 
@@ -20,7 +21,7 @@ def _photo(height: int, width: int) -> torch.Tensor:
 
 
 def test_loads_through_spandrel_and_restores_to_the_exact_size(starter_dir):
-    pipe = starter_io.load_starter(starter_dir)
+    pipe = load_restorer(str(starter_dir), device="cpu").pipeline
     assert isinstance(pipe, StarterRestorePipeline)
     out = pipe(_photo(23, 37), upscale=4, return_maps=True, num_inference_steps=50)
     assert out.image.shape == (1, 3, 92, 148)
@@ -34,7 +35,7 @@ def test_loads_through_spandrel_and_restores_to_the_exact_size(starter_dir):
 
 
 def test_tiled_restore_matches_one_piece(starter_dir):
-    pipe = starter_io.load_starter(starter_dir)
+    pipe = load_restorer(str(starter_dir), device="cpu").pipeline
     image = _photo(40, 56)
     whole = pipe(image, upscale=4, remover_tile_size=1024).image
     tiled = pipe(image, upscale=4, remover_tile_size=64).image
@@ -42,7 +43,7 @@ def test_tiled_restore_matches_one_piece(starter_dir):
 
 
 def test_reports_the_pixel_tiles_the_remover_ran_on(starter_dir):
-    pipe = starter_io.load_starter(starter_dir)
+    pipe = load_restorer(str(starter_dir), device="cpu").pipeline
     seen = []
     out = pipe(_photo(40, 56), upscale=4, remover_tile_size=64, on_progress=seen.append)
     height, width = out.image.shape[-2:]  # 160 x 224
@@ -68,22 +69,30 @@ def test_reports_the_pixel_tiles_the_remover_ran_on(starter_dir):
 
 def test_an_image_that_fits_one_tile_reports_one_box_over_it(starter_dir):
     """As DreamClear does for an untiled latent."""
-    out = starter_io.load_starter(starter_dir)(_photo(23, 37), upscale=4)
+    out = load_restorer(str(starter_dir), device="cpu").pipeline(_photo(23, 37), upscale=4)
     assert out.tile_grid == [TileBox(0, 0, 92, 148)]
 
 
 def test_progress_and_interrupt(starter_dir):
+    from engine.cancel import CancelToken
     from engine.errors import JobInterrupted
 
-    pipe = starter_io.load_starter(starter_dir)
+    pipe = load_restorer(str(starter_dir), device="cpu").pipeline
     seen = []
+    token = CancelToken()
 
     def stop_after_first(info):
         seen.append(info)
-        pipe.interrupt = True
+        token.cancel()
 
     with pytest.raises(JobInterrupted):
-        pipe(_photo(40, 56), upscale=4, remover_tile_size=64, on_progress=stop_after_first)
+        pipe(
+            _photo(40, 56),
+            upscale=4,
+            remover_tile_size=64,
+            on_progress=stop_after_first,
+            cancel=token,
+        )
     assert len(seen) == 1 and seen[0].stage == "remove"
 
 
@@ -92,4 +101,4 @@ def test_missing_starter_says_what_to_do(tmp_path):
 
     assert not starter_io.starter_available(tmp_path)
     with pytest.raises(ModelNotInstalledError):
-        starter_io.load_starter(tmp_path)
+        starter_io.load_starter_networks(tmp_path)

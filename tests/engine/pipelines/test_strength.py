@@ -15,7 +15,7 @@ from engine.imaging import io as image_io
 from engine.pipelines import strength as strength_module
 from engine.pipelines.strength import apply_strength, upscale_input
 from engine.restore_files import RestoreOptions, restore_file
-from engine.weights import starter_io
+from engine.restorers import load_restorer
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def photo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def starter(starter_dir):
-    return starter_io.load_starter(starter_dir)
+    return load_restorer(str(starter_dir), device="cpu").pipeline
 
 
 def input_tensor(path) -> torch.Tensor:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine import model_selection
+from engine import restorers
 from engine.errors import ModelNotInstalledError
 
 
 def test_a_model_folder_loads_with_its_working_size(tiny_model_dir):
-    restorer = model_selection.load_restorer(
+    restorer = restorers.load_restorer(
         str(tiny_model_dir), store_root=None, device=torch.device("cpu"), dtype=torch.float32
     )
     # Short side = the model's native latent size in pixels (128 x 8 = 1024 at full size).
@@ -40,7 +40,7 @@ def test_an_installed_llava_becomes_the_automatic_captioner(monkeypatch, tmp_pat
 
     monkeypatch.setattr(captioners, "LlavaCaptioner", FakeLlava)
     monkeypatch.setattr(ModelStore, "is_installed", lambda self, name: name == "llava")
-    restorer = model_selection.load_restorer(
+    restorer = restorers.load_restorer(
         str(model_dir), store_root=str(tmp_path), device=torch.device("cpu"),
         dtype=torch.float32,
     )  # fmt: skip
@@ -51,9 +51,9 @@ def test_an_installed_llava_becomes_the_automatic_captioner(monkeypatch, tmp_pat
 @pytest.mark.parametrize("spec", ["auto", "starter"])
 def test_nothing_installed_says_what_to_get(spec, tmp_path, monkeypatch):
     # As on a build without the bundled starter weights.
-    monkeypatch.setattr(model_selection, "starter_available", lambda: False)
+    monkeypatch.setattr(restorers, "starter_available", lambda: False)
     with pytest.raises(ModelNotInstalledError) as error:
-        model_selection.load_restorer(
+        restorers.load_restorer(
             spec, store_root=str(tmp_path), device=torch.device("cpu"), dtype=torch.float32
         )
     assert "dreamclear models download dreamclear" in error.value.hint
@@ -61,7 +61,7 @@ def test_nothing_installed_says_what_to_get(spec, tmp_path, monkeypatch):
 
 def test_an_unknown_model_name_is_explained(tmp_path):
     with pytest.raises(ModelNotInstalledError) as error:
-        model_selection.load_restorer(
+        restorers.load_restorer(
             "dreamclera", store_root=str(tmp_path), device=torch.device("cpu"),
             dtype=torch.float32,
         )  # fmt: skip
