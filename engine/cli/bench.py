@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from engine.cli.common import add_store_option, print_error
-from engine.cli.restore import positive_int, strength_value
+from engine.cli.restore_options import positive_int, strength_value
 from engine.errors import EngineError
 
 

@@ -8,6 +8,7 @@ case, an engine on this machine or a shared disk), as given otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import types
 from pathlib import Path
@@ -17,10 +18,9 @@ from tqdm import tqdm
 
 from engine import protocol as p
 from engine.cli.common import print_error
-from engine.cli.restore import options_message_from_args
-from engine.cli.restore_runner import StepProgress, summarise
+from engine.cli.restore_options import options_message_from_args
+from engine.cli.restore_progress import FileOutcome, StepProgress, report_outcome, summarise
 from engine.errors import EngineError
-from engine.restore_files import FileResult
 
 CONNECT_TIMEOUT_S = 10.0
 
@@ -48,18 +48,44 @@ class EngineLink:
     def send(self, request: p.Request) -> str:
         self.ids += 1
         request.id = request.id or f"cli-{self.ids}"
-        self.socket.sendall(p.encode(request))
+        try:
+            self.socket.sendall(p.encode(request))
+        except OSError as error:
+            raise _lost(error) from None
         return request.id
 
     def receive(self) -> p.Event:
-        line = self.lines.readline(p.MAX_MESSAGE_BYTES + 1)
+        """The next event; EngineError (never a traceback) when the engine went away or sent
+        something that is not an event."""
+        try:
+            line = self.lines.readline(p.MAX_MESSAGE_BYTES + 1)
+        except OSError as error:
+            raise _lost(error) from None
         if not line:
             raise EngineError("the engine closed the connection", hint="see the engine's log")
-        return p.decode(line, p.EVENTS)
+        if not line.endswith(b"\n"):
+            raise EngineError(
+                "the engine closed the connection in the middle of a message",
+                hint="it may have crashed: see the engine's log, then run this again",
+            )
+        try:
+            return p.decode(line, p.EVENTS)
+        except p.ProtocolError as error:
+            raise EngineError(
+                f"the engine sent a message this client cannot read: {error}",
+                hint="use the same DreamClear Studio release on both sides",
+            ) from None
 
     def close(self) -> None:
         self.lines.close()
         self.socket.close()
+
+
+def _lost(error: OSError) -> EngineError:
+    return EngineError(
+        f"lost the connection to the engine: {error.strerror or error}",
+        hint="it may have crashed or been stopped: see the engine's log, then run this again",
+    )
 
 
 def restore_message(args: argparse.Namespace) -> p.Restore:
@@ -112,7 +138,7 @@ def _run(link: EngineLink, args: argparse.Namespace, stream: TextIO) -> int:
     request_id = link.send(request)
     pending: set[str] = set()
     accepted = False
-    results: list[FileResult] = []
+    outcomes: list[FileOutcome] = []
     bars: dict[str, StepProgress] = {}
     inputs: dict[str, str] = {}
     files_bar: tqdm | None = None
@@ -152,10 +178,13 @@ def _run(link: EngineLink, args: argparse.Namespace, stream: TextIO) -> int:
                     bars.pop(job_id).close()
                 if files_bar is not None:
                     files_bar.update(1)
-                results.append(_file_result(event, inputs[job_id], stream))
+                outcome = _outcome(event, inputs[job_id])
+                report_outcome(outcome, stream)
+                outcomes.append(outcome)
     except KeyboardInterrupt:
-        link.send(p.Cancel())
-        link.send(p.Interrupt())
+        with contextlib.suppress(EngineError):  # the engine may be gone already
+            link.send(p.Cancel())
+            link.send(p.Interrupt())
         stream.write("interrupted: no partial result was written for the file in progress\n")
         return 130
     finally:
@@ -163,16 +192,14 @@ def _run(link: EngineLink, args: argparse.Namespace, stream: TextIO) -> int:
             bar.close()
         if files_bar is not None:
             files_bar.close()
-    return summarise(results, stream)
+    return summarise(outcomes, stream)
 
 
-def _file_result(event: p.Event, input_path: str, stream: TextIO) -> FileResult:
+def _outcome(event: p.Event, input_path: str) -> FileOutcome:
     if isinstance(event, p.Result):
-        tqdm.write(f"wrote {event.output} ({event.seconds:.1f} s)", file=stream)
-        return FileResult(input=Path(input_path), output=Path(event.output), seconds=event.seconds)
+        return FileOutcome(input_path, event.output, event.seconds)
     if isinstance(event, p.Error):
         error = f"{event.message} ({event.hint})" if event.hint else event.message
     else:
         error = f"{input_path}: cancelled ({event.reason})"
-    tqdm.write(f"failed: {error}", file=stream)
-    return FileResult(input=Path(input_path), error=error)
+    return FileOutcome(input_path, error=error)

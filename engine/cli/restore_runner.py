@@ -10,7 +10,8 @@ from typing import TextIO
 from tqdm import tqdm
 
 from engine.cli.common import print_error
-from engine.cli.restore import options_message_from_args
+from engine.cli.restore_options import options_message_from_args
+from engine.cli.restore_progress import FileOutcome, StepProgress, report_outcome, summarise
 from engine.errors import EngineError, JobInterrupted
 from engine.restore_files import (
     FileResult,
@@ -23,34 +24,8 @@ from engine.restore_files import (
 logger = logging.getLogger(__name__)
 
 
-class StepProgress:
-    """A tqdm bar for one file's denoising steps, with stage and tile in its description."""
-
-    def __init__(self, name: str, stream: TextIO) -> None:
-        self.name = name
-        self.bar = tqdm(
-            total=1, desc=name, unit="step", file=stream, leave=False, dynamic_ncols=True
-        )
-
-    def __call__(self, info) -> None:
-        if info.stage == "denoise":
-            total = max(info.steps * max(info.tiles, 1), 1)
-            if self.bar.total != total:
-                self.bar.reset(total=total)
-            # step and tile are 1-based.
-            self.bar.n = (info.step - 1) * max(info.tiles, 1) + info.tile
-            self.bar.set_description(f"{self.name} [denoise]", refresh=False)
-            self.bar.refresh()
-        else:
-            self.bar.set_description(f"{self.name} [{info.stage}]")
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
-    from engine.devices import resolve_device, resolve_dtype
-    from engine.model_selection import load_restorer
+    from engine.restorers import load_restorer
 
     quiet_library_progress()
 
@@ -59,9 +34,9 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
         prepare_output_folder(output_folder)
         inputs, failures = collect_inputs(args.inputs)
         options = RestoreOptions.from_message(options_message_from_args(args))
-        device = resolve_device(args.device)
-        dtype = resolve_dtype(args.dtype, device)
-        restorer = load_restorer(args.model, store_root=args.store, device=device, dtype=dtype)
+        restorer = load_restorer(
+            args.model, store_root=args.store, device=args.device, dtype=args.dtype
+        )
     except EngineError as error:
         print_error(error, stream)
         return 2
@@ -78,7 +53,7 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
             "(`dreamclear models download llava` adds one; --prompt TEXT sets one)\n"
         )
 
-    results: list[FileResult] = list(failures)
+    outcomes = [FileOutcome(str(failure.input), error=failure.error) for failure in failures]
     for failure in failures:
         stream.write(f"failed: {failure.error}\n")
     files_bar = tqdm(inputs, desc="files", unit="file", file=stream, dynamic_ncols=True)
@@ -104,17 +79,20 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
                 )
             finally:
                 progress.close()
-            results.append(result)
-            if result.error:
-                tqdm.write(f"failed: {result.error}", file=stream)
-            else:
-                tqdm.write(f"wrote {result.output} ({result.seconds:.1f} s)", file=stream)
+            outcome = FileOutcome(
+                str(result.input),
+                str(result.output) if result.output else None,
+                result.seconds,
+                result.error,
+            )
+            report_outcome(outcome, stream)
+            outcomes.append(outcome)
     except (KeyboardInterrupt, JobInterrupted):
         files_bar.close()
         stream.write("interrupted: no partial result was written for the file in progress\n")
         return 130
     files_bar.close()
-    return summarise(results, stream)
+    return summarise(outcomes, stream)
 
 
 def _warn(stream: TextIO):
@@ -131,12 +109,3 @@ def quiet_library_progress() -> None:
 
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
-
-
-def summarise(results: list[FileResult], stream: TextIO) -> int:
-    failed = [r for r in results if r.error]
-    done = len(results) - len(failed)
-    stream.write(f"{done} restored, {len(failed)} failed\n")
-    for result in failed:
-        stream.write(f"  {result.error}\n")
-    return 1 if failed else 0
