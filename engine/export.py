@@ -16,6 +16,7 @@ from PIL import Image
 from engine import protocol as p
 from engine.errors import BadInputError, BadSettingError, OutputError
 from engine.imaging.io import LoadLimits, load_image, save_image, unique_output_path
+from engine.path_policy import ANYWHERE, PathPolicy
 
 SUFFIXES = {"png": ".png", "jpg": ".jpg", "tiff": ".tif", "webp": ".webp"}
 PATTERN_FIELDS = ("stem", "scale", "width", "height")
@@ -26,12 +27,17 @@ EXPORT_LIMITS = LoadLimits(
 _FORBIDDEN_IN_NAMES = set('/\\:*?"<>|\0')
 
 
-def export_file(request: p.Export) -> p.Exported:
-    """Do what `request` asks (see `engine.protocol.Export`); EngineError when it cannot."""
+def export_file(request: p.Export, paths: PathPolicy = ANYWHERE) -> p.Exported:
+    """Do what `request` asks (see `engine.protocol.Export`); EngineError when it cannot.
+    Its source and destination must pass `paths`."""
     # 1. validate
     _check_options(request)
-    source = _source(request.source)
-    folder = _destination(request.destination)
+    if not request.source:
+        raise BadInputError("no file to export was named", hint="name the result to export")
+    if not request.destination:
+        raise OutputError("no export folder was named", hint="choose a folder to export to")
+    source = _source(paths.check(request.source, "the file to export"))
+    folder = _destination(paths.check(request.destination, "the export folder"))
     # 2. read (the header alone for a dry run without size fields)
     if request.dry_run and not _uses_size(request.name_pattern):
         width = height = 0
@@ -133,18 +139,16 @@ def _check_options(request: p.Export) -> None:
             raise BadSettingError(f"export: {name} must be true or false")
 
 
-def _source(path: str) -> Path:
-    source = Path(path).expanduser()
-    if not path or not source.exists():
+def _source(source: Path) -> Path:
+    if not source.exists():
         raise BadInputError(f"{source}: file not found", hint="check the path and file name")
     if not source.is_file():
         raise BadInputError(f"{source}: is not a file", hint="export an image file")
     return source
 
 
-def _destination(path: str) -> Path:
-    folder = Path(path).expanduser()
-    if not path or not folder.is_dir():
+def _destination(folder: Path) -> Path:
+    if not folder.is_dir():
         raise OutputError(
             f"{folder}: the destination folder does not exist"
             if not folder.exists()

@@ -19,6 +19,7 @@ from typing import Any, get_args
 from engine import protocol as p
 from engine.cancel import CancelToken
 from engine.errors import BadSettingError, EngineError, error_event
+from engine.path_policy import ANYWHERE, PathPolicy
 from engine.progress import LatestWins
 
 logger = logging.getLogger(__name__)
@@ -68,10 +69,15 @@ class ModelService:
 
         return ModelStore(self.store_root)
 
-    async def handle(self, request: p.ModelAction, devices: Callable[[], Any]) -> None:
-        """Answer `request`; `devices` awaits the device facts (only "list" needs them)."""
+    async def handle(
+        self, request: p.ModelAction, devices: Callable[[], Any], paths: PathPolicy = ANYWHERE
+    ) -> None:
+        """Answer `request`; `devices` awaits the device facts (only "list" needs them), and
+        a path to import must pass `paths`."""
         try:
             _check_request(request)
+            if request.action == "import":
+                paths.check(request.path or "", "the model to import")
             if request.action == "list":
                 models = await asyncio.to_thread(installed_models, self.store_root)
                 _, facts = await devices()

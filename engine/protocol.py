@@ -10,7 +10,11 @@ Units are in the field docstrings. docs/protocol.md is the reference for people.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
+import types
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -19,8 +23,12 @@ PROTOCOL_VERSION = 1
 """Bumped on any incompatible change; `hello` refuses a client of another version."""
 MAX_MESSAGE_BYTES = 1 << 20
 """1 MiB: far above any real message, small enough that a runaway line cannot eat memory."""
+MAX_ID_CHARS = 256
+"""Longest request `id`: it is echoed in every answer, which must stay far below a message."""
 
-Stage = Literal["load", "remove", "caption", "encode", "denoise", "decode", "colour", "save"]
+Stage = Literal[
+    "load", "remove", "caption", "encode", "denoise", "decode", "colour", "estimate", "save"
+]
 ErrorKind = Literal[
     "bad_input",
     "output",
@@ -29,6 +37,8 @@ ErrorKind = Literal[
     "bad_setting",
     "out_of_memory",
     "protocol",
+    "bad_request",
+    "forbidden",
     "unauthorized",
     "version",
     "internal",
@@ -36,7 +46,8 @@ ErrorKind = Literal[
 
 
 class ProtocolError(Exception):
-    """A line that is not a valid message; `kind` is "protocol" (or "version")."""
+    """A line that is not a valid message: "protocol" when it is not a message of a known type
+    with known fields, "bad_request" when a field holds a value of the wrong type."""
 
     def __init__(self, message: str, kind: ErrorKind = "protocol") -> None:
         super().__init__(message)
@@ -413,7 +424,6 @@ EVENTS: dict[str, type[Event]] = {
         Exported,
     )
 }
-_NESTED = {(Restore, "options"): RestoreOptionsMessage}
 
 
 def encode(message: Message) -> bytes:
@@ -448,16 +458,85 @@ def decode(line: bytes | str, registry: dict[str, type[Message]]) -> Message:
     return _build(cls, payload)
 
 
-def _build(cls: type, payload: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(payload) - names
+def _build(cls: type, payload: dict[str, Any], name: str = "") -> Any:
+    name = name or getattr(cls, "TYPE", "") or cls.__name__
+    hints = _field_types(cls)
+    unknown = set(payload) - set(hints)
     if unknown:
-        name = getattr(cls, "TYPE", "") or cls.__name__
         raise ProtocolError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
-    for (owner, name), nested in _NESTED.items():
-        if cls is owner and isinstance(payload.get(name), dict):
-            payload[name] = _build(nested, payload[name])
-    try:
-        return cls(**payload)
-    except TypeError as error:
-        raise ProtocolError(f"{cls.__name__}: {error}") from None
+    for field_name, value in payload.items():
+        hint = hints[field_name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise _wrong_type(name, field_name, value, "an object")
+            payload[field_name] = _build(hint, value, f"{name}.{field_name}")
+        elif not _conforms(value, hint):
+            raise _wrong_type(name, field_name, value, _describe(hint))
+    request_id = payload.get("id")
+    if issubclass(cls, Request) and isinstance(request_id, str) and len(request_id) > MAX_ID_CHARS:
+        raise ProtocolError(
+            f"{name}: id of {len(request_id)} characters (at most {MAX_ID_CHARS})", "bad_request"
+        )
+    return cls(**payload)
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    """Each field's type, resolved from the (string) annotations."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a decoded JSON value fits `hint` (bool is not an int; floats are finite)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, arg) for arg in args)
+    if origin is Literal:
+        return any(type(value) is type(arg) and value == arg for arg in args)
+    if origin is list:
+        return isinstance(value, list) and all(_conforms(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            isinstance(key, str) and _conforms(item, args[1]) for key, item in value.items()
+        )
+    if hint is bool:
+        return type(value) is bool
+    if hint is int:
+        return type(value) is int
+    if hint is float:
+        return type(value) in (int, float) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    raise TypeError(f"no JSON check for {hint!r}")  # a field type this module does not use
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is Literal:
+        return " or ".join(json.dumps(arg) for arg in args)
+    if origin is list:
+        return f"a list of {_ITEMS.get(args[0], 'lists')}"
+    if origin is dict:
+        return "an object"
+    names = {type(None): "null", bool: "true or false", int: "a whole number",
+             float: "a finite number", str: "a string"}  # fmt: skip
+    return names.get(hint, str(hint))
+
+
+_ITEMS = {str: "strings", int: "whole numbers", float: "numbers"}
+
+
+def _wrong_type(message_type: str, field_name: str, value: Any, expected: str) -> ProtocolError:
+    shown = json.dumps(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return ProtocolError(
+        f"{message_type}: {field_name} must be {expected}, not {shown}", "bad_request"
+    )

@@ -28,6 +28,7 @@ from engine import protocol as p
 from engine.errors import BadSettingError, EngineError, JobInterrupted, OutOfMemory
 from engine.jobs.base import Emit, Job, JobContext, JobKind
 from engine.model_cache import WarmModels, release_memory
+from engine.path_policy import ANYWHERE, PathPolicy
 from engine.progress import JOB_PROGRESS_HZ, JobProgress
 
 logger = logging.getLogger(__name__)
@@ -63,10 +64,11 @@ class JobRunner:
         """Whether `request` asks for jobs of a kind this runner knows."""
         return type(request) in self.kinds
 
-    def submit(self, request: p.Request) -> list[str]:
-        """Queue the jobs `request` asks for; returns their ids (EngineError: none queued)."""
+    def submit(self, request: p.Request, paths: PathPolicy = ANYWHERE) -> list[str]:
+        """Queue the jobs `request` asks for, its paths checked against `paths`; returns
+        their ids (EngineError: none queued)."""
         kind = self.kinds[type(request)]
-        planned = kind.plan(request)
+        planned = kind.plan(request, paths)
         ids = []
         with self._lock:
             if self._closing:

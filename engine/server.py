@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import ipaddress
-import json
 import logging
 import os
 import secrets
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine import protocol as p
+from engine.connection import HELLO_TIMEOUT_S, READ_CHUNK, Connection
 from engine.errors import EngineError, error_event
 from engine.jobs.restore import RestoreJobs
 from engine.model_service import ModelService
+from engine.path_policy import ANYWHERE, PathPolicy
 from engine.runner import JobRunner
 
 logger = logging.getLogger(__name__)
@@ -40,9 +41,8 @@ CAPABILITIES = [
     *p.ADDED_OPTIONS,
 ]
 """What `hello_reply` lists: optional requests and the restore options added within version 1."""
-READ_CHUNK = 1 << 16
-OVERSIZED = object()
-"""Yielded by `read_lines` in place of a line over the size limit (already discarded)."""
+MAX_PENDING_CONNECTIONS = 16
+"""TCP connections that have not authenticated yet; more are closed at once."""
 
 
 @dataclass
@@ -55,6 +55,8 @@ class ServeConfig:
     allow_remote: bool = False
     """Bind a non-loopback host; only when the user named it with --host."""
     store_root: str | None = None
+    allow: list[Path] | None = None
+    """The folders TCP clients may use (None: home and the temporary folder)."""
 
 
 def engine_version() -> str:
@@ -73,37 +75,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-async def read_lines(reader: asyncio.StreamReader, limit: int = p.MAX_MESSAGE_BYTES):
-    """Lines without their newline; a line longer than `limit` (newline included) is
-    skipped up to its newline and yielded as OVERSIZED, without ever being held whole."""
-    buffer = bytearray()
-    discarding = False
-    while True:
-        chunk = await reader.read(READ_CHUNK)
-        if not chunk:
-            if buffer.strip() and not discarding:
-                yield bytes(buffer)
-            return
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                if not discarding:
-                    buffer += chunk[start:]
-                    if len(buffer) >= limit:
-                        discarding = True
-                        buffer.clear()
-                break
-            if discarding:
-                discarding = False
-                yield OVERSIZED
-            else:
-                buffer += chunk[start:end]
-                yield OVERSIZED if len(buffer) >= limit else bytes(buffer)
-            buffer.clear()
-            start = end + 1
 
 
 def device_facts() -> tuple[str, list[dict[str, Any]]]:
@@ -139,143 +110,6 @@ def device_facts() -> tuple[str, list[dict[str, Any]]]:
     return default, devices
 
 
-class Connection:
-    """One client: reads requests, answers them, and sends the events of its jobs in order."""
-
-    def __init__(
-        self,
-        engine: EngineServer,
-        reader: asyncio.StreamReader,
-        write: Callable[[bytes], Awaitable[None]],
-        *,
-        needs_token: bool,
-        name: str,
-    ) -> None:
-        self.engine = engine
-        self.reader = reader
-        self.write = write
-        self.needs_token = needs_token
-        self.name = name
-        self.greeted = False
-        self.jobs: set[str] = set()
-        self.outbox: asyncio.Queue[p.Event | None] = asyncio.Queue()
-        self.closing = False
-
-    def send(self, event: p.Event) -> None:
-        self.outbox.put_nowait(event)
-
-    async def _sender(self) -> None:
-        while (event := await self.outbox.get()) is not None:
-            try:
-                line = p.encode(event)
-            except p.ProtocolError as error:
-                logger.error("could not encode %s: %s", event.TYPE, error)
-                line = p.encode(p.Error(request_id=event.request_id, message=str(error)))
-            try:
-                await self.write(line)
-            except (ConnectionError, BrokenPipeError, OSError):
-                logger.info("%s: connection lost while sending", self.name)
-                return
-
-    async def serve(self) -> None:
-        sender = asyncio.create_task(self._sender())
-        try:
-            async for line in read_lines(self.reader):
-                if line is OVERSIZED:
-                    self.send(
-                        p.Error(
-                            kind="protocol",
-                            message=f"message over {p.MAX_MESSAGE_BYTES} bytes discarded",
-                            hint="send image paths, never image data; keep each line under "
-                            "the limit",
-                        )
-                    )
-                elif line.strip():
-                    await self.handle(line)
-                if self.closing:
-                    break
-        finally:
-            self.outbox.put_nowait(None)
-            with contextlib.suppress(Exception):
-                await sender
-
-    async def handle(self, line: bytes) -> None:
-        try:
-            request = p.decode(line, p.REQUESTS)
-        except p.ProtocolError as error:
-            self.send(
-                p.Error(
-                    request_id=_request_id(line),
-                    kind=error.kind,
-                    message=str(error),
-                    hint="one JSON object per line with a known `type`; see docs/protocol.md",
-                )
-            )
-            return
-        if isinstance(request, p.Hello):
-            await self.hello(request)
-        elif not self.greeted:
-            self.send(
-                p.Error(
-                    request_id=request.id,
-                    kind="protocol",
-                    message=f"{request.TYPE} before hello",
-                    hint="send hello first on every connection",
-                )
-            )
-        else:
-            await self.engine.dispatch(self, request)
-
-    async def hello(self, request: p.Hello) -> None:
-        if request.protocol != p.PROTOCOL_VERSION:
-            self.send(
-                p.Error(
-                    request_id=request.id,
-                    kind="version",
-                    message=f"client speaks protocol {request.protocol!r}, "
-                    f"this engine speaks {p.PROTOCOL_VERSION}",
-                    hint="update the client or the engine so that both are the same release",
-                )
-            )
-            return
-        if self.needs_token and not (
-            isinstance(request.token, str)
-            and hmac.compare_digest(request.token.encode(), self.engine.token.encode())
-        ):
-            logger.warning("%s: hello with a wrong or missing token; closing", self.name)
-            self.send(
-                p.Error(
-                    request_id=request.id,
-                    kind="unauthorized",
-                    message="wrong or missing token",
-                    hint="pass the token the engine printed when it started (or its --token)",
-                )
-            )
-            self.closing = True
-            return
-        self.greeted = True
-        logger.info("%s: hello from %s", self.name, request.client or "an unnamed client")
-        device, _ = await self.engine.facts()
-        self.send(
-            p.HelloReply(
-                request_id=request.id,
-                engine_version=engine_version(),
-                capabilities=list(CAPABILITIES),
-                device=device,
-            )
-        )
-
-
-def _request_id(line: bytes) -> str | None:
-    """The `id` of a line that is JSON but not a valid request, to answer it by name."""
-    try:
-        payload = json.loads(line)
-    except ValueError:
-        return None
-    value = payload.get("id") if isinstance(payload, dict) else None
-    return value if isinstance(value, str) else None
-
-
 def new_token() -> str:
     """A fresh engine token: 192 random bits in hex. Not urlsafe base64, whose tokens start
     with "-" one time in 64, and `dreamclear restore --token -x...` then reads as an option."""
@@ -293,6 +127,9 @@ class EngineServer:
         self.models = ModelService(config.store_root, self._post)
         self._facts: asyncio.Future | None = None
         self._background_tasks: set[asyncio.Task] = set()
+        self.remote_paths = PathPolicy.for_remote_clients(config.allow)
+        self._pending: set[Connection] = set()
+        """TCP connections still to authenticate."""
 
     # ------------------------------------------------------------------ events
 
@@ -307,6 +144,15 @@ class EngineServer:
         if client is not None and (job_id is None or job_id in client.jobs):
             client.send(event)
 
+    async def hello_reply(self, request_id: str) -> p.HelloReply:
+        device, _ = await self.facts()
+        return p.HelloReply(
+            request_id=request_id,
+            engine_version=engine_version(),
+            capabilities=list(CAPABILITIES),
+            device=device,
+        )
+
     def facts(self) -> Awaitable[tuple[str, list[dict[str, Any]]]]:
         """Device facts, computed once in a thread (importing torch takes seconds)."""
         assert self._facts is not None
@@ -320,13 +166,13 @@ class EngineServer:
         elif isinstance(request, p.ModelAction):
             # Imports copy gigabytes and downloads take minutes: the reader must stay free
             # for `interrupt`, and the job worker for restores.
-            self._background(request, self.models.handle(request, self.facts))
+            self._background(request, self.models.handle(request, self.facts, client.paths))
         elif isinstance(request, p.Export):
             self._background(request, self._export(client, request))
         elif self.runner.takes(request):
             try:
                 # Ids are known before the posted accepted/queued events are delivered.
-                client.jobs.update(self.runner.submit(request))
+                client.jobs.update(self.runner.submit(request, client.paths))
             except EngineError as error:
                 client.send(error_event(request.id, error))
         elif isinstance(request, p.Cancel):
@@ -367,7 +213,7 @@ class EngineServer:
         from engine.export import export_file
 
         try:
-            client.send(await asyncio.to_thread(export_file, request))
+            client.send(await asyncio.to_thread(export_file, request, client.paths))
         except EngineError as error:
             client.send(error_event(request.id, error))
 
@@ -411,7 +257,9 @@ class EngineServer:
         async def write(line: bytes) -> None:
             await asyncio.to_thread(write_now, line)
 
-        self.client = Connection(self, reader, write, needs_token=False, name="stdio")
+        self.client = Connection(
+            self, reader, write, needs_token=False, name="stdio", paths=ANYWHERE
+        )
         logger.info("engine serving on stdio (protocol %d)", p.PROTOCOL_VERSION)
         serving = asyncio.create_task(self.client.serve())
         stopped = asyncio.create_task(self.stopped.wait())
@@ -450,34 +298,58 @@ class EngineServer:
             writer.write(line)
             await writer.drain()
 
-        if self.client is not None:
-            logger.warning("%s: refused, another client is connected", name)
-            await write(
-                p.encode(
-                    p.Error(
-                        kind="protocol",
-                        message="another client is connected to this engine",
-                        hint="close the other client, or start another engine on another port",
-                    )
-                )
-            )
-            writer.close()
-            return
-        connection = Connection(self, reader, write, needs_token=True, name=name)
-        self.client = connection
-        logger.info("%s: connected", name)
         try:
-            await connection.serve()
+            connection = Connection(
+                self, reader, write, needs_token=True, name=name, paths=self.remote_paths
+            )
+            greeting = await self._authenticate(connection)
+            if greeting is None:
+                return
+            if self.client is not None:
+                logger.warning("%s: refused, another client is connected", name)
+                await write(p.encode(_another_client(greeting.id)))
+                return
+            self.client = connection
+            logger.info("%s: connected", name)
+            try:
+                await connection.serve(greeting)
+            finally:
+                self.client = None
+                if not self.stopped.is_set():
+                    # Jobs belong to their connection: nobody is left to hear about them.
+                    self.runner.cancel(None)
+                    self.runner.interrupt(None)
+        except (ConnectionError, OSError):
+            logger.info("%s: connection lost", name)
         finally:
-            self.client = None
-            if not self.stopped.is_set():
-                # Jobs belong to their connection: nobody is left to hear about them.
-                self.runner.cancel(None)
-                self.runner.interrupt(None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             logger.info("%s: closed", name)
+
+    async def _authenticate(self, connection: Connection) -> p.Hello | None:
+        """The connection's valid `hello`, or None once it was refused (too many waiting,
+        no hello in time, a wrong token or version). It holds no client slot meanwhile."""
+        if len(self._pending) >= MAX_PENDING_CONNECTIONS:
+            logger.warning("%s: refused, too many connections waiting for hello", connection.name)
+            return None
+        self._pending.add(connection)
+        try:
+            return await asyncio.wait_for(connection.authenticate(), HELLO_TIMEOUT_S)
+        except TimeoutError:
+            logger.warning("%s: no hello within %.0f s; closing", connection.name, HELLO_TIMEOUT_S)
+            return None
+        finally:
+            self._pending.discard(connection)
+
+
+def _another_client(request_id: str) -> p.Error:
+    return p.Error(
+        request_id=request_id,
+        kind="protocol",
+        message="another client is connected to this engine",
+        hint="close the other client, or start another engine on another port",
+    )
 
 
 def _import_model_code() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from engine.cli.common import add_store_option, print_error
 from engine.errors import EngineError
@@ -51,6 +52,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="T",
         help="token clients must send in hello (default: a random one, printed at start)",
     )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="over TCP, the folders clients may read images from and write results to "
+        "(repeat for several; default: your home folder and the temporary folder); "
+        "--stdio is the app's own engine and may use any path",
+    )
     add_store_option(parser)
     parser.add_argument(
         "--log-level", default="info", choices=LOG_LEVELS, help="stderr logging (default info)"
@@ -89,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         token=args.token,
         allow_remote=args.host is not None,
         store_root=args.store,
+        allow=args.allow,
     )
     try:
         return serve(config)

@@ -13,6 +13,7 @@ from engine.cli.common import print_error
 from engine.cli.restore_options import options_message_from_args
 from engine.cli.restore_progress import FileOutcome, StepProgress, report_outcome, summarise
 from engine.errors import EngineError, JobInterrupted
+from engine.jobs.restore import check_options
 from engine.restore_files import (
     FileResult,
     RestoreOptions,
@@ -33,7 +34,9 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
         output_folder = Path(args.output).expanduser()
         prepare_output_folder(output_folder)
         inputs, failures = collect_inputs(args.inputs)
-        options = RestoreOptions.from_message(options_message_from_args(args))
+        message = options_message_from_args(args)
+        check_options(message)
+        options = RestoreOptions.from_message(message)
         restorer = load_restorer(
             args.model, store_root=args.store, device=args.device, dtype=args.dtype
         )

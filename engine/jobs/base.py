@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from engine import protocol as p
 from engine.cancel import CancelToken
 from engine.model_cache import WarmModels
+from engine.path_policy import PathPolicy
 from engine.progress import JobProgress
 
 Emit = Callable[[p.Event], None]
@@ -67,8 +68,9 @@ class JobKind(Protocol[Spec]):
 
     request_type: ClassVar[type[p.Request]]
 
-    def plan(self, request: Any) -> list[PlannedJob[Spec]]:
-        """Check the request and split it into jobs, on the server's thread: no heavy work."""
+    def plan(self, request: Any, paths: PathPolicy) -> list[PlannedJob[Spec]]:
+        """Check the request and split it into jobs, on the server's thread: no heavy work.
+        Every path the request names goes through `paths.check` first."""
         ...
 
     def run(self, spec: Spec, context: JobContext) -> p.Event:

@@ -20,9 +20,17 @@ from engine import protocol as p
 from engine.errors import BadSettingError, EngineError
 from engine.fault_injection import TEST_FAULTS_ENV, faults_from_environment
 from engine.jobs.base import JobContext, PlannedJob
+from engine.path_policy import ANYWHERE, PathPolicy
 
 MIN_PIXEL_TILE = 64
 """The out-of-memory retry never halves the VAE or remover tiles below this (pixels)."""
+MAX_UPSCALE = 16
+MAX_STEPS = 1000
+"""The published schedule has 1000 timesteps; more steps than that cannot be taken."""
+MAX_CFG = 100.0
+MAX_LATENT_TILE = 1024
+MAX_MEGAPIXELS = 1000.0
+"""`max_megapixels` guards against decompression bombs; above this it guards nothing."""
 
 
 @dataclass
@@ -41,18 +49,23 @@ class RestoreJobs:
         self.store_root = store_root
         self.faults = faults_from_environment()
 
-    def plan(self, request: p.Restore) -> list[PlannedJob[RestoreSpec]]:
+    def plan(self, request: p.Restore, paths: PathPolicy) -> list[PlannedJob[RestoreSpec]]:
         from engine.restore_files import collect_inputs
 
         check_options(request.options)
         if not request.output_dir:
             raise BadSettingError("restore needs an output_dir", hint="name a folder for results")
+        if not request.inputs:
+            raise BadSettingError("restore needs at least one input", hint="name image files")
+        output_dir = paths.check(request.output_dir, "the output folder")
+        for pattern in request.inputs:
+            ANYWHERE.check(pattern, "an input")  # a usable name, before globbing it
         inputs, missing = collect_inputs(request.inputs)
-        output_dir = Path(request.output_dir).expanduser()
-        paths = inputs + [failure.input for failure in missing]
+        for path in inputs:
+            paths.check(str(path), "the input")
         return [
             PlannedJob(label=str(path), spec=RestoreSpec(path, output_dir, request.options))
-            for path in paths
+            for path in inputs + [failure.input for failure in missing]
         ]
 
     def run(self, spec: RestoreSpec, context: JobContext) -> p.Result:
@@ -155,31 +168,39 @@ class RestoreJobs:
 
 
 def check_options(options: p.RestoreOptionsMessage) -> None:
-    """Refuse option values that JSON let through but no job could use, before queueing."""
+    """Refuse option values that their types let through but no job could use, before
+    queueing (the ranges are in docs/protocol.md)."""
 
-    def whole(name: str, value: Any, least: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+    def whole(name: str, value: Any, least: int, most: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
             raise BadSettingError(
-                f"option {name}={value!r} is not a whole number of at least {least}",
+                f"option {name}={value!r} is not a whole number from {least} to {most}",
                 hint="see docs/protocol.md for the restore options",
             )
 
-    whole("upscale", options.upscale, 1)
-    whole("steps", options.steps, 1)
+    def number(name: str, value: float, least: float, most: float) -> None:
+        if not least <= value <= most:
+            raise BadSettingError(
+                f"option {name}={value!r} is not a number from {least:g} to {most:g}",
+                hint="see docs/protocol.md for the restore options",
+            )
+
+    whole("upscale", options.upscale, 1, MAX_UPSCALE)
+    whole("steps", options.steps, 1, MAX_STEPS)
+    number("cfg", options.cfg, 0, MAX_CFG)
+    number("max_megapixels", options.max_megapixels, 0.001, MAX_MEGAPIXELS)
     if options.tile != "auto":
-        whole("tile", options.tile, 16)
+        whole("tile", options.tile, 16, MAX_LATENT_TILE)
         if options.tile % 8:
             raise BadSettingError(
                 f"option tile={options.tile} is not a multiple of 8",
                 hint="use 'auto' or a multiple of 8 that is at least 16",
             )
     if options.seed is not None:
-        whole("seed", options.seed, 0)
+        whole("seed", options.seed, 0, 2**63 - 1)
     from engine.pipelines.strength import check_strength  # torch: loaded since hello
 
     check_strength(options.strength)
-    if not isinstance(options.model, str) or not isinstance(options.device, str):
-        raise BadSettingError("options model and device must be strings")
 
 
 def halved_tiles(options) -> tuple[dict[str, int], str]:

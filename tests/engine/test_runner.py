@@ -44,7 +44,7 @@ class CountingJobs:
         self.gate.set()
         self.in_step = threading.Event()
 
-    def plan(self, request: Count) -> list[PlannedJob]:
+    def plan(self, request: Count, paths) -> list[PlannedJob]:
         if request.to < 1:
             raise BadSettingError("to must be at least 1")
         return [

@@ -70,7 +70,7 @@ def test_import_verify_remove_a_model_folder(engine, tiny_model_dir):
         ({"action": "import"}, "bad_setting"),
         ({"action": "verify"}, "bad_setting"),
         ({"action": "remove", "name": "no-such-model"}, "bad_setting"),
-        ({"action": "teleport", "name": "dreamclear"}, "bad_setting"),
+        ({"action": "teleport", "name": "dreamclear"}, "bad_request"),
         ({"action": "download", "name": "dreamclear"}, "model_missing"),  # tests run offline
     ],
 )
@@ -156,7 +156,7 @@ def test_export_to_webp_with_quality(engine, photo, tmp_path):
     [
         ({"source": "/no/such.png"}, "bad_input"),
         ({"destination": "/no/such/folder"}, "output"),
-        ({"format": "gif"}, "bad_setting"),
+        ({"format": "gif"}, "bad_request"),  # not one of the format's values
         ({"format": "jpg", "bit_depth": 16}, "bad_setting"),
         ({"quality": 0, "format": "jpg"}, "bad_setting"),
         ({"name_pattern": "{stem}_x{scale}"}, "bad_setting"),  # no scale given

@@ -36,14 +36,16 @@ def test_bad_lines_get_protocol_errors_and_the_engine_keeps_serving(stdio_engine
     bad = {"type": "restore", "id": "r0", "inputs": ["x.png"], "output_dir": str(tmp_path)}
     bad["options"] = {"steps": 0}
     assert client.request(bad)["kind"] == "bad_setting"
-    for strength in (1.5, -0.2, "0.5", None):
+    # Out of range: bad_setting; not a number at all (NaN included): bad_request.
+    for strength, kind in ((1.5, "bad_setting"), (-0.2, "bad_setting"), ("0.5", "bad_request"),
+                           (None, "bad_request")):  # fmt: skip
         bad["options"] = {"strength": strength}
         error = client.request(bad)
-        assert error["kind"] == "bad_setting" and "strength" in error["message"], error
+        assert error["kind"] == kind and "strength" in error["message"], error
         assert error["hint"] and error["job_id"] is None
     client.send(b'{"type":"restore","id":"nan","inputs":["x.png"],"options":{"strength":NaN}}\n')
     error = client.next()
-    assert error["kind"] == "bad_setting" and "strength" in error["message"], error
+    assert error["kind"] == "bad_request" and "strength" in error["message"], error
     # Still serving: a hello and a models request are answered.
     assert hello(client)["type"] == "hello_reply"
     models = client.request({"type": "models", "id": "m"})

@@ -45,6 +45,8 @@ def test_requests_before_hello_and_a_second_client_are_refused(tcp_engine):
     with sock:
         other, other_sock = tcp_client(port)
         with other_sock:
+            # Refused once it proves itself: before that it holds no slot and hears nothing.
+            other.send({"type": "hello", "id": "h2", "token": token})
             refusal = other.next()
             assert refusal["type"] == "error" and "another client" in refusal["message"]
             assert other.next() is None
