@@ -54,11 +54,10 @@ def test_killed_job_resumes_to_the_files_of_an_uninterrupted_run(tmp_path):
     rng = np.random.default_rng(0)
     done_after_kills = []
     for _ in range(KILLS):
-        process = run_job(killed)
-        assert process.stdout.readline(), "the job ended before opening its journal"
-        time.sleep(rng.uniform(0.0, 0.4))
-        process.send_signal(signal.SIGKILL)  # no clean-up of any kind
-        process.wait()
+        with run_job(killed) as process:
+            assert process.stdout.readline(), "the job ended before opening its journal"
+            time.sleep(rng.uniform(0.0, 0.4))
+            process.send_signal(signal.SIGKILL)  # no clean-up of any kind
         done_after_kills.append(len(journalled_keys(killed)))
     assert any(0 < done < COUNT for done in done_after_kills), done_after_kills
 
