@@ -17,8 +17,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from engine.degradation.second_order import degrade, downscale_clean
+from engine.degradation.spatial import degrade_spatially_varying
 from engine.errors import BadSettingError
-from engine.imaging import degradations
 from trainer.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -170,12 +171,10 @@ def degrade_crop(
     sample = {"hq": hq}
     if standard:
         sample["lq"] = (
-            degradations.downscale_clean(hq, scale)
-            if clean
-            else degradations.degrade(hq, scale=scale, seed=seed).lq.float()
+            downscale_clean(hq, scale) if clean else degrade(hq, scale=scale, seed=seed).lq.float()
         )
     if spatially_varying:
-        varying = degradations.degrade_spatially_varying(
+        varying = degrade_spatially_varying(
             hq, scale=scale, seed=seed + VARYING_SEED_OFFSET, token_px=TOKEN_PX
         )
         sample |= {"lq_varying": varying.lq.float(), "maps": varying.strength_maps.float()}

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from engine.bench.estimator_oracle import ORACLE_CHANNELS, WINDOW, oracle_strengths
 from engine.bench.quality import bicubic_upscale, centre_crop
-from engine.imaging.degradation_ops import resize
-from engine.imaging.degradations import degrade_spatially_varying
+from engine.degradation.ops import resize
+from engine.degradation.spatial import degrade_spatially_varying
 from engine.imaging.io import load_image
 from engine.metrics.rank_correlation import spearman
 

@@ -19,13 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.imaging import degradation_ops as ops
-from engine.imaging.degradations import (
-    BLUR_SIGMA_MAX,
-    DOWNSCALE_MAX,
-    coarse_pixel_grid,
-    min_scale_strength,
-)
+from engine.degradation import ops
+from engine.degradation.records import BLUR_SIGMA_MAX, DOWNSCALE_MAX, min_scale_strength
+from engine.degradation.spatial import coarse_pixel_grid
 
 ORACLE_CHANNELS = ("blur", "scale")
 """The channels the oracle reads (noise and JPEG it leaves in the residual)."""

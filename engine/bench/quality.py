@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from engine.degradation.second_order import downscale_clean
 from engine.errors import BadInputError, BadSettingError, EngineError
-from engine.imaging.degradations import downscale_clean
 from engine.imaging.io import load_image
 from engine.metrics import niqe as niqe_metric
 from engine.metrics.fidelity import psnr_y, ssim_y
@@ -113,7 +113,7 @@ def run(
 ) -> QualityReport:
     """Score bicubic and `restorer` (an `engine.restorers.Restorer`) on every photo.
 
-    `degrade` defaults to `engine.imaging.degradations.degrade`; `on_photo(i, n, name)` is
+    `degrade` defaults to `engine.degradation.second_order.degrade`; `on_photo(i, n, name)` is
     called before each photo.
     """
     from engine.pipelines.strength import apply_strength, check_strength
@@ -125,9 +125,9 @@ def run(
             hint=f"use e.g. {scale * 64}",
         )
     if degrade is None:
-        from engine.imaging import degradations
+        from engine.degradation import second_order
 
-        degrade = degradations.degrade
+        degrade = second_order.degrade
     name = "clean" if degrade is clean_downscale else "standard" if degrade is None else "custom"
     from engine.pipelines.starter import StarterRestorePipeline
 

@@ -54,7 +54,8 @@ def _exists_error(path: Path) -> OutputError:
     )
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
+    """Make the names in `folder` durable (POSIX; a no-op elsewhere or where it fails)."""
     if os.name != "posix":
         return
     with contextlib.suppress(OSError):
@@ -72,17 +73,32 @@ def _current_umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool = False) -> None:
+def atomic_write(
+    path: Path,
+    write: Callable[[BinaryIO], None],
+    *,
+    overwrite: bool = False,
+    fixed_temp: bool = False,
+) -> None:
     """Call `write` on a temp file next to `path`, fsync it, then move it to `path`.
 
     On any failure the temp file is removed and `path` is left as it was. Without
-    `overwrite`, an existing `path` raises OutputError.
+    `overwrite`, an existing `path` raises OutputError. With `fixed_temp` the temp file is
+    `.NAME.partial` instead of a fresh random name: for a single writer (a journalled job)
+    whose next attempt, after a kill, overwrites what the killed one left.
     """
     check_output_folder(path)
     if not overwrite and path.exists():
         raise _exists_error(path)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        if fixed_temp:
+            name = str(path.with_name(f".{path.name}.partial"))
+            # Never write through it: a killed attempt may have left it hard-linked to `path`.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise OutputError(
             f"{path}: cannot create a file here ({error.strerror})",
@@ -106,7 +122,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bo
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     logger.debug("wrote %s", path)
 
 

@@ -34,10 +34,10 @@ def stand_in_degradations(monkeypatch):
         calls.append((tuple(hq.shape), scale, seed))
         return _stand_in_degrade(hq, scale=scale, seed=seed)
 
-    from engine.imaging import degradations
+    from engine.degradation import second_order
 
     # A cheap, predictable stand-in for the real degradations (tested on their own).
-    monkeypatch.setattr(degradations, "degrade", degrade)
+    monkeypatch.setattr(second_order, "degrade", degrade)
     return calls
 
 

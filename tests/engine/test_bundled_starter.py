@@ -9,7 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.imaging.degradations import STRENGTH_CHANNELS, degrade, degrade_spatially_varying
+from engine.degradation.records import STRENGTH_CHANNELS
+from engine.degradation.second_order import degrade
+from engine.degradation.spatial import degrade_spatially_varying
 from engine.imaging.io import load_image
 from engine.metrics.fidelity import psnr_y
 from engine.metrics.rank_correlation import spearman
@@ -82,7 +84,7 @@ def test_on_clean_photos_strength_brings_the_result_towards_bicubic():
     texture and scores below bicubic; strength 0.7 gives much of that back. Measured when the
     weights shipped: -2.98 dB and -1.91 dB at strength 0.7 on 512 px crops (bench quality
     --degradation clean); -4.04 dB on these 256 px ones, whose smooth skies favour bicubic."""
-    from engine.imaging.degradations import downscale_clean
+    from engine.degradation.second_order import downscale_clean
     from engine.pipelines.strength import apply_strength
 
     pipeline = load_starter_pipeline()

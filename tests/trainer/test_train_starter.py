@@ -228,7 +228,7 @@ def test_the_progress_bar_counts_to_the_time_budget_not_max_steps(make_starter_c
 
 
 def test_clean_fraction_mixes_in_crops_that_are_only_downscaled(photos_dir):
-    from engine.imaging.degradations import downscale_clean
+    from engine.degradation.second_order import downscale_clean
     from trainer.data import DegradedCrops, load_photos
 
     photos = load_photos(photos_dir, min_side=48)

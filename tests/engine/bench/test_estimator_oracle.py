@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.bench.estimator_oracle import oracle_strengths
-from engine.imaging.degradations import degrade_with_masks, min_scale_strength
+from engine.degradation.records import min_scale_strength
+from engine.degradation.spatial import degrade_with_masks
 
 SIZE = 256
 

@@ -11,24 +11,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.errors import BadInputError, BadSettingError
-from engine.imaging import degradation_ops as ops
-from engine.imaging.blur_kernels import (
+from engine.degradation import ops
+from engine.degradation.kernels import (
     excess_sigma,
     gaussian_family_kernel,
     sinc_kernel,
 )
-from engine.imaging.degradations import (
-    SEESR_SETTINGS,
-    STRENGTH_CHANNELS,
-    DegradationParams,
-    DegradationSettings,
-    degrade,
+from engine.degradation.records import STRENGTH_CHANNELS, DegradationParams, min_scale_strength
+from engine.degradation.second_order import degrade
+from engine.degradation.settings import SEESR_SETTINGS, DegradationSettings
+from engine.degradation.spatial import (
     degrade_spatially_varying,
     degrade_with_masks,
-    min_scale_strength,
     random_strength_masks,
 )
+from engine.errors import BadInputError, BadSettingError
 
 SIZE = 128
 
@@ -333,7 +330,7 @@ def test_a_256_crop_degrades_well_under_100_ms() -> None:
 
 
 def test_downscale_clean_is_a_box_downscale_on_the_8_bit_grid() -> None:
-    from engine.imaging.degradations import downscale_clean
+    from engine.degradation.second_order import downscale_clean
 
     hq = textured()
     lq = downscale_clean(hq, 4)

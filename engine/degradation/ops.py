@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.imaging.blur_kernels import gaussian_taps
+from engine.degradation.kernels import gaussian_taps
 
 ResizeMode = Literal["area", "bilinear", "bicubic", "nearest-exact"]
 RESIZE_MODES: tuple[ResizeMode, ...] = ("area", "bilinear", "bicubic")
