@@ -106,14 +106,23 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def truncate_csv(path: Path, max_step: int) -> None:
-    """Drop rows after `max_step`: what a killed run logged past its last checkpoint."""
-    rows = read_csv(path)
-    if not rows:
+    """Drop rows after `max_step` (all of them with -1): what a killed run logged past its last
+    checkpoint. The file is replaced in one step, so a kill meanwhile loses no row."""
+    if not path.exists():
         return
-    path.unlink()
-    for row in rows:
-        if int(row["step"]) <= max_step:
-            append_csv(path, row)
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        kept = [row for row in reader if int(row["step"]) <= max_step]
+        fields = reader.fieldnames or []
+    if not kept:
+        path.unlink()
+        return
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(kept)
+    os.replace(temporary, path)
 
 
 def unwrapped_state(state: dict[str, Any]) -> dict[str, Any]:

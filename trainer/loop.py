@@ -118,21 +118,24 @@ class Trainer:
         if self.accelerator.is_main_process:
             checkpoints.remove_incomplete(self.output_dir)
         self.accelerator.wait_for_everyone()
-        if folder is None:
-            if resume == "latest":
-                logger.warning("No checkpoint in %s yet: starting a new run.", self.output_dir)
-            return
-        self.accelerator.load_state(str(folder))
-        # load_state does not move accelerate's counter: name the next save after the newest.
-        self.accelerator.project_configuration.iteration = checkpoints.next_checkpoint_index(
-            self.output_dir
-        )
-        if self.accelerator.is_main_process:
-            checkpoints.truncate_csv(self.output_dir / "losses.csv", self.progress.step)
-            checkpoints.truncate_csv(
-                self.output_dir / "validation" / "metrics.csv", self.progress.step
+        if folder is not None:
+            self.accelerator.load_state(str(folder))
+            # load_state does not move accelerate's counter: name the next save after the newest.
+            self.accelerator.project_configuration.iteration = checkpoints.next_checkpoint_index(
+                self.output_dir
             )
-        logger.info("Resumed from %s at step %d.", folder, self.progress.step)
+            logger.info("Resumed from %s at step %d.", folder, self.progress.step)
+        elif resume == "latest":
+            logger.warning("No checkpoint in %s yet: starting a new run.", self.output_dir)
+        if self.accelerator.is_main_process:
+            # What a killed run logged after its checkpoint (all of it, when it had none) is
+            # about to be logged again.
+            last_kept = self.progress.step if folder is not None else -1
+            for log in (
+                self.output_dir / "losses.csv",
+                self.output_dir / "validation" / "metrics.csv",
+            ):
+                checkpoints.truncate_csv(log, last_kept)
 
     # ------------------------------------------------------------------ loop
 

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -48,22 +50,27 @@ def test_resume_from_a_checkpoint_path(make_starter_config, reference_curve):
     assert loss_curve(config) == pytest.approx(reference_curve, rel=1e-5, abs=1e-7)
 
 
-def test_killed_run_resumes_from_last_complete_checkpoint(make_starter_config, reference_curve):
-    config = make_starter_config("killed", max_steps=1000)
-    out = config.checkpointing.output_dir
+def kill_training_when(out: Path, done: Callable[[], object], what: str) -> None:
+    """Run `dreamclear train` on the run's train.toml until `done()`, then SIGKILL it."""
     command = [sys.executable, "-m", "dreamclear.cli", "train", str(out.parent / "train.toml")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with open(out.parent / "log.txt", "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 90
-            while not checkpoints.complete_checkpoints(out):
+            while not done():
                 assert process.poll() is None, (out.parent / "log.txt").read_text()
-                assert time.monotonic() < deadline, "no checkpoint within 90 s"
+                assert time.monotonic() < deadline, f"{what}: not within 90 s"
                 time.sleep(0.02)
         finally:
             process.kill()  # SIGKILL: no clean-up of any kind
             process.wait()
+
+
+def test_killed_run_resumes_from_last_complete_checkpoint(make_starter_config, reference_curve):
+    config = make_starter_config("killed", max_steps=1000)
+    out = config.checkpointing.output_dir
+    kill_training_when(out, lambda: checkpoints.complete_checkpoints(out), "a checkpoint")
 
     # A save the kill cut short: a newer folder with a truncated weights file, no marker.
     latest = checkpoints.complete_checkpoints(out)[-1]
@@ -81,3 +88,22 @@ def test_killed_run_resumes_from_last_complete_checkpoint(make_starter_config, r
     assert loss_curve(config) == pytest.approx(reference_curve, rel=1e-5, abs=1e-7)
     assert not torn.exists() or checkpoints.is_complete(torn)
     assert checkpoints.read_marker(checkpoints.complete_checkpoints(out)[-1])["step"] == STEPS
+
+
+def test_run_killed_before_its_first_checkpoint_logs_every_step_once(
+    make_starter_config, reference_curve
+):
+    config = make_starter_config("early", max_steps=1000, checkpoint_every=1000)
+    out = config.checkpointing.output_dir
+    logged = lambda: len(checkpoints.read_csv(out / "losses.csv")) >= 5  # noqa: E731
+    kill_training_when(out, logged, "5 steps")
+    assert not checkpoints.complete_checkpoints(out)
+    validated = lambda: [int(row["step"]) for row in checkpoints.read_csv(metrics)]  # noqa: E731
+    metrics = out / "validation" / "metrics.csv"
+    assert validated() == [4]
+
+    # Nothing to resume from: the run starts over, and so do its logs.
+    config = make_starter_config("early", max_steps=STEPS, checkpoint_every=1000)
+    train(config, resume="latest")
+    assert loss_curve(config) == pytest.approx(reference_curve, rel=1e-5, abs=1e-7)
+    assert validated() == [4, 8, STEPS]
