@@ -1,8 +1,8 @@
 """Checkpoint folders: which are complete, which one `--resume latest` means, and CSV logs.
 
-accelerate writes `OUTPUT/checkpoints/checkpoint_<n>` (automatic naming). A process killed
-while saving leaves a half-written folder, so the trainer writes `COMPLETE_MARKER` last,
-atomically, and only a folder holding it counts as a checkpoint.
+The trainer writes `OUTPUT/checkpoints/checkpoint_<n>`. A process killed while saving leaves a
+half-written folder, so the trainer writes `COMPLETE_MARKER` last, atomically, and only a
+folder holding it counts as a checkpoint. What else a checkpoint holds: `training_state`.
 """
 
 from __future__ import annotations
@@ -62,11 +62,17 @@ def resolve_checkpoint(output_dir: Path, resume: str) -> Path | None:
 
 
 def remove_incomplete(output_dir: Path) -> None:
-    """Delete half-written checkpoint folders, so accelerate's pruning never counts them."""
+    """Delete half-written checkpoint folders (what a kill while saving leaves)."""
     for folder in checkpoint_folders(output_dir):
         if not is_complete(folder):
             logger.warning("Removing incomplete checkpoint %s.", folder)
             shutil.rmtree(folder)
+
+
+def remove_oldest(output_dir: Path, keep: int) -> None:
+    """Delete all but the newest `keep` complete checkpoints."""
+    for folder in complete_checkpoints(output_dir)[:-keep]:
+        shutil.rmtree(folder)
 
 
 def next_checkpoint_index(output_dir: Path) -> int:
