@@ -81,7 +81,9 @@ STALE_AFTER_S = 24 * 3600.0
 """A temp file of ours untouched this long is stale, whoever wrote it (a pid reused by another
 process, a writer on another machine that shares the folder)."""
 
-_TEMP_NAME = re.compile(r"^\..*\.dreamclear-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[a-z0-9_]{8}\.tmp$")
+_TEMP_NAME = re.compile(
+    r"^\..*\.dreamclear-(?P<host>[0-9a-f]{8})-(?P<pid>\d{1,9})-[a-z0-9_]{8}\.tmp$"
+)
 
 
 @functools.cache

@@ -88,16 +88,19 @@ def test_temp_files_of_running_writers_stay(tmp_path: Path) -> None:
         remote = folder / re.sub(r"dreamclear-[0-9a-f]+-\d+-", "dreamclear-0badcafe-1-", temp.name)
         assert remote != temp
         remote.write_bytes(b"in progress elsewhere")
+        # No process has this id: not one of ours, whatever made it.
+        odd = folder / re.sub(r"-\d+-(\w+\.tmp)$", r"-99999999999999999999-\1", temp.name)
+        odd.write_bytes(b"?")
 
         write_photo(folder / "a_x4.png")
-        assert names(folder) == sorted(["a_x4.png", temp.name, remote.name])
+        assert names(folder) == sorted(["a_x4.png", temp.name, remote.name, odd.name])
 
         # Untouched for two days: its writer hangs or its pid was reused; it goes.
         two_days_ago = time.time() - 2 * 86400
         for path in (temp, remote):
             os.utime(path, (two_days_ago, two_days_ago))
         write_photo(folder / "b_x4.png")
-        assert names(folder) == ["a_x4.png", "b_x4.png"]
+        assert names(folder) == sorted(["a_x4.png", "b_x4.png", odd.name])
 
 
 def test_temp_names_are_hidden_and_name_their_writer(tmp_path: Path) -> None:
