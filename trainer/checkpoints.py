@@ -1,8 +1,8 @@
 """Checkpoint folders: which are complete, which one `--resume latest` means, and CSV logs.
 
-accelerate writes `OUTPUT/checkpoints/checkpoint_<n>` (automatic naming). A process killed
-while saving leaves a half-written folder, so the trainer writes `COMPLETE_MARKER` last,
-atomically, and only a folder holding it counts as a checkpoint.
+The trainer writes `OUTPUT/checkpoints/checkpoint_<n>`. A process killed while saving leaves a
+half-written folder, so the trainer writes `COMPLETE_MARKER` last, atomically, and only a
+folder holding it counts as a checkpoint. What else a checkpoint holds: `training_state`.
 """
 
 from __future__ import annotations
@@ -62,11 +62,17 @@ def resolve_checkpoint(output_dir: Path, resume: str) -> Path | None:
 
 
 def remove_incomplete(output_dir: Path) -> None:
-    """Delete half-written checkpoint folders, so accelerate's pruning never counts them."""
+    """Delete half-written checkpoint folders (what a kill while saving leaves)."""
     for folder in checkpoint_folders(output_dir):
         if not is_complete(folder):
             logger.warning("Removing incomplete checkpoint %s.", folder)
             shutil.rmtree(folder)
+
+
+def remove_oldest(output_dir: Path, keep: int) -> None:
+    """Delete all but the newest `keep` complete checkpoints."""
+    for folder in complete_checkpoints(output_dir)[:-keep]:
+        shutil.rmtree(folder)
 
 
 def next_checkpoint_index(output_dir: Path) -> int:
@@ -106,14 +112,23 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def truncate_csv(path: Path, max_step: int) -> None:
-    """Drop rows after `max_step`: what a killed run logged past its last checkpoint."""
-    rows = read_csv(path)
-    if not rows:
+    """Drop rows after `max_step` (all of them with -1): what a killed run logged past its last
+    checkpoint. The file is replaced in one step, so a kill meanwhile loses no row."""
+    if not path.exists():
         return
-    path.unlink()
-    for row in rows:
-        if int(row["step"]) <= max_step:
-            append_csv(path, row)
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        kept = [row for row in reader if int(row["step"]) <= max_step]
+        fields = reader.fieldnames or []
+    if not kept:
+        path.unlink()
+        return
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(kept)
+    os.replace(temporary, path)
 
 
 def unwrapped_state(state: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 [--output-dir DIR]`.
 
 On one device it runs as is. For several GPUs or nodes, start the same command through
-accelerate (its own `accelerate config` decides processes and precision flags):
+accelerate (its own `accelerate config` decides processes and precision flags; plain DDP, as
+FSDP and DeepSpeed checkpoints are pickles):
 
     accelerate launch -m dreamclear.cli train resources/configs/dreamclear.toml --resume latest
 

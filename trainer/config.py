@@ -73,8 +73,7 @@ class CheckpointConfig:
     checkpoint_every: int = 500
     """Save a checkpoint every this many optimiser steps (and always at the end)."""
     keep_last: int = 3
-    """Checkpoints kept (accelerate's total_limit). At least 2: accelerate deletes the oldest
-    before writing the next, so with 1 a crash during a save would leave none."""
+    """Complete checkpoints kept; the oldest is deleted once a newer one is complete."""
 
 
 @dataclass
@@ -287,12 +286,7 @@ def validate(config: TrainConfig) -> None:
     require(0.0 <= data.clean_fraction <= 1.0, "data.clean_fraction", "must be in [0, 1]")
     require(config.optimisation.learning_rate > 0, "optimisation.learning_rate", "must be > 0")
     require(ckpt.checkpoint_every >= 1, "checkpointing.checkpoint_every", "must be >= 1")
-    require(
-        ckpt.keep_last >= 2,
-        "checkpointing.keep_last",
-        "must be at least 2",
-        hint="accelerate deletes the oldest checkpoint before writing the next one",
-    )
+    require(ckpt.keep_last >= 1, "checkpointing.keep_last", "must be >= 1")
     require(val.every >= 0, "validation.every", "must be >= 0")
     require(val.crop >= 16 and val.crop % 16 == 0, "validation.crop", "must be a multiple of 16")
     if config.task == "starter":

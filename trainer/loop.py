@@ -1,10 +1,11 @@
 """The one training loop, on accelerate, shared by every task.
 
-accelerate handles devices, mixed precision, multiple GPUs and gradient accumulation; it
-writes `OUTPUT/checkpoints/checkpoint_<n>` (automatic naming, at most `keep_last`), each with
-the models, the optimiser, the RNG states and our `TrainingProgress`. The trainer then adds the
-config (TOML) and, last, the completion marker. Resuming loads a complete checkpoint and skips
-the batches already seen in its epoch, so the data continues at the exact sample.
+accelerate handles devices, mixed precision, multiple GPUs and gradient accumulation. Every
+`checkpoint_every` steps the trainer writes `OUTPUT/checkpoints/checkpoint_<n>` (at most
+`keep_last` kept): the models, the optimiser and the RNG states (`training_state`, files that
+hold no code), the config (TOML) and, last, the completion marker with our `TrainingProgress`.
+Resuming loads a complete checkpoint and skips the batches already seen in its epoch, so the
+data continues at the exact sample.
 
 Outputs: `losses.csv` (one row per optimiser step), `validation/metrics.csv` and
 `validation/step_<n>/` sample images, and `export/` (the task's loadable weights) at the end.
@@ -21,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import set_seed
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from trainer import checkpoints
+from trainer import checkpoints, training_state
 from trainer.config import ConfigError, TrainConfig, config_to_toml
 from trainer.data import collate_crops
 from trainer.tasks import build_task
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 class TrainingProgress:
-    """Where the run is; saved in every checkpoint through accelerate's custom state."""
+    """Where the run is; saved in every checkpoint's completion marker (JSON)."""
 
     def __init__(self) -> None:
         self.step = 0
@@ -75,14 +76,11 @@ class Trainer:
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
             gradient_accumulation_steps=config.gradient_accumulation_steps,
-            project_config=ProjectConfiguration(
-                project_dir=str(self.output_dir),
-                automatic_checkpoint_naming=True,
-                total_limit=config.checkpointing.keep_last,
-            ),
         )
+        training_state.check_supported(self.accelerator)
         self.progress = TrainingProgress()
-        self.accelerator.register_for_checkpointing(self.progress)
+        self.next_checkpoint = 0
+        """The n of the next `checkpoint_<n>` folder."""
         checkpoint = self._checkpoint_to_resume(resume)
         set_seed(config.seed)
         self.task: Task = build_task(config)
@@ -118,21 +116,29 @@ class Trainer:
         if self.accelerator.is_main_process:
             checkpoints.remove_incomplete(self.output_dir)
         self.accelerator.wait_for_everyone()
-        if folder is None:
-            if resume == "latest":
-                logger.warning("No checkpoint in %s yet: starting a new run.", self.output_dir)
-            return
-        self.accelerator.load_state(str(folder))
-        # load_state does not move accelerate's counter: name the next save after the newest.
-        self.accelerator.project_configuration.iteration = checkpoints.next_checkpoint_index(
-            self.output_dir
-        )
+        self.next_checkpoint = checkpoints.next_checkpoint_index(self.output_dir)
+        if folder is not None:
+            self._load_checkpoint(folder)
+            logger.info("Resumed from %s at step %d.", folder, self.progress.step)
+        elif resume == "latest":
+            logger.warning("No checkpoint in %s yet: starting a new run.", self.output_dir)
         if self.accelerator.is_main_process:
-            checkpoints.truncate_csv(self.output_dir / "losses.csv", self.progress.step)
-            checkpoints.truncate_csv(
-                self.output_dir / "validation" / "metrics.csv", self.progress.step
-            )
-        logger.info("Resumed from %s at step %d.", folder, self.progress.step)
+            # What a killed run logged after its checkpoint (all of it, when it had none) is
+            # about to be logged again.
+            last_kept = self.progress.step if folder is not None else -1
+            for log in (
+                self.output_dir / "losses.csv",
+                self.output_dir / "validation" / "metrics.csv",
+            ):
+                checkpoints.truncate_csv(log, last_kept)
+
+    def _load_checkpoint(self, folder: Path) -> None:
+        with training_state.reading(folder / checkpoints.COMPLETE_MARKER, "the progress"):
+            self.progress.load_state_dict(checkpoints.read_marker(folder))
+        training_state.load_training_state(folder, self.accelerator, self.models, self.optimizer)
+        # accelerate's gradient-accumulation counter, which its own load_state would restore:
+        # the batches seen in this epoch (it restarts at the end of each).
+        self.accelerator.step = self.progress.batches_seen % len(self.loader)
 
     # ------------------------------------------------------------------ loop
 
@@ -241,13 +247,19 @@ class Trainer:
     # ------------------------------------------------------------------ save / validate
 
     def save_checkpoint(self) -> Path:
-        """accelerate's state, then the config, then (last) the completion marker."""
-        folder = Path(self.accelerator.save_state())
+        """The training state, then the config, then (last) the completion marker; then the
+        checkpoints beyond `keep_last` go, oldest first."""
+        folder = self.output_dir / "checkpoints" / f"checkpoint_{self.next_checkpoint}"
+        self.next_checkpoint += 1
+        folder.mkdir(parents=True, exist_ok=True)
+        training_state.save_training_state(folder, self.accelerator, self.models, self.optimizer)
+        self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             (folder / checkpoints.CONFIG_FILE).write_text(
                 config_to_toml(self.config), encoding="utf-8"
             )
             checkpoints.write_marker(folder, self.progress.state_dict())
+            checkpoints.remove_oldest(self.output_dir, self.config.checkpointing.keep_last)
         self.accelerator.wait_for_everyone()
         return folder
 

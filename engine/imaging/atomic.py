@@ -1,11 +1,23 @@
-"""Writing a file so that it either appears complete under its final name or not at all."""
+"""Writing a file so that it either appears complete under its final name or not at all.
+
+The temporary file lives beside the result (so the final rename stays on one file system) and
+its name says whose it is: `.NAME.dreamclear-HOST-PID-RANDOM.tmp`, HOST a hash of the machine's
+name and PID the writer's process id. A writer killed with kill -9 cannot remove its own, so
+every write first sweeps the stale ones of ours from its folder: those whose writer no longer
+runs on this machine, and any left untouched for `STALE_AFTER_S`. Other files are never touched.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -66,6 +78,60 @@ def sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+STALE_AFTER_S = 24 * 3600.0
+"""A temp file of ours untouched this long is stale, whoever wrote it (a pid reused by another
+process, a writer on another machine that shares the folder)."""
+
+_TEMP_NAME = re.compile(
+    r"^\..*\.dreamclear-(?P<host>[0-9a-f]{8})-(?P<pid>\d{1,9})-[a-z0-9_]{8}\.tmp$"
+)
+
+
+@functools.cache
+def _host_tag() -> str:
+    return hashlib.blake2s(socket.gethostname().encode(), digest_size=4).hexdigest()
+
+
+def _temp_prefix(path: Path) -> str:
+    # A bounded part of the name: the longest names would leave no room for the rest.
+    return f".{path.name[:40]}.dreamclear-{_host_tag()}-{os.getpid()}-"
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would kill it on Windows: only the age rule there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: Path) -> None:
+    """Delete our temp files in `folder` whose writer is gone (see the module docstring)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            untouched = now - entry.stat(follow_symlinks=False).st_mtime
+            writer_gone = match["host"] == _host_tag() and not _process_exists(int(match["pid"]))
+            if writer_gone or untouched > STALE_AFTER_S:
+                os.unlink(entry.path)
+                logger.info("Removed %s, left by a write that never finished.", entry.path)
+        except OSError as error:  # cleaning up is a courtesy; the write goes on regardless
+            logger.debug("Could not remove %s: %s", entry.path, error)
+
+
 def _current_umask() -> int:
     # The only portable way to read the umask is to set it; set it straight back.
     mask = os.umask(0o022)
@@ -90,6 +156,7 @@ def atomic_write(
     check_output_folder(path)
     if not overwrite and path.exists():
         raise _exists_error(path)
+    remove_stale_temp_files(path.parent)
     try:
         if fixed_temp:
             name = str(path.with_name(f".{path.name}.partial"))
@@ -98,7 +165,7 @@ def atomic_write(
                 os.unlink(name)
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         else:
-            fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+            fd, name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise OutputError(
             f"{path}: cannot create a file here ({error.strerror})",

@@ -45,11 +45,13 @@ def write_config(folder: Path, text: str) -> Path:
     return path
 
 
-def starter_config(photos_dir: Path, output_dir: Path, **top) -> TrainConfig:
+def starter_config(
+    photos_dir: Path, output_dir: Path, max_steps: int = 6, checkpoint_every: int = 2
+) -> TrainConfig:
     """A starter run small enough for a few steps a second on one CPU core."""
     text = f"""
 task = "starter"
-max_steps = {top.get("max_steps", 6)}
+max_steps = {max_steps}
 seed = 3
 
 [data]
@@ -65,7 +67,7 @@ learning_rate = 1e-3
 
 [checkpointing]
 output_dir = "{output_dir}"
-checkpoint_every = 2
+checkpoint_every = {checkpoint_every}
 keep_last = 2
 
 [validation]
@@ -83,13 +85,13 @@ estimator_channels = 8
 
 @pytest.fixture(scope="session")
 def make_starter_config(photos_dir, tmp_path_factory):
-    """make(name, max_steps=N): the config of run `name` (same name, same folder), also
-    written to `<run folder>/train.toml` for the command line."""
+    """make(name, max_steps=N, checkpoint_every=M): the config of run `name` (same name, same
+    folder), also written to `<run folder>/train.toml` for the command line."""
     folders: dict[str, Path] = {}
 
-    def make(name: str = "run", **top) -> TrainConfig:
+    def make(name: str = "run", **settings) -> TrainConfig:
         if name not in folders:
             folders[name] = tmp_path_factory.mktemp(name)
-        return starter_config(photos_dir, folders[name] / "out", **top)
+        return starter_config(photos_dir, folders[name] / "out", **settings)
 
     return make

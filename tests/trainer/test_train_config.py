@@ -29,7 +29,7 @@ def _load(tmp_path, text):
         ('task = "starter"\n[data]\nvalidation_photos = ["nope.jpg"]\n', "validation_photos"),
         ('task = "starter"\n[data]\ncrop_min = 100\n', "data.crop_min"),
         ('task = "starter"\n[data]\nclean_fraction = 1.5\n', "data.clean_fraction"),
-        ('task = "starter"\n[checkpointing]\nkeep_last = 1\n', "checkpointing.keep_last"),
+        ('task = "starter"\n[checkpointing]\nkeep_last = 0\n', "checkpointing.keep_last"),
         ('task = "starter"\n[optimisation]\nbetas = [0.9]\n', "optimisation.betas"),
         ('task = "starter"\ndata = 3\n', "data"),
         ('task = "starter"\nmax_minutes = -1\n', "max_minutes"),
