@@ -11,7 +11,8 @@ from huggingface_hub import constants
 
 from engine.errors import BadSettingError, CheckpointError, ModelNotInstalledError, OutputError
 from engine.weights import store as store_module
-from engine.weights.store import ModelStore, default_root, recognise
+from engine.weights.checkpoint_inspection import recognise
+from engine.weights.store import ModelStore, default_root
 
 
 def test_default_root_from_env_then_platform(monkeypatch, tmp_path):
