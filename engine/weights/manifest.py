@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from dreamclear_studio_resources import resource_path
 from engine.errors import BadSettingError
 
 FORMAT_VERSION = 1
-DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "resources" / "models" / "manifest.toml"
+DEFAULT_MANIFEST = resource_path("models", "manifest.toml")
 
 ModelKind = Literal["transformer", "base", "remover", "vae", "text-encoder", "captioner", "starter"]
 MODEL_KINDS: tuple[str, ...] = (

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from dreamclear_studio_resources import resource_path
 from engine.errors import BadSettingError, ModelNotInstalledError, OutputError
 from engine.weights.checkpoint_inspection import (
     MODEL_FILE,
@@ -41,7 +42,9 @@ logger = logging.getLogger(__name__)
 
 APP_FOLDER = "dreamclear-studio"
 STORE_ENV = "DREAMCLEAR_MODEL_STORE"
-STARTER_FOLDER = Path(__file__).resolve().parents[2] / "resources" / "models" / "starter"
+BUNDLED_MODELS = resource_path("models")
+"""Models that ship with the app, one folder per manifest name."""
+STARTER_FOLDER = BUNDLED_MODELS / "starter"
 LOCAL_FOLDER = "local"
 
 # Hub sizes are rounded to 3 significant digits, so a complete file is at least this share.
@@ -112,7 +115,7 @@ class ModelStore:
     def model_dir(self, name: str) -> Path:
         entry = self.manifest.models.get(name)
         if entry is not None and entry.bundled:
-            return STARTER_FOLDER
+            return BUNDLED_MODELS / name
         if entry is not None:
             return self.root / name
         return self.root / LOCAL_FOLDER / _local_name(name)

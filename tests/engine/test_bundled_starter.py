@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from dreamclear_studio_resources import resource_path
 from engine.imaging.degradations import STRENGTH_CHANNELS, degrade, degrade_spatially_varying
 from engine.imaging.io import load_image
 from engine.metrics.fidelity import psnr_y
 from engine.metrics.rank_correlation import spearman
 from engine.weights.starter_io import load_starter, starter_available
 
-PHOTOS = Path(__file__).resolve().parents[2] / "resources" / "photos"
+PHOTOS = resource_path("photos")
 HELD_OUT = ("bridge.jpg", "ladybird.jpg", "storm.jpg", "sunset.jpg", "wood.jpg")
 """Photos the starter never trained on (resources/configs/starter.toml)."""
 
