@@ -131,16 +131,6 @@ class ModelStore:
         if entry is None:
             return self._local_status(name)
         folder = self.model_dir(name)
-        if entry.bundled:
-            present = (folder / MODEL_FILE).is_file()
-            return ModelStatus(
-                name,
-                "installed" if present else "missing",
-                folder,
-                _disk_size(folder) if present else 0,
-                () if present else (MODEL_FILE,),
-                entry,
-            )
         missing: list[str] = []
         found = 0
         for file in entry.files:
