@@ -17,13 +17,10 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from engine import protocol as p
 from engine.path_policy import PathPolicy
-
-if TYPE_CHECKING:
-    from engine.server import EngineServer
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +63,22 @@ async def read_lines(reader: asyncio.StreamReader, limit: int = p.MAX_MESSAGE_BY
             start = end + 1
 
 
+class Engine(Protocol):
+    """What a connection needs of the engine that serves it (`engine.server.EngineServer`)."""
+
+    token: str
+
+    async def hello_reply(self, request_id: str) -> p.HelloReply: ...
+
+    async def dispatch(self, client: Connection, request: p.Request) -> None: ...
+
+
 class Connection:
     """One client: reads requests, answers them, and sends the events of its jobs in order."""
 
     def __init__(
         self,
-        engine: EngineServer,
+        engine: Engine,
         reader: asyncio.StreamReader,
         write: Callable[[bytes], Awaitable[None]],
         *,

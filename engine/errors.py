@@ -69,3 +69,9 @@ class JobInterrupted(EngineError):
 def error_event(request_id: str | None, error: EngineError) -> p.Error:
     """The `error` event answering request `request_id` with `error`."""
     return p.Error(request_id=request_id, kind=error.kind, message=error.message, hint=error.hint)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (its type name when it has none), for messages."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "Creating $venv ..." >&2
     "$python" -m venv "$venv"
 fi
-if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ] || [ "$root/setup.py" -nt "$stamp" ]; then
     echo "Installing DreamClear Studio into $venv (first run takes a few minutes) ..." >&2
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dreamclear_studio_resources import resource_path
 from engine.errors import BadSettingError
 
 TaskName = Literal["starter", "dreamclear"]
@@ -26,10 +27,14 @@ class ConfigError(BadSettingError):
     """A training config that cannot work; the message names the field."""
 
 
+BUNDLED_PHOTOS = resource_path("photos")
+
+
 @dataclass
 class DataConfig:
-    photos: Path = Path("resources/photos")
-    """Folder of HQ training photos (png, jpg, webp...; searched non-recursively)."""
+    photos: Path = BUNDLED_PHOTOS
+    """Folder of HQ training photos (png, jpg, webp...; searched non-recursively; default: the
+    photos that ship in resources/)."""
     validation_photos: tuple[str, ...] = ()
     """File names in `photos` held out of training and used for validation."""
     crop_min: int = 128

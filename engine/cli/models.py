@@ -93,6 +93,8 @@ def _list(store, args: argparse.Namespace, out: TextIO) -> int:
         state = status.status
         if entry is not None and entry.optional and state == "missing":
             state = "missing (optional)"
+        if entry is not None and entry.bundled:
+            state += " (bundled)"
         if status.converted:
             state += f" +{','.join(status.converted)}"
         licence = entry.licence if entry else "(local)"

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from engine.errors import CheckpointError, ModelNotInstalledError
-from engine.weights.store import WEIGHT_SUFFIXES, ModelStore
+from engine.weights.checkpoint_inspection import WEIGHT_SUFFIXES
+from engine.weights.store import ModelStore
 
 LPIPS_VGG = "lpips-vgg"
 DISTS = "dists"

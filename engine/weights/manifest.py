@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from dreamclear_studio_resources import resource_path
 from engine.errors import BadSettingError
 
 FORMAT_VERSION = 1
-DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "resources" / "models" / "manifest.toml"
+DEFAULT_MANIFEST = resource_path("models", "manifest.toml")
 
 ModelKind = Literal["transformer", "base", "remover", "vae", "text-encoder", "captioner", "starter"]
 MODEL_KINDS: tuple[str, ...] = (
@@ -184,14 +185,12 @@ def _parse_entry(name: str, raw: Any, source: Path) -> ModelEntry:
 
     files = tuple(_parse_file(f, where) for f in _table_list(raw, "files", where))
     folders = tuple(_parse_folder(f, where) for f in _table_list(raw, "folders", where))
-    if flags["bundled"]:
-        if repo is not None or files or folders:
-            raise ManifestError(f"{where}: a bundled model has no repo, files or folders.")
-    else:
-        if repo is None:
-            raise ManifestError(f"{where}: 'repo' is required unless the model is bundled.")
-        if not files and not folders:
-            raise ManifestError(f"{where}: list at least one [[files]] or [[folders]] entry.")
+    if flags["bundled"] and repo is not None:
+        raise ManifestError(f"{where}: a bundled model has no repo.")
+    if not flags["bundled"] and repo is None:
+        raise ManifestError(f"{where}: 'repo' is required unless the model is bundled.")
+    if not files and not folders:
+        raise ManifestError(f"{where}: list at least one [[files]] or [[folders]] entry.")
 
     return ModelEntry(
         name=name,

@@ -6,50 +6,50 @@ Layout (docs/model-folder.md):
     <root>/dreamclear/converted-<dtype>/     the converted transformer (safetensors)
     <root>/local/<name>/                     imported folders in our model-folder layout
 
-Nothing here loads whole weights: status, verify and recognition read headers and keys.
-Every failure a user can cause is an `EngineError` with a hint naming the command to run.
+Nothing here loads whole weights: status, verify and import read headers and keys
+(`checkpoint_inspection`); downloads go through `hub`. Every failure a user can cause is an
+`EngineError` with a hint naming the command to run.
 """
 
 from __future__ import annotations
 
 import errno
 import fnmatch
-import json
 import logging
 import os
 import re
 import shutil
-import struct
 import sys
-import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from engine.errors import (
-    BadSettingError,
-    CheckpointError,
-    EngineError,
-    ModelNotInstalledError,
-    OutputError,
+from dreamclear_studio_resources import resource_path
+from engine.errors import BadSettingError, ModelNotInstalledError, OutputError
+from engine.weights.checkpoint_inspection import (
+    MODEL_FILE,
+    check_file_header,
+    recognise,
+    weight_and_config_files,
 )
+
+# components_io imports it from here.
+from engine.weights.checkpoint_inspection import unwrap_state_dict as unwrap_state_dict
+from engine.weights.hub import ProgressCallback, download_model, offline
 from engine.weights.manifest import Manifest, ModelEntry, load_manifest
 
 logger = logging.getLogger(__name__)
 
 APP_FOLDER = "dreamclear-studio"
 STORE_ENV = "DREAMCLEAR_MODEL_STORE"
-STARTER_FOLDER = Path(__file__).resolve().parents[2] / "resources" / "models" / "starter"
+BUNDLED_MODELS = resource_path("models")
+"""Models that ship with the app, one folder per manifest name."""
+STARTER_FOLDER = BUNDLED_MODELS / "starter"
 LOCAL_FOLDER = "local"
-MODEL_FILE = "dreamclear-model.json"
-"""Marks a folder in our model-folder layout (engine.weights.components_io)."""
 
 # Hub sizes are rounded to 3 significant digits, so a complete file is at least this share.
 APPROX_SIZE_TOLERANCE = 0.99
 DTYPES = ("bf16", "fp16", "fp32")
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".ckpt", ".pt")
 _LOCAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 Status = Literal["installed", "partial", "missing"]
@@ -103,28 +103,6 @@ class VerifyReport:
         return not self.problems
 
 
-@dataclass(frozen=True)
-class DownloadProgress:
-    """One progress update of a download; `total` is None while the size is unknown."""
-
-    name: str
-    description: str
-    done: int
-    total: int | None
-
-
-ProgressCallback = Callable[[DownloadProgress], None]
-
-
-@dataclass(frozen=True)
-class Recognised:
-    """What `recognise` found a local file or folder to be."""
-
-    name: str
-    """Manifest name ("dreamclear", "swinir", ...) or "local" for our model-folder layout."""
-    description: str
-
-
 class ModelStore:
     """The models on this machine; see the module docstring for the layout."""
 
@@ -137,7 +115,7 @@ class ModelStore:
     def model_dir(self, name: str) -> Path:
         entry = self.manifest.models.get(name)
         if entry is not None and entry.bundled:
-            return STARTER_FOLDER
+            return BUNDLED_MODELS / name
         if entry is not None:
             return self.root / name
         return self.root / LOCAL_FOLDER / _local_name(name)
@@ -153,16 +131,6 @@ class ModelStore:
         if entry is None:
             return self._local_status(name)
         folder = self.model_dir(name)
-        if entry.bundled:
-            present = (folder / MODEL_FILE).is_file()
-            return ModelStatus(
-                name,
-                "installed" if present else "missing",
-                folder,
-                _disk_size(folder) if present else 0,
-                () if present else (MODEL_FILE,),
-                entry,
-            )
         missing: list[str] = []
         found = 0
         for file in entry.files:
@@ -242,7 +210,7 @@ class ModelStore:
                 f"{name} ships with the app and is not downloaded.",
                 hint="reinstall DreamClear Studio if it is missing",
             )
-        if _offline():
+        if offline():
             raise ModelNotInstalledError(
                 f"Cannot download {name}: offline mode is on (HF_HUB_OFFLINE).",
                 hint=f"unset HF_HUB_OFFLINE and run `{self.command('download', name)}` again, "
@@ -255,27 +223,13 @@ class ModelStore:
         """Fetch a manifest model from the hub into the store (resumable: partial files are kept
         by huggingface_hub and continued on the next call)."""
         entry = self.prepare_download(name)
-        assert entry.repo is not None
-        import huggingface_hub
-
-        folder = self.model_dir(name)
-        folder.mkdir(parents=True, exist_ok=True)
-        tqdm_class = _progress_tqdm(name, progress) if progress else None
-        with _hub_errors(name, entry.repo, self):
-            for file in entry.files:
-                huggingface_hub.hf_hub_download(
-                    repo_id=entry.repo,
-                    filename=file.path,
-                    local_dir=folder,
-                    tqdm_class=tqdm_class,
-                )
-            for sub in entry.folders:
-                huggingface_hub.snapshot_download(
-                    repo_id=entry.repo,
-                    allow_patterns=list(sub.download),
-                    local_dir=folder,
-                    tqdm_class=tqdm_class,
-                )
+        download_model(
+            entry,
+            self.model_dir(name),
+            progress,
+            download_command=self.command("download", name),
+            import_command=self.command("import", "PATH"),
+        )
         status = self.status(name)
         if not status.installed:
             raise ModelNotInstalledError(
@@ -390,7 +344,7 @@ class ModelStore:
                         f"{human_size(file.approx_size)} (truncated?)"
                     )
         if folder.exists():
-            for target in _weight_and_config_files(folder):
+            for target in weight_and_config_files(folder):
                 report.checked.append(
                     str(target.relative_to(folder) if folder.is_dir() else target.name)
                 )
@@ -447,170 +401,6 @@ class ModelStore:
             ) from None
 
 
-# ---------------------------------------------------------------- recognition
-
-
-def recognise(path: Path) -> Recognised:
-    """What a local file or folder is, read from its contents (keys, configs), not its name."""
-    if path.is_dir():
-        return _recognise_folder(path)
-    keys = checkpoint_keys(path)
-    stripped = {k.removeprefix("module.") for k in keys}
-    if any(k.startswith("base_model.") for k in stripped) and any(
-        k.startswith(("controlnet_lq.", "am_lq.", "cross_de.")) for k in stripped
-    ):
-        return Recognised("dreamclear", "the DreamClear-1024 checkpoint")
-    if {"x_embedder.proj.weight", "y_embedder.y_embedding"} <= stripped and any(
-        k.startswith("blocks.0.attn.qkv") for k in stripped
-    ):
-        return Recognised("pixart-base", "the PixArt-alpha base checkpoint")
-    if "conv_first.1.weight" in stripped or (
-        "conv_first.weight" in stripped and any(".residual_group." in k for k in stripped)
-    ):
-        return Recognised("swinir", "a SwinIR restoration checkpoint")
-    raise CheckpointError(
-        f"{path} is not a checkpoint DreamClear Studio knows (DreamClear, PixArt, SwinIR).",
-        hint="import the official files from the hub repo shallowdream204/DreamClear",
-    )
-
-
-def _recognise_folder(path: Path) -> Recognised:
-    if (path / MODEL_FILE).is_file():
-        return Recognised("local", "a DreamClear Studio model folder")
-    config_path = path / "config.json"
-    if not config_path.is_file():
-        raise CheckpointError(
-            f"{path} has neither {MODEL_FILE} nor config.json: not a model folder.",
-            hint="point at a diffusers VAE folder, a T5 folder or a DreamClear Studio model folder",
-        )
-    config = _read_json(config_path)
-    if config.get("_class_name") == "AutoencoderKL":
-        return Recognised("sd-vae", "a diffusers AutoencoderKL folder")
-    if config.get("model_type") == "t5":
-        return Recognised("t5-xxl", "a T5 encoder folder")
-    if config.get("model_type") == "llava_next":
-        return Recognised("llava", "a LLaVA-NeXT folder")
-    raise CheckpointError(
-        f"{path}: config.json describes {config.get('_class_name') or config.get('model_type')!r}, "
-        "not a model DreamClear Studio uses.",
-        hint="see `dreamclear models list` for the models it knows",
-    )
-
-
-def checkpoint_keys(path: Path) -> set[str]:
-    """Tensor names of a checkpoint file, read without loading the tensors where possible."""
-    suffix = path.suffix.lower()
-    if suffix == ".safetensors":
-        return set(_safetensors_header(path)) - {"__metadata__"}
-    if suffix not in (".pth", ".ckpt", ".pt", ".bin"):
-        raise CheckpointError(
-            f"{path}: unknown weights format '{suffix}'.",
-            hint="expected .safetensors, .pth, .ckpt, .pt or .bin",
-        )
-    import pickle
-
-    import torch
-
-    try:
-        try:
-            # mmap: an 8.9 GB checkpoint is mapped, not read, to list its keys.
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as exc:
-        raise CheckpointError(
-            f"{path} cannot be read as a PyTorch checkpoint (corrupt, truncated, or it needs "
-            f"code to unpickle): {_first_line(exc)}",
-            hint="download the file again",
-        ) from None
-    state = unwrap_state_dict(obj)
-    if state is None:
-        raise CheckpointError(f"{path} holds no state dict of tensors.")
-    return set(state)
-
-
-def unwrap_state_dict(obj: Any) -> dict[str, Any] | None:
-    """The tensor dict inside a checkpoint: itself, or under 'state_dict' / 'model' / 'params'."""
-    for _ in range(2):
-        if not isinstance(obj, dict):
-            return None
-        for key in ("state_dict", "model_state_dict", "params_ema", "params", "model"):
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-        else:
-            break
-    if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj):
-        return obj
-    return None
-
-
-# -------------------------------------------------------------------- headers
-
-
-def check_file_header(path: Path) -> str | None:
-    """A problem with a weights/config file found from its header and size, or None."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".safetensors":
-            _safetensors_header(path)
-        elif suffix in (".pth", ".ckpt", ".pt", ".bin"):
-            return _check_torch_file(path)
-        elif suffix == ".json":
-            _read_json(path)
-    except CheckpointError as exc:
-        return exc.message.replace(f"{path}: ", "").replace(f"{path} ", "")
-    return None
-
-
-def _safetensors_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file, checked against the file's size."""
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        raw = f.read(8)
-        if len(raw) < 8:
-            raise CheckpointError(f"{path}: too short to be safetensors (truncated).")
-        (length,) = struct.unpack("<Q", raw)
-        if length > min(size - 8, 100_000_000):
-            raise CheckpointError(
-                f"{path}: header length beyond the file (truncated or not safetensors)."
-            )
-        try:
-            header = json.loads(f.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise CheckpointError(f"{path}: unreadable safetensors header (corrupt).") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path}: unreadable safetensors header (corrupt).")
-    end = max(
-        (v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
-        default=0,
-    )
-    if 8 + length + end > size:
-        raise CheckpointError(
-            f"{path}: {size} bytes, but its header describes {8 + length + end} (truncated)."
-        )
-    return header
-
-
-def _check_torch_file(path: Path) -> str | None:
-    """Torch's zip format: the central directory sits at the end, so truncation shows."""
-    if not zipfile.is_zipfile(path):
-        with path.open("rb") as f:
-            magic = f.read(2)
-        if magic[:1] == b"\x80":
-            return None  # legacy (pre-1.6) pickle: no cheap integrity check
-        return "not a PyTorch checkpoint (truncated or corrupt)"
-    size = path.stat().st_size
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if info.header_offset + info.compress_size > size:
-                    return f"member {info.filename} runs past the end of the file (truncated)"
-    except (zipfile.BadZipFile, OSError) as exc:
-        return f"unreadable ({_first_line(exc)})"
-    return None
-
-
 # ----------------------------------------------------------------------- helpers
 
 
@@ -648,14 +438,6 @@ def _local_name(name: str) -> str:
     return name
 
 
-def _offline() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-        return True
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE)
-
-
 def _folder_lacks(folder: Path, must_contain: tuple[str, ...]) -> list[str]:
     if not folder.is_dir():
         return list(must_contain)
@@ -665,17 +447,6 @@ def _folder_lacks(folder: Path, must_contain: tuple[str, ...]) -> list[str]:
         for spec in must_contain
         if not any(fnmatch.filter(names, glob) for glob in spec.split("|"))
     ]
-
-
-def _weight_and_config_files(folder: Path) -> Iterator[Path]:
-    if folder.is_file():
-        yield folder
-        return
-    for path in sorted(folder.rglob("*")):
-        if ".cache" in path.relative_to(folder).parts or not path.is_file():
-            continue
-        if path.suffix.lower() in (*WEIGHT_SUFFIXES, ".json"):
-            yield path
 
 
 def _disk_size(path: Path, follow_links: bool = True) -> int:
@@ -691,16 +462,6 @@ def _disk_size(path: Path, follow_links: bool = True) -> int:
         return total
     except OSError:
         return 0
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: unreadable JSON ({_first_line(exc)}).") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object.")
-    return data
 
 
 def _check_inside(destination: Path, root: Path) -> None:
@@ -736,103 +497,6 @@ def _place(source: Path, destination: Path, link: bool) -> None:
             if no_space
             else "check permissions, or use --link",
         ) from None
-
-
-def _progress_tqdm(name: str, progress: ProgressCallback):
-    """A tqdm class that reports to `progress` instead of drawing a bar."""
-    from tqdm.auto import tqdm
-
-    class CallbackTqdm(tqdm):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.pop("name", None)  # huggingface_hub's own tqdm takes a logger name
-            kwargs["disable"] = False
-            kwargs["file"] = open(os.devnull, "w")  # noqa: SIM115 - closed in close()
-            super().__init__(*args, **kwargs)
-
-        def update(self, n: float | None = 1) -> bool | None:
-            shown = super().update(n)
-            progress(DownloadProgress(name, str(self.desc or ""), int(self.n), self.total))
-            return shown
-
-        def close(self) -> None:
-            file = self.fp
-            super().close()
-            file.close()
-
-    return CallbackTqdm
-
-
-@contextmanager
-def _hub_errors(name: str, repo: str, store: ModelStore) -> Iterator[None]:
-    """Hub and network failures as EngineErrors: a hint, never a traceback."""
-    from huggingface_hub import errors
-
-    again = f"run `{store.command('download', name)}` again (it resumes)"
-    try:
-        yield
-    except EngineError:
-        raise
-    except errors.GatedRepoError:
-        raise ModelNotInstalledError(
-            f"{repo} is gated: the hub wants you to accept its licence first.",
-            hint=f"accept it on https://huggingface.co/{repo}, log in with `hf auth login`, then {again}",
-        ) from None
-    except errors.RepositoryNotFoundError:
-        raise ModelNotInstalledError(
-            f"The hub repository {repo} was not found (moved, private, or a typo in the manifest).",
-            hint=f"import a local copy with `{store.command('import', 'PATH')}`",
-        ) from None
-    except errors.LocalEntryNotFoundError as exc:
-        # The hub could not be reached and the file is not on disk yet.
-        raise _network_error(name, exc, again) from None
-    except errors.EntryNotFoundError as exc:
-        raise ModelNotInstalledError(
-            f"{repo} no longer has a file the manifest names: {_first_line(exc)}",
-            hint=f"import a local copy with `{store.command('import', 'PATH')}`",
-        ) from None
-    except errors.OfflineModeIsEnabled:
-        raise ModelNotInstalledError(
-            f"Cannot download {name}: offline mode is on (HF_HUB_OFFLINE).",
-            hint=f"unset HF_HUB_OFFLINE, then {again}",
-        ) from None
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise OutputError(
-                f"The disk filled up while downloading {name}.",
-                hint=f"free some space, then {again}",
-            ) from None
-        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            raise OutputError(
-                f"Cannot write to the store {store.root}: {exc.strerror}.",
-                hint="choose another store with --store DIR",
-            ) from None
-        raise _network_error(name, exc, again) from None
-    except Exception as exc:
-        # httpx / requests transport errors differ across huggingface_hub versions.
-        if _is_network_error(exc):
-            raise _network_error(name, exc, again) from None
-        raise
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    modules = {cls.__module__.split(".")[0] for cls in type(exc).__mro__}
-    return bool(
-        names & {"HTTPError", "TransportError", "ConnectionError", "TimeoutException"}
-        or modules & {"httpx", "httpx2", "requests", "urllib3"}
-    )
-
-
-def _network_error(name: str, exc: BaseException, again: str) -> ModelNotInstalledError:
-    return ModelNotInstalledError(
-        f"Downloading {name} failed: {_first_line(exc)}",
-        hint=f"check the network connection, then {again}",
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _quote(text: str) -> str:

@@ -8,10 +8,11 @@ import torch
 from safetensors.torch import save_file
 
 from dreamclear.cli import main
+from dreamclear_studio_resources import resource_path
 from engine.models.starter import DegradationEstimator, build_starter_restorer
 from engine.weights import starter_io
 
-PHOTOS = Path(__file__).resolve().parents[2] / "resources" / "photos"
+PHOTOS = resource_path("photos")
 
 
 def make_starter(folder: Path) -> Path:

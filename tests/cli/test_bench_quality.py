@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import shutil
 import types
-from pathlib import Path
 
 import pytest
 import torch
 from torch.nn import functional as F
 
 from dreamclear.cli import main
+from dreamclear_studio_resources import resource_path
 from engine.bench import quality
 
-PHOTOS = Path(__file__).resolve().parents[2] / "resources" / "photos"
+PHOTOS = resource_path("photos")
 
 
 def _stand_in_degrade(hq: torch.Tensor, *, scale: int = 4, seed: int) -> types.SimpleNamespace:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from dreamclear.cli import main
+from dreamclear_studio_resources import resource_path
 
 
 @pytest.fixture
@@ -33,6 +34,13 @@ def test_list_on_an_empty_store(store, capsys):
     assert any(r.startswith("dreamclear") and "missing" in r and "~8.9 GB" in r for r in rows)
     assert any(r.startswith("llava") and "missing (optional)" in r for r in rows)
     assert f"store: {store}" in out
+
+
+def test_list_shows_the_bundled_starter_installed_where_it_ships(store, capsys):
+    assert main(["models", "list"]) == 0
+    row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("starter "))
+    assert "installed (bundled)" in row and " MB " in row
+    assert row.endswith(str(resource_path("models", "starter")))
 
 
 def test_path_and_store_option(store, tmp_path, capsys):
@@ -82,9 +90,9 @@ def test_import_of_a_missing_path(store, tmp_path, capsys):
     assert "does not exist" in err and "Traceback" not in err
 
 
-def test_verify_with_nothing_installed(store, capsys):
+def test_verify_with_only_the_bundled_starter(store, capsys):
     assert main(["models", "verify"]) == 0
-    assert "nothing installed" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith("starter: ok")
 
 
 def test_convert_without_the_checkpoint_names_the_command(store, capsys):

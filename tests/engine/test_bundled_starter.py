@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from dreamclear_studio_resources import resource_path
 from engine.degradation.records import STRENGTH_CHANNELS
 from engine.degradation.second_order import degrade
 from engine.degradation.spatial import degrade_spatially_varying
@@ -18,7 +17,7 @@ from engine.metrics.rank_correlation import spearman
 from engine.restorers import load_restorer
 from engine.weights.starter_io import starter_available
 
-PHOTOS = Path(__file__).resolve().parents[2] / "resources" / "photos"
+PHOTOS = resource_path("photos")
 HELD_OUT = ("bridge.jpg", "ladybird.jpg", "storm.jpg", "sunset.jpg", "wood.jpg")
 """Photos the starter never trained on (resources/configs/starter.toml)."""
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
+from dreamclear_studio_resources import resource_path
 from trainer.config import TrainConfig, load_config
 
-PHOTOS = Path(__file__).resolve().parents[2] / "resources" / "photos"
+PHOTOS = resource_path("photos")
 TRAIN_PHOTOS = ("aqua.jpg", "dune.jpg")
 VALIDATION_PHOTO = "bridge.jpg"
 

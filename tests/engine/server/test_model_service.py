@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 from engine import protocol as p
 from engine.model_service import ModelService
-from engine.weights.store import DownloadProgress
+from engine.weights.hub import DownloadProgress
 
 
 class EndlessStore:

@@ -28,7 +28,9 @@ def test_shipped_manifest_names_every_model():
     assert manifest.get("sd-vae").licence == "MIT"
     assert manifest.get("llava").repo == "llava-hf/llava-v1.6-vicuna-13b-hf"
     assert manifest.get("llava").optional and manifest.get("pixart-base").optional
-    assert manifest.get("starter").bundled and manifest.get("starter").repo is None
+    starter = manifest.get("starter")
+    assert starter.bundled and starter.repo is None
+    assert [f.path for f in starter.files] == ["restorer.safetensors"]
 
 
 def test_unknown_model_lists_the_known_ones():
@@ -63,6 +65,7 @@ def _minimal(**entry):
         (_minimal(files=[]), "at least one"),
         (_minimal(colour="red"), "unknown keys ['colour']"),
         (_minimal(repo=None), "'repo' is required"),
+        (_minimal(repo=None, bundled=True, files=[]), "at least one"),
         (_minimal(folders=[{"path": "vae"}]), "must_contain"),
     ],
 )

@@ -9,9 +9,11 @@ import huggingface_hub
 import pytest
 from huggingface_hub import constants
 
+from dreamclear_studio_resources import resource_path
 from engine.errors import BadSettingError, CheckpointError, ModelNotInstalledError, OutputError
 from engine.weights import store as store_module
-from engine.weights.store import ModelStore, default_root, recognise
+from engine.weights.checkpoint_inspection import recognise
+from engine.weights.store import ModelStore, default_root
 
 
 def test_default_root_from_env_then_platform(monkeypatch, tmp_path):
@@ -30,8 +32,8 @@ def test_default_root_from_env_then_platform(monkeypatch, tmp_path):
 
 
 def test_empty_store_reports_everything_missing(store):
-    statuses = {s.name: s for s in store.installed()}
-    assert set(statuses) == set(store.manifest.models)
+    statuses = {s.name: s for s in store.installed() if not s.entry.bundled}
+    assert set(statuses) == set(store.manifest.models) - {"starter"}
     assert all(s.status == "missing" and s.size_on_disk == 0 for s in statuses.values())
     assert statuses["dreamclear"].path == store.root / "dreamclear" / "DreamClear-1024.pth"
     assert statuses["sd-vae"].missing == (
@@ -39,6 +41,16 @@ def test_empty_store_reports_everything_missing(store):
         "sd-vae-ft-ema/diffusion_pytorch_model.*",
     )
     assert not store.is_installed("dreamclear")
+
+
+def test_the_bundled_starter_is_installed_where_it_ships(store):
+    status = store.status("starter")
+    assert status.installed and status.missing == ()
+    assert status.path == resource_path("models", "starter")
+    assert status.size_on_disk > (status.path / "restorer.safetensors").stat().st_size
+    assert store.require("starter") == status.path
+    report = store.verify("starter")
+    assert report.ok and "restorer.safetensors" in report.checked
 
 
 def test_installed_and_partial_with_fake_files(store, fakes):
