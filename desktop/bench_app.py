@@ -2,8 +2,8 @@
 
     python -m desktop.bench_app [--launches 3] [--seconds 5] [--flood-hz 500]
 
-Engine-free: the app drives the scripted fake engine (tests/desktop/client/fake_engine.py)
-through the real EngineClient, pipes and JSON included. Every measurement runs in a fresh
+Engine-free: the app drives the scripted fake engine (desktop.testing.fake_engine) through
+the real EngineClient, pipes and JSON included. Every measurement runs in a fresh
 process (`--child KIND`, one JSON line on stdout) on the offscreen platform, with temp
 QSettings, so nothing of the user's is read or written. Prints a markdown table.
 
@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-FAKE_ENGINE = (
-    Path(__file__).resolve().parents[1] / "tests" / "desktop" / "client" / "fake_engine.py"
-)
+from desktop.testing.fake_engine import fake_engine_argv
+
 RESULTS = 10
 RESULT_SIZE = (2304, 1728)
 TICK_MS = 5
@@ -41,17 +40,7 @@ TICK_MS = 5
 
 
 def fake_engine(steps: int = 3, step_s: float = 0.01) -> list[str]:
-    if not FAKE_ENGINE.is_file():
-        raise SystemExit(f"{FAKE_ENGINE} is missing: run this from a source checkout")
-    return [
-        sys.executable,
-        str(FAKE_ENGINE),
-        "normal",
-        "--steps",
-        str(steps),
-        "--step-s",
-        str(step_s),
-    ]
+    return fake_engine_argv("normal", "--steps", str(steps), "--step-s", str(step_s))
 
 
 def rss_mib() -> tuple[float, float]:

@@ -1,7 +1,10 @@
 """A scripted stand-in for `python -m engine`: speaks the protocol, computes nothing.
 
-    python fake_engine.py BEHAVIOUR [--runs FILE] [--until N] [--steps N] [--step-s S]
-                          [--delay S] [--models NAME=STATUS,...] [--tcp --token T]
+    python -m desktop.testing.fake_engine BEHAVIOUR [--runs FILE] [--until N] [--steps N]
+        [--step-s S] [--delay S] [--models NAME=STATUS,...] [--tcp --token T]
+
+`fake_engine_argv(BEHAVIOUR, *OPTIONS)` is that command line, for `EngineClient.spawn` or
+`AppController.start`: the desktop's tests and benchmarks drive the real client with it.
 
 Behaviours (they apply while this is run number <= --until of the --runs counter file, so a
 restarted engine behaves normally; without --runs, always):
@@ -38,6 +41,11 @@ from pathlib import Path
 from engine import protocol as p
 
 log = logging.getLogger("fake_engine")
+
+
+def fake_engine_argv(behaviour: str = "normal", *options: str) -> list[str]:
+    """The command that starts this fake engine with `behaviour` and `options` (see above)."""
+    return [sys.executable, "-m", "desktop.testing.fake_engine", behaviour, *options]
 
 
 @dataclass
