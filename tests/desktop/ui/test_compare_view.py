@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, QPointF, QSize, Qt, QThreadPool
 from PySide6.QtGui import QColor, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from desktop.bench_compare import measure_pan, pattern_image
+from desktop.bench.compare import measure_pan, pattern_image
 from desktop.ui import compare_view
 from desktop.ui.compare_state import CompareState
 from desktop.ui.compare_view import TILE_PEN, CompareCanvas, CompareView

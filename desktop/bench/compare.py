@@ -1,6 +1,6 @@
 """Frame time of the compare view while panning a large result, against naive painting.
 
-    python -m desktop.bench_compare [--width 4608 --height 3456] [--frames 40] [--photo PATH]
+    python -m desktop.bench.compare [--width 4608 --height 3456] [--frames 40] [--photo PATH]
 
 Engine-free: the "after" is a photo (or a pattern) stretched to the size asked for, the
 "before" a quarter of it, as a 4x restore gives. Each frame pans by a few pixels and paints
