@@ -23,8 +23,9 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QTransform
 from PySide6.QtWidgets import QApplication
 
+from desktop.ui.compare_canvas import CompareCanvas
+from desktop.ui.compare_loader import load_image
 from desktop.ui.compare_state import CompareState
-from desktop.ui.compare_view import CompareCanvas, load_image
 from desktop.ui.image_pyramid import ImagePyramid
 
 

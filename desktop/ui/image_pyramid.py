@@ -97,3 +97,9 @@ class ImagePyramid:
         painter.drawImage(
             QRect(x0, y0, x1 - x0, y1 - y0), image, QRect(left, top, right - left, bottom - top)
         )
+
+
+def compare_pyramids(before: QImage, after: QImage) -> tuple[ImagePyramid, ImagePyramid]:
+    """The (before, after) pyramids of one result. Only QImage work: safe off the GUI thread."""
+    # Drawn at the after's size, so the same output pixel is the same place in both.
+    return ImagePyramid(before, display_size=after.size()), ImagePyramid(after)
