@@ -12,8 +12,12 @@ one job, wired together here:
 
 An event travels: the connection matches it to a waiting request, `_on_event` notes an error
 nobody asked for, the job table puts a job's event under the job's id, and the hub passes it
-on. Job ids are the client's own ("job-1", ...): they stay the same when a job is submitted to
-a new engine after a restart. No Qt here: the desktop's state models subscribe to this client.
+on.
+
+Job ids are the client's own ("job-1", ...; `new_job_id`), and the app uses them end to end:
+it names a queue row with one before the job goes to the engine (`restore(..., job_ids=)`),
+and every event of the job comes back under it, also after the job was submitted again to a
+new engine. No Qt here: the desktop's state models subscribe to this client.
 """
 
 from __future__ import annotations
@@ -246,20 +250,30 @@ class EngineClient:
         assert isinstance(reply, Exported)
         return reply
 
+    def new_job_id(self) -> str:
+        """An id for a job to come ("job-1", "job-2", ...): what `restore` and every event of the
+        job will call it. The app names its queue's rows with these."""
+        return self._jobs.new_id()
+
     async def restore(
         self,
         inputs: Iterable[str | Path],
         output_dir: str | Path,
         options: RestoreOptionsMessage | None = None,
+        *,
+        job_ids: Sequence[str] | None = None,
     ) -> list[str]:
         """Submit one job per image file; their ids once the engine accepted them all.
 
-        Give files, not folders or globs: a folder's images do become jobs (announced by
-        `accepted` events), but `restore` waits for one per input and times out.
+        `job_ids` names the jobs, one per distinct input (from `new_job_id`; an id whose job
+        ended may be used again, e.g. for a retry); by default they get new ids. Give files,
+        not folders or globs: a folder's images do become jobs (announced by `accepted`
+        events), but `restore` waits for one per input and times out.
         """
         conn = await self._supervisor.connected()
         paths = list(dict.fromkeys(str(Path(path)) for path in inputs))  # the engine drops repeats
-        job_ids = [self._jobs.new_id() for _ in paths]
+        if job_ids is None:
+            job_ids = [self._jobs.new_id() for _ in paths]
         jobs = self._jobs.add(paths, job_ids, str(output_dir), options or RestoreOptionsMessage())
         if not jobs:
             return []
@@ -268,13 +282,16 @@ class EngineClient:
         return [job.id for job in jobs]
 
     async def cancel(self, job_ids: Iterable[str] | None = None) -> None:
-        """Drop queued jobs (None: all of them); the engine answers `cancelled` for each."""
-        conn = await self._supervisor.connected()
+        """Drop queued jobs (None: all of them); the engine answers `cancelled` for each.
+
+        A job just submitted is cancelled as soon as the engine accepted it."""
         engine_ids: list[str] | None = None
         if job_ids is not None:
-            engine_ids = self._jobs.engine_ids(job_ids)
+            await self._supervisor.connected()
+            engine_ids = await self._jobs.engine_ids(job_ids, self.settings.request_timeout_s)
             if not engine_ids:
                 return
+        conn = await self._supervisor.connected()
         await conn.send(Cancel(id=conn.new_request_id(), job_ids=engine_ids))
 
     async def interrupt(self, job_id: str | None = None) -> None:

@@ -10,12 +10,13 @@ Engine ids are mapped here and nowhere else. The engine names each job in its `a
 event; the table keeps that name for the current connection only (a restarted engine gives
 new names, counting from the start again) and rewrites every job event to the job's own id
 before it is passed on. The other way, a request for a job reads the job's current
-`engine_id`.
+`engine_id` (a cancel first waits for the `accepted` of a job just handed over).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -55,6 +56,8 @@ class Job:
     """Already run once more after a crash (it is not requeued twice)."""
     interrupted: bool = False
     """Its engine was killed because it did not stop after `interrupt`."""
+    named: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while the current engine knows it by `engine_id`, and once it left the table."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once it left the table."""
 
@@ -139,8 +142,7 @@ class JobTable:
 
     def finish(self, job: Job, event: Event) -> None:
         """`job` left the table with `event` (passed on)."""
-        self._jobs.pop(job.id, None)
-        job.done.set()
+        self._drop(job)
         self._dispatch(event)
 
     def end_all(self, event_for: Callable[[Job], Event]) -> None:
@@ -192,10 +194,15 @@ class JobTable:
         engine = self._engine
         return engine is not None and engine.conn is conn and request_id in engine.submissions
 
-    def engine_ids(self, job_ids: Iterable[str]) -> list[str]:
-        """The current engine's names for these jobs (those it accepted)."""
-        jobs = [self._jobs.get(job_id) for job_id in job_ids]
-        return [job.engine_id for job in jobs if job is not None and job.engine_id is not None]
+    async def engine_ids(self, job_ids: Iterable[str], timeout: float) -> list[str]:
+        """The current engine's names for these jobs. A job handed over and not accepted yet is
+        waited for (up to `timeout`), so that a cancel right after `restore` still reaches it."""
+        jobs = [job for job_id in job_ids if (job := self._jobs.get(job_id)) is not None]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for job in jobs:
+                    await job.named.wait()
+        return [job.engine_id for job in jobs if job.engine_id is not None]
 
     # --- the engine's events ----------------------------------------------------------------
 
@@ -253,6 +260,7 @@ class JobTable:
             submission.future.set_result(None)
             engine.submissions.pop(event.request_id or "", None)
         job.engine_id = event.job_id
+        job.named.set()
         if job.state == "submitted":
             job.state = "queued"
         engine.by_engine_id[event.job_id] = job
@@ -273,7 +281,7 @@ class JobTable:
             if job.engine_id is not None:
                 continue
             if submission.announce:  # restore() raises: its caller is told
-                self._jobs.pop(job.id, None)
+                self._drop(job)
             elif error.kind in ("crashed", "connection"):
                 job.state = "queued"  # the next restart submits it again
             else:
@@ -295,11 +303,13 @@ class JobTable:
         self._engine = None
         for job in list(self._jobs.values()):
             if job.state != "running":
-                job.state, job.engine_id = "queued", None
+                self._forget_name(job)
+                job.state = "queued"
             elif job.interrupted:
                 self.finish(job, Cancelled(job_id=job.id, reason="interrupt"))
             elif requeue_on_crash and not job.requeued:
-                job.state, job.engine_id, job.requeued = "queued", None, True
+                self._forget_name(job)
+                job.state, job.requeued = "queued", True
                 message = f"{CRASH_MESSAGE} while restoring this photo; it is restored once more"
                 self._dispatch(EngineWarning(job_id=job.id, message=message))
             else:
@@ -307,6 +317,16 @@ class JobTable:
                     job_id=job.id, kind="internal", message=CRASH_MESSAGE, hint=CRASH_HINT
                 )
                 self.finish(job, error)
+
+    def _drop(self, job: Job) -> None:
+        self._jobs.pop(job.id, None)
+        job.named.set()  # nothing to wait for any more
+        job.done.set()
+
+    @staticmethod
+    def _forget_name(job: Job) -> None:
+        job.engine_id = None
+        job.named.clear()
 
 
 def check_engine_takes(conn: EngineConnection, options: RestoreOptionsMessage) -> None:

@@ -120,6 +120,38 @@ def test_cancel_drops_queued_jobs_and_interrupt_stops_the_running_one(tmp_path):
     run(test)
 
 
+def test_jobs_can_be_named_by_the_caller_and_a_cancel_before_accepted_waits_for_it(tmp_path):
+    """The app names its queue's rows with `new_job_id` and hands each job over under its row's
+    id; a job's events carry that id, and it may name a later try once the job ended."""
+
+    async def test():
+        client, _ = make_client()
+        await client.spawn(fake_engine_argv("normal", "--steps", "100"))
+        stream = client.events()
+        ids = [client.new_job_id(), client.new_job_id()]
+        assert len(set(ids)) == 2
+        submitting = asyncio.create_task(client.restore(["a.png", "b.png"], tmp_path, job_ids=ids))
+        await asyncio.sleep(0)  # handed over; the engine has not accepted them yet
+        assert client.jobs == ids
+        await client.cancel([ids[1]])  # reaches the engine once it has named the job
+        assert await submitting == ids
+        events = await collect(stream, finished(ids[1]))
+        assert of_job(events, ids[1]) == ["accepted", "queued", "cancelled"]
+        assert events[-1].reason == "cancel"
+        await client.interrupt(ids[0])
+        await collect(stream, finished(ids[0]))
+
+        assert await client.restore(["b.png"], tmp_path, job_ids=[ids[1]]) == [ids[1]]  # a retry
+        with pytest.raises(ValueError, match="already with the engine"):
+            await client.restore(["c.png"], tmp_path, job_ids=[ids[1]])
+        await collect(stream, lambda ev: isinstance(ev[-1], p.Started))
+        await client.interrupt(ids[1])
+        events = await collect(stream, finished(ids[1]))
+        assert of_job(events, ids[1])[-1] == "cancelled" and client.jobs == []
+
+    run(test)
+
+
 def test_crash_fails_the_running_job_restarts_and_resubmits_the_queue(tmp_path):
     async def test():
         client, states = make_client()

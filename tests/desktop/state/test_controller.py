@@ -67,6 +67,21 @@ def test_folder_with_a_bad_file_fails_that_job_with_its_hint(make_controller, qt
     wait_states(qtbot, controller, ["done", "failed", "done"])
 
 
+def test_a_job_has_one_id_from_its_row_to_the_engine_and_back(make_controller, qtbot, tmp_path):
+    controller = make_controller()
+    seen: list[tuple[str, str]] = []
+    controller.client.subscribe(
+        lambda event: seen.append((event.TYPE, getattr(event, "job_id", None) or ""))
+    )
+    [job] = controller.add_paths([photo(tmp_path / "bad.png")])
+    wait_states(qtbot, controller, ["failed"])
+    controller.retry(job.id)
+    assert job.state == "submitted"
+    wait_states(qtbot, controller, ["failed"])
+    assert {job_id for _, job_id in seen if job_id} == {job.id}  # both tries, every event
+    assert [kind for kind, _ in seen if kind in ("accepted", "error")] == ["accepted", "error"] * 2
+
+
 def test_cancel_waiting_interrupt_running_cancel_all_and_retry(make_controller, qtbot, tmp_path):
     controller = make_controller(fake_engine_argv("normal", "--steps", "200", "--step-s", "0.02"))
     jobs = controller.add_paths([photo(tmp_path / f"p{i}.png") for i in range(4)])
