@@ -30,7 +30,7 @@ from PySide6.QtWidgets import QWidget
 
 from desktop.ui.compare_state import CompareState, fit_zoom
 from desktop.ui.degradation_overlay import DegradationMap
-from desktop.ui.image_pyramid import ImagePyramid, compare_pyramids
+from desktop.ui.image_pyramid import ImagePyramid, compare_pyramids, visible_part
 
 PANE_GAP = 2
 """Pixels between the two panes side by side."""
@@ -297,24 +297,14 @@ class CompareCanvas(QWidget):
 
     def _paint_map(self, painter: QPainter, origin: QPointF, zoom: float, visible: QRectF) -> None:
         """One flat block per token (nearest-neighbour), only the visible tokens scaled."""
-        image, size = self._map_image, self.image_size()
-        token_w = size.width() / image.width()
-        token_h = size.height() / image.height()
-        left = max(0, math.floor(visible.left() / token_w))
-        top = max(0, math.floor(visible.top() / token_h))
-        right = min(image.width(), math.ceil(visible.right() / token_w))
-        bottom = min(image.height(), math.ceil(visible.bottom() / token_h))
-        if right <= left or bottom <= top:
+        image = self._map_image
+        placed = visible_part(image.size(), self.image_size(), origin, zoom, visible)
+        if placed is None:
             return
-        x0 = round(origin.x() + left * token_w * zoom)
-        y0 = round(origin.y() + top * token_h * zoom)
-        x1 = round(origin.x() + right * token_w * zoom)
-        y1 = round(origin.y() + bottom * token_h * zoom)
+        target, source = placed
         painter.setOpacity(self.state.map_opacity)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        painter.drawImage(
-            QRect(x0, y0, x1 - x0, y1 - y0), image, QRect(left, top, right - left, bottom - top)
-        )
+        painter.drawImage(target, image, source)
         painter.setOpacity(1.0)
 
     def _paint_tiles(self, painter: QPainter, origin: QPointF, zoom: float, visible: QRectF):
