@@ -8,8 +8,8 @@
 
 Behaviours (they apply while this is run number <= --until of the --runs counter file, so a
 restarted engine behaves normally; without --runs, always):
-  normal            hello, models (--models, by default DreamClear installed), restore jobs
-                    of --steps steps, cancel, interrupt, shutdown
+  normal            hello, models and model_action "list" (--models, by default DreamClear
+                    installed), restore jobs of --steps steps, cancel, interrupt, shutdown
   crash             exits with code 3 in the middle of a job's second step
   ignore_interrupt  takes no notice of `interrupt`
   wrong_version     refuses `hello` with an error of kind "version"
@@ -88,7 +88,10 @@ class FakeEngine:
             return True
         if not self.said_hello:
             return self.hello(request)
-        if isinstance(request, p.ListModels):
+        lists_models = isinstance(request, p.ListModels) or (
+            isinstance(request, p.ModelAction) and request.action == "list"
+        )
+        if lists_models:
             if self.behaviour == "slow":
                 await asyncio.sleep(self.delay_s)
             self.emit(p.ModelsReply(request_id=request.id, models=self.models))

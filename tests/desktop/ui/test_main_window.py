@@ -214,6 +214,18 @@ def test_ctrl_e_opens_the_export_dialog_with_the_finished_results(
     assert [job.input for job in opened[0].results] == [str(tmp_path / "a.png")]
 
 
+def test_ctrl_m_opens_the_model_manager_on_the_engines_models(active_window, qtbot, monkeypatch):
+    from desktop.ui.model_manager import ModelManagerDialog
+
+    opened = []
+    monkeypatch.setattr(ModelManagerDialog, "open", lambda dialog: opened.append(dialog))
+    press(active_window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    [dialog] = opened
+    assert dialog.parent() is active_window
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1)  # the fake engine's one model
+    assert dialog.models == [{"name": "dreamclear", "status": "installed"}]
+
+
 def test_a_selected_waiting_job_is_edited_in_the_settings_panel(busy_window, qtbot, tmp_path):
     window, panel = busy_window, busy_window.settings_panel
     controller = window.controller
