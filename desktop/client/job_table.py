@@ -7,9 +7,9 @@ whether the engine has it queued or running, so that jobs handed over survive a 
 under the same id.
 
 Engine ids are mapped here and nowhere else. The engine names each job in its `accepted`
-event; the table keeps that name for the current connection only (a restarted engine gives
-new names, counting from the start again) and rewrites every job event to the job's own id
-before it is passed on. The other way, a request for a job reads the job's current
+event; the table keeps that name for the current connection only (a restarted engine names
+its jobs afresh, and may reuse an old name for another job) and rewrites every job event to
+the job's own id before it is passed on. The other way, a request for a job reads the job's current
 `engine_id` (a cancel first waits for the `accepted` of a job just handed over).
 """
 
