@@ -73,16 +73,13 @@ async def drive(args: argparse.Namespace, work: Path) -> int:
         if compare.canvas.after is not None and not compare.loading:
             break
         await asyncio.sleep(0.1)
-    if hasattr(compare, "set_mode"):
-        compare.set_mode("split")
-        compare.set_split(0.5)
-        compare.set_overlay_visible(True, False)
-        await shot("03-result-split-tiles")
-        compare.set_overlay_visible(False, True)
-        compare.set_map_opacity(0.6)
-        await shot("04-result-split-degradation-map")
-    else:
-        await shot("03-result")
+    compare.set_mode("split")
+    compare.set_split(0.5)
+    compare.set_overlay_visible(True, False)
+    await shot("03-result-split-tiles")
+    compare.set_overlay_visible(False, True)
+    compare.set_map_opacity(0.6)
+    await shot("04-result-split-degradation-map")
     await controller.close()
     controller.log.uninstall()
     window.close()

@@ -5,7 +5,9 @@ without a display and runs under qasync in the app.
 """
 
 from desktop.client.connection_state import ConnectionState, EngineClientError
-from desktop.client.engine_client import ClientSettings, EngineClient, EventStream
+from desktop.client.engine_client import EngineClient
+from desktop.client.event_hub import EventStream
+from desktop.client.settings import ClientSettings
 from desktop.client.transport import EngineLog
 
 __all__ = [

@@ -94,6 +94,14 @@ HINTS: dict[str, str] = {
 }
 
 
+CRASH_MESSAGE = "the engine stopped unexpectedly"
+CRASH_HINT = (
+    "The engine was restarted. Restore the photo again; if it stops again, try a smaller tile "
+    "size or the CPU, and send the engine log (Help > Diagnostics) with a report."
+)
+"""What a job that was running when its engine died is failed with."""
+
+
 class EngineClientError(Exception):
     """What went wrong, sorted into a `kind`, with a `hint` saying what to do next."""
 

@@ -1,15 +1,19 @@
 """`AppController`: owns the EngineClient and turns its events into the state models.
 
-The app keeps its own queue: jobs wait in `JobsModel` (where they can be reordered, edited and
-cancelled for free) and go to the engine one at a time, the next when the last one ended. The
-engine keeps its models warm between jobs, so the gap is a round trip.
+The controller owns the app's one queue, `JobsModel`: jobs wait there (where they can be
+reordered, edited and cancelled for free) and go to the engine one at a time, the next when
+the last one ended. The engine keeps its models warm between jobs, so the gap is a round trip.
+
+A job has one id from the moment it is added: the client's (`EngineClient.new_job_id`). The
+row is made under it, the job is handed to the client under it (`restore(job_ids=...)`), and
+every event of the job comes back with it, so an event finds its row by `JobsModel.job`. The
+client keeps the id across engine restarts and maps the engine's own ids (job_table.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import logging
 import platform
 import sys
@@ -93,11 +97,8 @@ class AppController(QObject):
             data_dir
             or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
         )
-        self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._thumbnails = concurrent.futures.ThreadPoolExecutor(1, "thumbnails")
-        self._dispatching: JobView | None = None
-        self._cancel_on_accept: set[str] = set()
         self._engine_argv: Sequence[str] | None = None
         self._engine_store: str | None = None
         self._unsubscribe = [
@@ -180,7 +181,7 @@ class AppController(QObject):
         added = []
         output_dir = str(self.settings.value("output_dir"))
         for path in expand_inputs(paths):
-            job = JobView(f"row-{next(self._ids)}", str(path), self.settings.options(), output_dir)
+            job = JobView(self.client.new_job_id(), str(path), self.settings.options(), output_dir)
             self.jobs.add(job)
             added.append(job)
             self._spawn(self._thumbnail(job.id, job.input), "making a thumbnail")
@@ -219,12 +220,10 @@ class AppController(QObject):
             return
         if job.state == "waiting":
             self.jobs.update(job_id, state="cancelled")
-        elif job.state == "submitted" and job.client_id is None:
-            self._cancel_on_accept.add(job_id)
         elif job.state == "submitted":
-            self._spawn(self.client.cancel([job.client_id]), "cancelling a job")
+            self._spawn(self.client.cancel([job_id]), "cancelling a job")
         elif job.state == "running":
-            self._spawn(self.client.interrupt(job.client_id), "interrupting a job")
+            self._spawn(self.client.interrupt(job_id), "interrupting a job")
 
     def cancel_all(self) -> None:
         for job in self.jobs.jobs:
@@ -247,7 +246,6 @@ class AppController(QObject):
             tile=0,
             tiles=0,
             eta_s=None,
-            client_id=None,
         )
         self._pump()
 
@@ -263,7 +261,7 @@ class AppController(QObject):
 
     def _pump(self) -> None:
         """Send the next waiting job to the engine when it has none."""
-        if self._dispatching is not None or self.client.state not in CONNECTED:
+        if self.client.state not in CONNECTED:
             return
         if any(job.state in ACTIVE for job in self.jobs.jobs):
             return
@@ -271,19 +269,17 @@ class AppController(QObject):
         if job is None:
             return
         self.jobs.update(job.id, state="submitted")
-        self._dispatching = job
         self._spawn(self._submit(job), f"submitting {job.name}")
 
     async def _submit(self, job: JobView) -> None:
         try:
             Path(job.output_dir).mkdir(parents=True, exist_ok=True)
-            await self.client.restore([job.input], job.output_dir, job.options)
+            await self.client.restore([job.input], job.output_dir, job.options, job_ids=[job.id])
         except (EngineClientError, OSError) as error:
-            if job.client_id is None:  # never accepted: nobody else will end it
+            if job.id not in self.client.jobs:  # never accepted: nobody else will end it
                 hint = getattr(error, "hint", "") or "Check the output folder in the settings."
                 self._fail(job, str(getattr(error, "message", error)), hint)
         finally:
-            self._dispatching = None
             self._pump()
 
     # --- events -----------------------------------------------------------------------------
@@ -304,15 +300,7 @@ class AppController(QObject):
             self.models.set_models(event.models)
             return
         job_id = getattr(event, "job_id", None)
-        if isinstance(event, p.Accepted):
-            job = self._dispatching
-            if job is not None and job.client_id is None and Path(event.input) == Path(job.input):
-                self.jobs.update(job.id, client_id=event.job_id)
-                if job.id in self._cancel_on_accept:
-                    self._cancel_on_accept.discard(job.id)
-                    self._spawn(self.client.cancel([event.job_id]), "cancelling a job")
-            return
-        job = self.jobs.by_client_id(job_id)
+        job = self.jobs.job(job_id) if job_id is not None else None
         if job is None:
             if isinstance(event, p.Error):
                 log.error("engine: %s (%s)", event.message, event.kind)

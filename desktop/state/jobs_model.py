@@ -1,4 +1,9 @@
-"""`JobsModel`: the queue, one `JobView` row per image, as the queue panel shows it."""
+"""`JobsModel`: the app's queue, one `JobView` row per image, as the queue panel shows it.
+
+It is the desktop's one queue (the AppController owns it and is its only writer besides a
+waiting job's settings): the order jobs run in, what waits, what ran and how it ended. A row's
+id is the job's one id (`EngineClient.new_job_id`), the one its events carry.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ class JobView:
     engine); `submitted` and `running` ones are the engine's."""
 
     id: str
+    """The job's one id: the client's, carried by every event of each try of it."""
     input: str
     options: RestoreOptionsMessage
     output_dir: str
@@ -51,8 +57,6 @@ class JobView:
     tile_grid: list[tuple[int, int, int, int]] = field(default_factory=list)
     seconds: float | None = None
     thumbnail: QImage | None = None
-    client_id: str | None = None
-    """The EngineClient's id of its current try (a retry gets a new one)."""
 
     @property
     def name(self) -> str:
@@ -156,11 +160,6 @@ class JobsModel(QAbstractListModel):
 
     def row_of(self, job_id: str) -> int:
         return next((row for row, job in enumerate(self._jobs) if job.id == job_id), -1)
-
-    def by_client_id(self, client_id: str | None) -> JobView | None:
-        if client_id is None:
-            return None
-        return next((job for job in self._jobs if job.client_id == client_id), None)
 
     def add(self, job: JobView) -> None:
         row = len(self._jobs)

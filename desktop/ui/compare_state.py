@@ -5,10 +5,17 @@ Both panes draw from this one state, so their zoom and pan cannot drift apart.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QPointF, Signal
+from PySide6.QtCore import QObject, QPointF, QSize, Signal
 
 MODES = ("split", "side_by_side", "toggle")
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
+
+
+def fit_zoom(image: QSize, pane: QSize) -> float:
+    """The zoom at which `image` just fits in `pane`."""
+    if image.isEmpty():
+        return 1.0
+    return min(pane.width() / image.width(), pane.height() / image.height())
 
 
 class CompareState(QObject):

@@ -74,26 +74,44 @@ class ImagePyramid:
         """Draw the part of the image inside `visible` (display pixels) with display pixel (0, 0)
         at device point `origin` and `zoom` device pixels per display pixel. The painter has no
         world transform; its clip says where this pane is."""
-        index = self.level_for(zoom)
-        image = self.level(index)
-        # Display pixels per level pixel along each axis (level sizes are rounded down).
-        sx = self.display_size.width() / image.width()
-        sy = self.display_size.height() / image.height()
-        left = max(0, math.floor(visible.left() / sx))
-        top = max(0, math.floor(visible.top() / sy))
-        right = min(image.width(), math.ceil(visible.right() / sx))
-        bottom = min(image.height(), math.ceil(visible.bottom() / sy))
-        if right <= left or bottom <= top:
+        image = self.level(self.level_for(zoom))
+        placed = visible_part(image.size(), self.display_size, origin, zoom, visible)
+        if placed is None:
             return
-        # Round the device edges (not the size) so 100% is an exact blit and nothing shimmers.
-        x0 = round(origin.x() + left * sx * zoom)
-        y0 = round(origin.y() + top * sy * zoom)
-        x1 = round(origin.x() + right * sx * zoom)
-        y1 = round(origin.y() + bottom * sy * zoom)
+        target, source = placed
         # Smooth when shrinking, or when the image itself is stretched to the display size (the
         # before image: resized like the engine's bicubic resize, not as blocks of input pixels).
+        sx = self.display_size.width() / image.width()  # display pixels per level pixel
         smooth = zoom * sx < 1 - 1e-6 or self.size.width() < self.display_size.width()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-        painter.drawImage(
-            QRect(x0, y0, x1 - x0, y1 - y0), image, QRect(left, top, right - left, bottom - top)
-        )
+        painter.drawImage(target, image, source)
+
+
+def visible_part(
+    image: QSize, display: QSize, origin: QPointF, zoom: float, visible: QRectF
+) -> tuple[QRect, QRect] | None:
+    """Where to draw an image of size `image` laid over `display` display pixels, with display
+    pixel (0, 0) at device point `origin` and `zoom` device pixels per display pixel, so that
+    `visible` (display pixels) is covered: (device rectangle, image rectangle), whole image
+    pixels only; None when nothing of it is visible."""
+    # Display pixels per image pixel along each axis (pyramid levels are rounded down).
+    sx = display.width() / image.width()
+    sy = display.height() / image.height()
+    left = max(0, math.floor(visible.left() / sx))
+    top = max(0, math.floor(visible.top() / sy))
+    right = min(image.width(), math.ceil(visible.right() / sx))
+    bottom = min(image.height(), math.ceil(visible.bottom() / sy))
+    if right <= left or bottom <= top:
+        return None
+    # Round the device edges (not the size) so 100% is an exact blit and nothing shimmers.
+    x0 = round(origin.x() + left * sx * zoom)
+    y0 = round(origin.y() + top * sy * zoom)
+    x1 = round(origin.x() + right * sx * zoom)
+    y1 = round(origin.y() + bottom * sy * zoom)
+    return QRect(x0, y0, x1 - x0, y1 - y0), QRect(left, top, right - left, bottom - top)
+
+
+def compare_pyramids(before: QImage, after: QImage) -> tuple[ImagePyramid, ImagePyramid]:
+    """The (before, after) pyramids of one result. Only QImage work: safe off the GUI thread."""
+    # Drawn at the after's size, so the same output pixel is the same place in both.
+    return ImagePyramid(before, display_size=after.size()), ImagePyramid(after)

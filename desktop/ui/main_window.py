@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
@@ -15,26 +13,19 @@ from PySide6.QtGui import (
     QGuiApplication,
     QKeySequence,
 )
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QSplitter, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QSplitter
 
 from desktop.state import AppController, JobSettings
 from desktop.state.jobs_model import EDITABLE
+from desktop.ui.compare_view import CompareView
+from desktop.ui.export_dialog import ExportDialog
 from desktop.ui.log_panel import LogPanel
+from desktop.ui.model_manager import ModelManagerDialog
 from desktop.ui.queue_panel import QueuePanel
 from desktop.ui.settings_panel import SettingsPanel
 from desktop.ui.status_indicator import StatusIndicator
 
-log = logging.getLogger(__name__)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp)"
-
-
-def optional(module: str, name: str) -> type | None:
-    """A class of a module another engineer may not have written yet (None then)."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as error:
-        log.info("%s.%s is not available: %s", module, name, error)
-        return None
 
 
 class MainWindow(QMainWindow):
@@ -48,10 +39,7 @@ class MainWindow(QMainWindow):
 
         # 1. panels
         self.queue = QueuePanel(controller.jobs)
-        compare_view = optional("desktop.ui.compare_view", "CompareView")
-        self.compare: QWidget = (
-            compare_view() if compare_view else QLabel("Compare view: not available yet")
-        )
+        self.compare = CompareView()
         self.settings_panel = SettingsPanel(controller.settings, controller.models)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         for widget, stretch in ((self.queue, 0), (self.compare, 1), (self.settings_panel, 0)):
@@ -170,21 +158,16 @@ class MainWindow(QMainWindow):
             self.queue.select(job_id)
 
     def open_models(self) -> None:
-        dialog = optional("desktop.ui.model_manager", "ModelManagerDialog")
-        if dialog is None:
-            self.statusBar().showMessage("The model manager is not available yet", 4000)
-            return
-        dialog(self.controller, self).open()
+        ModelManagerDialog(self.controller, self).open()
 
     def export(self) -> None:
-        dialog = optional("desktop.ui.export_dialog", "ExportDialog")
         results = [job for job in self.controller.jobs.jobs if job.state == "done"]
-        if dialog is None or not results:
-            self.statusBar().showMessage(
-                "Nothing to export yet" if dialog else "Export is not available yet", 4000
-            )
+        if not results:
+            self.statusBar().showMessage("Nothing to export yet", 4000)
             return
-        self.export_dialog = dialog(results, self.ui_settings, self, client=self.controller.client)
+        self.export_dialog = ExportDialog(
+            results, self.ui_settings, self, client=self.controller.client
+        )
         self.export_dialog.open()
 
     # --- compare view -----------------------------------------------------------------------
@@ -201,8 +184,6 @@ class MainWindow(QMainWindow):
     def show_job(self, job_id: str) -> None:
         """Show a finished job's input and output (with its tile grid and map) in the compare view."""
         job = self.controller.jobs.job(job_id)
-        if not hasattr(self.compare, "set_images"):
-            return
         if job is None or job.state != "done" or not job.output or not Path(job.output).is_file():
             return
         self.compare.set_images(job.input, job.output)

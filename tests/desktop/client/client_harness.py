@@ -1,17 +1,14 @@
-"""Helpers for the client tests: short-timeout clients, the fake engine, event collectors."""
+"""Helpers for the client tests: short-timeout clients, event collectors."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from desktop.client import ClientSettings, ConnectionState, EngineClient
 from engine import protocol as p
 
 S = ConnectionState
-FAKE = Path(__file__).with_name("fake_engine.py")
 FAST = {
     "start_timeout_s": 10.0,
     "request_timeout_s": 5.0,
@@ -19,10 +16,6 @@ FAST = {
     "restart_backoff_s": 0.01,
     "shutdown_timeout_s": 2.0,
 }
-
-
-def fake(behaviour: str, *options: str) -> list[str]:
-    return [sys.executable, str(FAKE), behaviour, *options]
 
 
 _clients: list[EngineClient] = []

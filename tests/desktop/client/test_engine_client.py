@@ -1,20 +1,22 @@
-"""EngineClient against a scripted fake engine process (fake_engine.py) over stdio and TCP."""
+"""EngineClient against the scripted fake engine process (desktop.testing.fake_engine) over stdio
+and TCP."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from client_harness import S, collect, fake, finished, make_client, of_job, run
+from client_harness import S, collect, finished, make_client, of_job, run
 
 from desktop.client import EngineClientError
+from desktop.testing.fake_engine import fake_engine_argv
 from engine import protocol as p
 
 
 def test_spawn_list_models_and_close():
     async def test():
         client, states = make_client()
-        reply = await client.spawn(fake("normal"))
+        reply = await client.spawn(fake_engine_argv("normal"))
         assert reply.engine_version == "fake-normal-run1" and client.pid
         assert await client.hello() is reply
         models = await client.list_models()
@@ -32,7 +34,7 @@ def test_spawn_list_models_and_close():
 def test_restore_streams_each_jobs_events_in_order(tmp_path):
     async def test():
         client, states = make_client()
-        await client.spawn(fake("normal"))
+        await client.spawn(fake_engine_argv("normal"))
         seen: list[p.Event] = []
         client.subscribe(seen.append)
         stream = client.events()
@@ -60,7 +62,7 @@ def test_restore_streams_each_jobs_events_in_order(tmp_path):
 def test_a_refused_restore_raises_its_error_and_leaves_no_job():
     async def test():
         client, _ = make_client()
-        await client.spawn(fake("normal"))
+        await client.spawn(fake_engine_argv("normal"))
         with pytest.raises(EngineClientError) as raised:
             await client.restore(["a.png"], "")
         assert (
@@ -77,7 +79,7 @@ def test_an_older_engine_is_sent_strength_only_at_its_default(tmp_path):
 
     async def test():
         client, _ = make_client()
-        reply = await client.spawn(fake("older"))
+        reply = await client.spawn(fake_engine_argv("older"))
         assert "strength" not in reply.capabilities
         with pytest.raises(EngineClientError) as raised:
             await client.restore(["a.png"], tmp_path, p.RestoreOptionsMessage(strength=0.5))
@@ -90,7 +92,7 @@ def test_an_older_engine_is_sent_strength_only_at_its_default(tmp_path):
         assert isinstance((await collect(stream, finished(*ids)))[-1], p.Result)
 
         current, _ = make_client()
-        assert "strength" in (await current.spawn(fake("normal"))).capabilities
+        assert "strength" in (await current.spawn(fake_engine_argv("normal"))).capabilities
         stream = current.events()
         ids = await current.restore(["a.png"], tmp_path, p.RestoreOptionsMessage(strength=0.5))
         assert isinstance((await collect(stream, finished(*ids)))[-1], p.Result)
@@ -101,7 +103,7 @@ def test_an_older_engine_is_sent_strength_only_at_its_default(tmp_path):
 def test_cancel_drops_queued_jobs_and_interrupt_stops_the_running_one(tmp_path):
     async def test():
         client, _ = make_client()
-        await client.spawn(fake("normal", "--steps", "100"))
+        await client.spawn(fake_engine_argv("normal", "--steps", "100"))
         stream = client.events()
         ids = await client.restore(["a.png", "b.png", "c.png"], tmp_path)
         await collect(stream, lambda ev: isinstance(ev[-1], p.Started))
@@ -118,11 +120,43 @@ def test_cancel_drops_queued_jobs_and_interrupt_stops_the_running_one(tmp_path):
     run(test)
 
 
+def test_jobs_can_be_named_by_the_caller_and_a_cancel_before_accepted_waits_for_it(tmp_path):
+    """The app names its queue's rows with `new_job_id` and hands each job over under its row's
+    id; a job's events carry that id, and it may name a later try once the job ended."""
+
+    async def test():
+        client, _ = make_client()
+        await client.spawn(fake_engine_argv("normal", "--steps", "100"))
+        stream = client.events()
+        ids = [client.new_job_id(), client.new_job_id()]
+        assert len(set(ids)) == 2
+        submitting = asyncio.create_task(client.restore(["a.png", "b.png"], tmp_path, job_ids=ids))
+        await asyncio.sleep(0)  # handed over; the engine has not accepted them yet
+        assert client.jobs == ids
+        await client.cancel([ids[1]])  # reaches the engine once it has named the job
+        assert await submitting == ids
+        events = await collect(stream, finished(ids[1]))
+        assert of_job(events, ids[1]) == ["accepted", "queued", "cancelled"]
+        assert events[-1].reason == "cancel"
+        await client.interrupt(ids[0])
+        await collect(stream, finished(ids[0]))
+
+        assert await client.restore(["b.png"], tmp_path, job_ids=[ids[1]]) == [ids[1]]  # a retry
+        with pytest.raises(ValueError, match="already with the engine"):
+            await client.restore(["c.png"], tmp_path, job_ids=[ids[1]])
+        await collect(stream, lambda ev: isinstance(ev[-1], p.Started))
+        await client.interrupt(ids[1])
+        events = await collect(stream, finished(ids[1]))
+        assert of_job(events, ids[1])[-1] == "cancelled" and client.jobs == []
+
+    run(test)
+
+
 def test_crash_fails_the_running_job_restarts_and_resubmits_the_queue(tmp_path):
     async def test():
         client, states = make_client()
         runs = tmp_path / "runs"
-        await client.spawn(fake("crash", "--runs", str(runs)))
+        await client.spawn(fake_engine_argv("crash", "--runs", str(runs)))
         stream = client.events()
         await client.restore(["a.png", "b.png"], tmp_path)
         events = await collect(stream, finished("job-1", "job-2"))
@@ -144,7 +178,7 @@ def test_crash_requeues_the_running_job_once(tmp_path):
     async def test():
         client, _ = make_client(requeue_on_crash=True)
         runs = tmp_path / "runs"
-        await client.spawn(fake("crash", "--runs", str(runs), "--until", "2"))
+        await client.spawn(fake_engine_argv("crash", "--runs", str(runs), "--until", "2"))
         stream = client.events()
         await client.restore(["a.png", "b.png"], tmp_path)
         events = await collect(stream, finished("job-1", "job-2"))
@@ -163,7 +197,9 @@ def test_a_job_that_ignores_interrupt_gets_its_engine_killed(tmp_path):
     async def test():
         client, states = make_client()
         runs = tmp_path / "runs"
-        argv = fake("ignore_interrupt", "--runs", str(runs), "--steps", "200", "--step-s", "0.05")
+        argv = fake_engine_argv(
+            "ignore_interrupt", "--runs", str(runs), "--steps", "200", "--step-s", "0.05"
+        )
         await client.spawn(argv)
         first_pid = client.pid
         stream = client.events()
@@ -183,7 +219,7 @@ def test_a_job_that_ignores_interrupt_gets_its_engine_killed(tmp_path):
 def test_restarts_in_a_row_are_capped_then_lost_with_an_error():
     async def test():
         client, states = make_client(max_restarts=2)
-        await client.spawn(fake("exit_after_hello"))
+        await client.spawn(fake_engine_argv("exit_after_hello"))
         async with asyncio.timeout(10):
             while client.error is None:
                 await client.wait_for_state(S.LOST, timeout=5)
@@ -203,7 +239,7 @@ def test_restarts_in_a_row_are_capped_then_lost_with_an_error():
 def test_close_terminates_then_kills_an_engine_that_will_not_stop():
     async def test():
         client, states = make_client(shutdown_timeout_s=0.3)
-        await client.spawn(fake("stubborn"))
+        await client.spawn(fake_engine_argv("stubborn"))
         await client.close()
         assert states[-1] is S.STOPPED
         assert client.engine_log.lines[-1].endswith("code -9 ---")
@@ -215,7 +251,7 @@ def test_a_wrong_protocol_version_is_a_clear_error_without_restarts():
     async def test():
         client, states = make_client()
         with pytest.raises(EngineClientError) as raised:
-            await client.spawn(fake("wrong_version"))
+            await client.spawn(fake_engine_argv("wrong_version"))
         assert raised.value.kind == "version" and "protocol 99" in raised.value.message
         assert "same DreamClear Studio version" in raised.value.hint
         assert client.state is S.LOST and client.error is raised.value
@@ -228,7 +264,7 @@ def test_a_wrong_protocol_version_is_a_clear_error_without_restarts():
 def test_a_reply_that_does_not_come_times_out_and_the_engine_stays_usable():
     async def test():
         client, _ = make_client(request_timeout_s=0.2)
-        await client.spawn(fake("slow", "--delay", "0.5"))
+        await client.spawn(fake_engine_argv("slow", "--delay", "0.5"))
         with pytest.raises(EngineClientError) as raised:
             await client.list_models()
         assert raised.value.kind == "timeout" and "'models'" in raised.value.message
@@ -255,7 +291,7 @@ def test_an_engine_that_cannot_start_is_reported():
 def test_tcp_connect_needs_the_token(tmp_path):
     async def test():
         server = await asyncio.create_subprocess_exec(
-            *fake("normal", "--tcp", "--token", "secret"),
+            *fake_engine_argv("normal", "--tcp", "--token", "secret"),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import qasync
-from client_harness import S, collect, fake, finished, make_client
+from client_harness import S, collect, finished, make_client
+
+from desktop.testing.fake_engine import fake_engine_argv
 
 
 def test_client_under_qasync(qapp, tmp_path):
     async def test():
         client, states = make_client()
-        await client.spawn(fake("normal"))
+        await client.spawn(fake_engine_argv("normal"))
         stream = client.events()
         ids = await client.restore(["a.png"], tmp_path)
         events = await collect(stream, finished(*ids))

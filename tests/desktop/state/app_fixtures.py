@@ -4,8 +4,6 @@ loop inside pytest-qt, a controller driving the scripted fake engine, settings i
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 import qasync
@@ -13,8 +11,8 @@ from PySide6.QtCore import QSettings
 
 from desktop.client import ClientSettings, EngineClient
 from desktop.state import AppController, SettingsModel
+from desktop.testing.fake_engine import fake_engine_argv
 
-FAKE_ENGINE = Path(__file__).resolve().parents[1] / "client" / "fake_engine.py"
 FAST = ClientSettings(
     start_timeout_s=20.0,
     request_timeout_s=10.0,
@@ -22,10 +20,6 @@ FAST = ClientSettings(
     restart_backoff_s=0.01,
     shutdown_timeout_s=2.0,
 )
-
-
-def fake_engine(behaviour: str = "normal", *options: str) -> list[str]:
-    return [sys.executable, str(FAKE_ENGINE), behaviour, *options]
 
 
 @pytest.fixture
@@ -62,7 +56,7 @@ def make_controller(loop, qtbot, settings, tmp_path):
     def make(argv: list[str] | None = None) -> AppController:
         controller = AppController(lambda: EngineClient(FAST), settings, data_dir=tmp_path / "data")
         made.append(controller)
-        controller.start(argv or fake_engine())
+        controller.start(argv or fake_engine_argv())
         qtbot.waitUntil(lambda: controller.status.state == "ready", timeout=20_000)
         return controller
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app_fixtures import fake_engine
 from PIL import Image
 from PySide6.QtCore import Qt
+
+from desktop.testing.fake_engine import fake_engine_argv
 
 
 def photo(path: Path) -> Path:
@@ -66,8 +67,23 @@ def test_folder_with_a_bad_file_fails_that_job_with_its_hint(make_controller, qt
     wait_states(qtbot, controller, ["done", "failed", "done"])
 
 
+def test_a_job_has_one_id_from_its_row_to_the_engine_and_back(make_controller, qtbot, tmp_path):
+    controller = make_controller()
+    seen: list[tuple[str, str]] = []
+    controller.client.subscribe(
+        lambda event: seen.append((event.TYPE, getattr(event, "job_id", None) or ""))
+    )
+    [job] = controller.add_paths([photo(tmp_path / "bad.png")])
+    wait_states(qtbot, controller, ["failed"])
+    controller.retry(job.id)
+    assert job.state == "submitted"
+    wait_states(qtbot, controller, ["failed"])
+    assert {job_id for _, job_id in seen if job_id} == {job.id}  # both tries, every event
+    assert [kind for kind, _ in seen if kind in ("accepted", "error")] == ["accepted", "error"] * 2
+
+
 def test_cancel_waiting_interrupt_running_cancel_all_and_retry(make_controller, qtbot, tmp_path):
-    controller = make_controller(fake_engine("normal", "--steps", "200", "--step-s", "0.02"))
+    controller = make_controller(fake_engine_argv("normal", "--steps", "200", "--step-s", "0.02"))
     jobs = controller.add_paths([photo(tmp_path / f"p{i}.png") for i in range(4)])
     qtbot.waitUntil(lambda: jobs[0].state == "running" and jobs[0].step >= 1, timeout=10_000)
     assert controller.move(jobs[3].id, -1)  # reorder waiting jobs
@@ -89,7 +105,7 @@ def test_cancel_waiting_interrupt_running_cancel_all_and_retry(make_controller, 
 
 def test_engine_lost_shows_in_the_status_and_recovers(make_controller, qtbot, tmp_path):
     runs = tmp_path / "runs"
-    controller = make_controller(fake_engine("crash", "--runs", str(runs), "--until", "1"))
+    controller = make_controller(fake_engine_argv("crash", "--runs", str(runs), "--until", "1"))
     states: list[str] = []
     controller.status.stateChanged.connect(states.append)
     jobs = controller.add_paths([photo(tmp_path / "one.png"), photo(tmp_path / "two.png")])
@@ -120,7 +136,7 @@ def test_the_engines_models_tell_what_auto_runs(make_controller, qtbot):
     qtbot.waitUntil(lambda: controller.models.known)  # asked for after hello
     assert controller.models.installed("dreamclear") and not controller.models.runs_starter("auto")
     fresh = make_controller(
-        fake_engine("normal", "--models", "starter=installed,dreamclear=missing")
+        fake_engine_argv("normal", "--models", "starter=installed,dreamclear=missing")
     )
     qtbot.waitUntil(lambda: fresh.models.known)
     assert fresh.models.runs_starter("auto") and fresh.models.runs_starter("starter")
@@ -130,7 +146,7 @@ def test_the_engines_models_tell_what_auto_runs(make_controller, qtbot):
 
 def test_queue_rows_show_the_settings_the_jobs_model_uses(make_controller, qtbot, tmp_path):
     controller = make_controller(
-        fake_engine("normal", "--models", "starter=installed,dreamclear=missing")
+        fake_engine_argv("normal", "--models", "starter=installed,dreamclear=missing")
     )
     controller.settings.set_value("strength", 0.6)
     photo = tmp_path / "a.png"

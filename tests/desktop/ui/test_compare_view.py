@@ -14,10 +14,11 @@ from PySide6.QtCore import QPoint, QPointF, QSize, Qt, QThreadPool
 from PySide6.QtGui import QColor, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from desktop.bench_compare import measure_pan, pattern_image
-from desktop.ui import compare_view
+from desktop.bench.compare import measure_pan, pattern_image
+from desktop.ui import compare_loader
+from desktop.ui.compare_canvas import TILE_PEN, CompareCanvas
 from desktop.ui.compare_state import CompareState
-from desktop.ui.compare_view import TILE_PEN, CompareCanvas, CompareView
+from desktop.ui.compare_view import CompareView
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,13 @@ class Gate:
 @pytest.fixture
 def gate(monkeypatch):
     gate = Gate()
-    real_load = compare_view.load_image
+    real_load = compare_loader.load_image
 
     def held_load(path: str) -> QImage:
         gate.pass_through(path)
         return real_load(path)
 
-    monkeypatch.setattr(compare_view, "load_image", held_load)
+    monkeypatch.setattr(compare_loader, "load_image", held_load)
     yield gate
     gate.open()  # never leave a pool thread waiting
 

@@ -1,5 +1,5 @@
 """One run against the real engine subprocess with the tiny model: drop -> progress -> result ->
-the compare view shows input and output -> export (when the dialog exists)."""
+the compare view shows input and output -> export."""
 
 from __future__ import annotations
 
@@ -52,13 +52,12 @@ def test_restore_with_the_real_engine_shows_the_result(
         qtbot.waitUntil(lambda: compare.canvas.after is not None and not compare.loading)
         assert compare.canvas.image_size().width() == 32
         window.export()
-        dialog = getattr(window, "export_dialog", None)
-        if dialog is not None and hasattr(dialog, "save"):
-            (tmp_path / "exported").mkdir()
-            dialog.destination.setText(str(tmp_path / "exported"))
-            with qtbot.waitSignal(dialog.finished_exporting, timeout=30_000):
-                dialog.save(dialog.results)
-            assert dialog.written
+        dialog = window.export_dialog
+        (tmp_path / "exported").mkdir()
+        dialog.destination.setText(str(tmp_path / "exported"))
+        with qtbot.waitSignal(dialog.finished_exporting, timeout=30_000):
+            dialog.save(dialog.results)
+        assert dialog.written
     finally:
         task = asyncio.ensure_future(controller.close())
         qtbot.waitUntil(task.done, timeout=20_000)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_fixtures import fake_engine
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog
 
+from desktop.testing.fake_engine import fake_engine_argv
 from desktop.ui.main_window import IMAGE_FILTER, MainWindow
 
 
@@ -73,7 +73,7 @@ def test_on_a_machine_without_dreamclear_the_panel_greys_out_what_the_starter_ig
     make_controller, qtbot, ui_settings
 ):
     controller = make_controller(
-        fake_engine("normal", "--models", "starter=installed,dreamclear=missing")
+        fake_engine_argv("normal", "--models", "starter=installed,dreamclear=missing")
     )
     window = MainWindow(controller, ui_settings)
     qtbot.addWidget(window)
@@ -144,7 +144,7 @@ def active_window(window, qtbot):
 @pytest.fixture
 def busy_window(make_controller, qtbot, ui_settings):
     """A window whose engine takes a minute per job: jobs behind the first one stay waiting."""
-    controller = make_controller(fake_engine("normal", "--steps", "1000", "--step-s", "0.06"))
+    controller = make_controller(fake_engine_argv("normal", "--steps", "1000", "--step-s", "0.06"))
     window = MainWindow(controller, ui_settings)
     qtbot.addWidget(window)
     window.show()
@@ -214,6 +214,18 @@ def test_ctrl_e_opens_the_export_dialog_with_the_finished_results(
     assert [job.input for job in opened[0].results] == [str(tmp_path / "a.png")]
 
 
+def test_ctrl_m_opens_the_model_manager_on_the_engines_models(active_window, qtbot, monkeypatch):
+    from desktop.ui.model_manager import ModelManagerDialog
+
+    opened = []
+    monkeypatch.setattr(ModelManagerDialog, "open", lambda dialog: opened.append(dialog))
+    press(active_window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    [dialog] = opened
+    assert dialog.parent() is active_window
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1)  # the fake engine's one model
+    assert dialog.models == [{"name": "dreamclear", "status": "installed"}]
+
+
 def test_a_selected_waiting_job_is_edited_in_the_settings_panel(busy_window, qtbot, tmp_path):
     window, panel = busy_window, busy_window.settings_panel
     controller = window.controller
@@ -242,7 +254,7 @@ def test_a_selected_waiting_job_is_edited_in_the_settings_panel(busy_window, qtb
 def test_the_edited_job_keeps_the_selection_and_greys_out_when_it_starts(
     make_controller, qtbot, ui_settings, tmp_path
 ):
-    controller = make_controller(fake_engine("normal", "--steps", "3", "--step-s", "0.1"))
+    controller = make_controller(fake_engine_argv("normal", "--steps", "3", "--step-s", "0.1"))
     window = MainWindow(controller, ui_settings)
     qtbot.addWidget(window)
     window.show()

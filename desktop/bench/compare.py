@@ -1,6 +1,6 @@
 """Frame time of the compare view while panning a large result, against naive painting.
 
-    python -m desktop.bench_compare [--width 4608 --height 3456] [--frames 40] [--photo PATH]
+    python -m desktop.bench.compare [--width 4608 --height 3456] [--frames 40] [--photo PATH]
 
 Engine-free: the "after" is a photo (or a pattern) stretched to the size asked for, the
 "before" a quarter of it, as a 4x restore gives. Each frame pans by a few pixels and paints
@@ -23,8 +23,9 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter, QTransform
 from PySide6.QtWidgets import QApplication
 
+from desktop.ui.compare_canvas import CompareCanvas
+from desktop.ui.compare_loader import load_image
 from desktop.ui.compare_state import CompareState
-from desktop.ui.compare_view import CompareCanvas, load_image
 from desktop.ui.image_pyramid import ImagePyramid
 
 

@@ -1,12 +1,15 @@
 """A scripted stand-in for `python -m engine`: speaks the protocol, computes nothing.
 
-    python fake_engine.py BEHAVIOUR [--runs FILE] [--until N] [--steps N] [--step-s S]
-                          [--delay S] [--models NAME=STATUS,...] [--tcp --token T]
+    python -m desktop.testing.fake_engine BEHAVIOUR [--runs FILE] [--until N] [--steps N]
+        [--step-s S] [--delay S] [--models NAME=STATUS,...] [--tcp --token T]
+
+`fake_engine_argv(BEHAVIOUR, *OPTIONS)` is that command line, for `EngineClient.spawn` or
+`AppController.start`: the desktop's tests and benchmarks drive the real client with it.
 
 Behaviours (they apply while this is run number <= --until of the --runs counter file, so a
 restarted engine behaves normally; without --runs, always):
-  normal            hello, models (--models, by default DreamClear installed), restore jobs
-                    of --steps steps, cancel, interrupt, shutdown
+  normal            hello, models and model_action "list" (--models, by default DreamClear
+                    installed), restore jobs of --steps steps, cancel, interrupt, shutdown
   crash             exits with code 3 in the middle of a job's second step
   ignore_interrupt  takes no notice of `interrupt`
   wrong_version     refuses `hello` with an error of kind "version"
@@ -38,6 +41,11 @@ from pathlib import Path
 from engine import protocol as p
 
 log = logging.getLogger("fake_engine")
+
+
+def fake_engine_argv(behaviour: str = "normal", *options: str) -> list[str]:
+    """The command that starts this fake engine with `behaviour` and `options` (see above)."""
+    return [sys.executable, "-m", "desktop.testing.fake_engine", behaviour, *options]
 
 
 @dataclass
@@ -80,7 +88,10 @@ class FakeEngine:
             return True
         if not self.said_hello:
             return self.hello(request)
-        if isinstance(request, p.ListModels):
+        lists_models = isinstance(request, p.ListModels) or (
+            isinstance(request, p.ModelAction) and request.action == "list"
+        )
+        if lists_models:
             if self.behaviour == "slow":
                 await asyncio.sleep(self.delay_s)
             self.emit(p.ModelsReply(request_id=request.id, models=self.models))

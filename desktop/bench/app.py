@@ -1,9 +1,9 @@
 """Start-up time, event-loop latency under engine progress, and memory of the desktop app.
 
-    python -m desktop.bench_app [--launches 3] [--seconds 5] [--flood-hz 500]
+    python -m desktop.bench.app [--launches 3] [--seconds 5] [--flood-hz 500]
 
-Engine-free: the app drives the scripted fake engine (tests/desktop/client/fake_engine.py)
-through the real EngineClient, pipes and JSON included. Every measurement runs in a fresh
+Engine-free: the app drives the scripted fake engine (desktop.testing.fake_engine) through
+the real EngineClient, pipes and JSON included. Every measurement runs in a fresh
 process (`--child KIND`, one JSON line on stdout) on the offscreen platform, with temp
 QSettings, so nothing of the user's is read or written. Prints a markdown table.
 
@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-FAKE_ENGINE = (
-    Path(__file__).resolve().parents[1] / "tests" / "desktop" / "client" / "fake_engine.py"
-)
+from desktop.testing.fake_engine import fake_engine_argv
+
 RESULTS = 10
 RESULT_SIZE = (2304, 1728)
 TICK_MS = 5
@@ -41,17 +40,7 @@ TICK_MS = 5
 
 
 def fake_engine(steps: int = 3, step_s: float = 0.01) -> list[str]:
-    if not FAKE_ENGINE.is_file():
-        raise SystemExit(f"{FAKE_ENGINE} is missing: run this from a source checkout")
-    return [
-        sys.executable,
-        str(FAKE_ENGINE),
-        "normal",
-        "--steps",
-        str(steps),
-        "--step-s",
-        str(step_s),
-    ]
+    return fake_engine_argv("normal", "--steps", str(steps), "--step-s", str(step_s))
 
 
 def rss_mib() -> tuple[float, float]:
@@ -125,7 +114,7 @@ async def child_launch(workdir: Path) -> dict[str, float]:
 def make_input(path: Path) -> None:
     from PySide6.QtCore import QSize
 
-    from desktop.bench_compare import pattern_image
+    from desktop.bench.compare import pattern_image
 
     pattern_image(QSize(64, 48)).save(str(path))
 
@@ -187,7 +176,7 @@ def make_results(folder: Path, out: Path) -> list[Path]:
     from PySide6.QtCore import QSize, Qt
     from PySide6.QtGui import QColor, QPainter
 
-    from desktop.bench_compare import pattern_image
+    from desktop.bench.compare import pattern_image
 
     folder.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -255,7 +244,7 @@ def run_child(kind: str, workdir: str, hz: float, seconds: float) -> None:
 
 def child(kind: str, workdir: Path, *extra: str) -> tuple[float, dict[str, Any]]:
     """Run one child; (monotonic time just before it started, its JSON answer)."""
-    argv = [sys.executable, "-m", "desktop.bench_app", "--child", kind, "--workdir", str(workdir)]
+    argv = [sys.executable, "-m", "desktop.bench.app", "--child", kind, "--workdir", str(workdir)]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
     launched = time.monotonic()
     done = subprocess.run([*argv, *extra], env=env, capture_output=True, text=True, check=False)
