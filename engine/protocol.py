@@ -113,9 +113,13 @@ class RestoreOptionsMessage:
     """0..1: how much of the restoration to keep, blended with the bicubic upscale of the
     input (1: the restoration as it is, 0: the plain upscale). Added within version 1: see
     `ADDED_OPTIONS`."""
+    skip_existing: bool = False
+    """Skip an input whose result (NAME_xN.EXT in the output folder) already exists: the job
+    ends at once with a `result` naming that file and `skipped` true, so a re-run finishes
+    only what an interrupted batch left. Excludes `overwrite`. Added within version 1."""
 
 
-ADDED_OPTIONS: tuple[str, ...] = ("strength",)
+ADDED_OPTIONS: tuple[str, ...] = ("strength", "skip_existing")
 """Restore options added within protocol version 1. An engine that reads one lists a
 capability of the same name in `hello_reply`; `encode` leaves one out while it holds its
 default, so a request that does not use it reads the same to an older engine; a client must not
@@ -324,6 +328,9 @@ class Result(Event):
     tile_grid: list[list[int]] = field(default_factory=list)
     """The tiles the job ran on (DreamClear's latent tiles, the starter's remover tiles) as
     [top, left, height, width] boxes in output pixels; empty when the model does not tile."""
+    skipped: bool = False
+    """The result was there already (`skip_existing`): nothing was restored. Added within
+    version 1: left out of the JSON while false (see `ADDED_EVENT_FIELDS`)."""
 
 
 @dataclass
@@ -426,6 +433,12 @@ EVENTS: dict[str, type[Event]] = {
 }
 
 
+ADDED_EVENT_FIELDS: dict[type[Event], tuple[str, ...]] = {Result: ("skipped",)}
+"""Event fields added within version 1. Each is left out of the JSON while it holds its
+default, and takes another value only in answer to an added option, which an older client
+never sends; so an older client never meets it."""
+
+
 def encode(message: Message) -> bytes:
     """One JSON line (with its newline) for `message`."""
     payload = {"type": message.TYPE, **dataclasses.asdict(message)}
@@ -434,6 +447,9 @@ def encode(message: Message) -> bytes:
         for name in ADDED_OPTIONS:
             if getattr(message.options, name) == getattr(defaults, name):
                 del payload["options"][name]
+    for name in ADDED_EVENT_FIELDS.get(type(message), ()):
+        if getattr(message, name) == getattr(type(message)(), name):
+            del payload[name]
     line = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
     if len(line) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(line)} bytes exceeds {MAX_MESSAGE_BYTES}")

@@ -49,6 +49,8 @@ class RestoreOptions:
     bit_depth: int | None = None
     """8 or 16; None keeps 16 for 16-bit inputs saved as PNG/TIFF, else 8."""
     overwrite: bool = False
+    skip_existing: bool = False
+    """Skip an input whose result name is taken (before reading the input)."""
     min_short_side: int = 1024
     max_megapixels: float = 150.0
     """Inputs larger than this are refused before decoding (decompression-bomb guard)."""
@@ -72,6 +74,7 @@ class RestoreOptions:
             save_map=message.save_map,
             output_format=message.output_format,
             overwrite=message.overwrite,
+            skip_existing=message.skip_existing,
             min_short_side=min_short_side,
             max_megapixels=message.max_megapixels,
         )
@@ -83,10 +86,13 @@ class FileResult:
     output: Path | None = None
     map_path: Path | None = None
     seconds: float = 0.0
+    skipped: bool = False
+    """The result existed already (`skip_existing`); `output` names it."""
     error: str | None = None
     failure: EngineError | None = None
     """The error behind `error`, for callers that report its kind and hint (the engine)."""
-    extras: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What went wrong beside a result that was written (e.g. its map could not be saved)."""
 
 
 def collect_inputs(patterns: Iterable[str]) -> tuple[list[Path], list[FileResult]]:
@@ -134,13 +140,24 @@ def prepare_output_folder(folder: Path) -> None:
 
 def output_path_for(input_path: Path, folder: Path, options: RestoreOptions) -> Path:
     """`photo.jpg` -> `folder/photo_x4.jpg`; a free name unless overwriting was asked for."""
-    suffix = f".{options.output_format}" if options.output_format else input_path.suffix.lower()
-    if suffix not in WRITABLE_SUFFIXES:
-        suffix = ".png"
-    stem = f"{input_path.stem}_x{options.upscale}"
+    stem, suffix = _output_name(input_path, options)
     if options.overwrite:
         return folder / f"{stem}{suffix}"
     return image_io.unique_output_path(folder, stem, suffix)
+
+
+def existing_result(input_path: Path, folder: Path, options: RestoreOptions) -> Path | None:
+    """The result `photo.jpg` would be written as (`folder/photo_x4.jpg`), if it exists."""
+    stem, suffix = _output_name(input_path, options)
+    path = folder / f"{stem}{suffix}"
+    return path if path.is_file() else None
+
+
+def _output_name(input_path: Path, options: RestoreOptions) -> tuple[str, str]:
+    suffix = f".{options.output_format}" if options.output_format else input_path.suffix.lower()
+    if suffix not in WRITABLE_SUFFIXES:
+        suffix = ".png"
+    return f"{input_path.stem}_x{options.upscale}", suffix
 
 
 def _to_tensor(rgb: np.ndarray):
@@ -178,9 +195,15 @@ def restore_file(
     *,
     pipeline_kwargs: dict | None = None,
 ) -> FileResult:
-    """Restore one file. User errors come back in `FileResult.error`; nothing half-written."""
+    """Restore one file. User errors come back in `FileResult.error`; nothing half-written.
+    With `skip_existing`, a file whose result exists is not read at all (`skipped`)."""
     started = time.perf_counter()
     result = FileResult(input=input_path)
+    if options.skip_existing:
+        done = existing_result(input_path, output_folder, options)
+        if done is not None:
+            result.output, result.skipped = done, True
+            return result
     try:
         limits = image_io.LoadLimits(max_pixels=int(options.max_megapixels * 1e6))
         loaded = image_io.load_image(input_path, limits)
@@ -226,9 +249,14 @@ def restore_file(
         )
         result.output = output_path
         if options.save_map and restored.degradation_maps is not None:
-            result.map_path = save_degradation_map(
-                restored.degradation_maps, output_path, options.overwrite
-            )
+            # The image is written: a map that cannot be saved is a warning, not a failure,
+            # so the job's state agrees with the disk and a re-run does not restore it again.
+            try:
+                result.map_path = save_degradation_map(
+                    restored.degradation_maps, output_path, options.overwrite
+                )
+            except EngineError as error:
+                result.warnings.append(f"{output_path}: the degradation map was not saved: {error}")
     except JobInterrupted:
         raise
     except EngineError as error:

@@ -333,6 +333,7 @@ class AppController(QObject):
                 state="done",
                 output=event.output,
                 seconds=event.seconds,
+                skipped=event.skipped,
                 tile_grid=grid,
                 stage="",
                 eta_s=None,

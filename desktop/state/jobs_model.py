@@ -56,6 +56,8 @@ class JobView:
     warnings: list[str] = field(default_factory=list)
     tile_grid: list[tuple[int, int, int, int]] = field(default_factory=list)
     seconds: float | None = None
+    skipped: bool = False
+    """Done without restoring: its result was there already ("Skip photos already restored")."""
     thumbnail: QImage | None = None
 
     @property
@@ -87,6 +89,8 @@ class JobView:
             return " · ".join(parts)
         if self.state == "failed":
             return f"failed: {self.error}"
+        if self.state == "done" and self.skipped:
+            return "already restored: skipped"
         if self.state == "done":
             return f"done in {self.seconds:.1f} s" if self.seconds is not None else "done"
         return {"waiting": "waiting", "submitted": "queued", "cancelled": "cancelled"}[self.state]

@@ -51,6 +51,7 @@ FIELDS: dict[str, Choice] = {
     "device": Choice("auto"),
     "dtype": Choice("auto", ("auto", "bf16", "fp16", "fp32")),
     "output_dir": Choice(None),
+    "skip_existing": Choice(False),
 }
 """Every setting; `prompt_mode` "prompt" uses `prompt`, "auto" captions, "none" has none."""
 
@@ -166,6 +167,7 @@ def make_options(values: dict[str, Any]) -> RestoreOptionsMessage:
         device=v["device"],
         dtype=v["dtype"],
         save_map=True,
+        skip_existing=bool(v["skip_existing"]),
     )
 
 
@@ -194,4 +196,5 @@ def options_values(
         "device": options.device,
         "dtype": options.dtype,
         "output_dir": output_dir,
+        "skip_existing": options.skip_existing,
     }

@@ -54,6 +54,7 @@ class Job:
     input: str
     output_dir: str
     steps: int
+    skip_existing: bool = False
 
 
 @dataclass
@@ -157,7 +158,13 @@ class FakeEngine:
         jobs = []
         for path in request.inputs:
             self.job_ids += 1
-            job = Job(f"e{self.job_ids}", path, request.output_dir, self.steps)
+            job = Job(
+                f"e{self.job_ids}",
+                path,
+                request.output_dir,
+                self.steps,
+                request.options.skip_existing,
+            )
             jobs.append(job)
             self.emit(p.Accepted(request_id=request.id, job_id=job.id, input=path))
         for job in jobs:
@@ -177,6 +184,11 @@ class FakeEngine:
                 self.running = None
 
     async def run_job(self, job: Job) -> None:
+        output = str(Path(job.output_dir) / f"{Path(job.input).stem}_x4.png")
+        if job.skip_existing and Path(output).is_file():
+            self.emit(p.Started(job_id=job.id, input=job.input))
+            self.emit(p.Result(job_id=job.id, input=job.input, output=output, skipped=True))
+            return
         self.emit(p.Started(job_id=job.id, input=job.input))
         if Path(job.input).name.startswith("bad"):
             self.emit(p.Error(job_id=job.id, kind="bad_input", message="cannot read", hint="fix"))
@@ -192,7 +204,6 @@ class FakeEngine:
                 self.emit(p.Cancelled(job_id=job.id, reason="interrupt"))
                 return
             self.emit(p.Progress(job_id=job.id, stage="denoise", step=step, steps=job.steps))
-        output = str(Path(job.output_dir) / f"{Path(job.input).stem}_x4.png")
         self.emit(p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1))
 
 

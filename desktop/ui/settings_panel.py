@@ -103,6 +103,13 @@ class SettingsPanel(QWidget):
         form.addRow("Device", self._line("device", "auto, cpu, cuda:0 ..."))
         form.addRow("Precision", self._combo("dtype", ["auto", "bf16", "fp16", "fp32"]))
         form.addRow("Output folder", self._line("output_dir", ""))
+        skip = QCheckBox("Skip photos already restored")
+        skip.setToolTip(
+            "When NAME_x4 is already in the output folder, leave the photo out instead of "
+            "writing another copy: a re-run finishes what an interrupted one left"
+        )
+        self._bind(skip, "skip_existing", skip.toggled, skip.setChecked)
+        form.addRow("", skip)
         buttons = QHBoxLayout()
         self.apply_button = QPushButton("Apply defaults to selected")
         self.apply_button.clicked.connect(self.applyToSelected)

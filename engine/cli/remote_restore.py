@@ -197,7 +197,7 @@ def _run(link: EngineLink, args: argparse.Namespace, stream: TextIO) -> int:
 
 def _outcome(event: p.Event, input_path: str) -> FileOutcome:
     if isinstance(event, p.Result):
-        return FileOutcome(input_path, event.output, event.seconds)
+        return FileOutcome(input_path, event.output, event.seconds, skipped=event.skipped)
     if isinstance(event, p.Error):
         error = f"{event.message} ({event.hint})" if event.hint else event.message
     else:

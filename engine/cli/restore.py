@@ -110,10 +110,17 @@ def register(subparsers) -> None:
         action="store_true",
         help="also save the per-token degradation map beside each result",
     )
-    parser.add_argument(
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
         "--overwrite",
         action="store_true",
         help="replace existing results instead of picking a free name",
+    )
+    existing.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave out inputs whose result (NAME_xN.EXT) is already in OUTDIR, so a re-run "
+        "finishes what an interrupted batch left and nothing else",
     )
     parser.add_argument(
         "--max-megapixels",

@@ -61,5 +61,6 @@ def options_message_from_args(args: argparse.Namespace) -> p.RestoreOptionsMessa
         output_format=args.output_format,
         save_map=args.save_map,
         overwrite=args.overwrite,
+        skip_existing=args.skip_existing,
         max_megapixels=args.max_megapixels,
     )

@@ -18,6 +18,8 @@ class FileOutcome:
     output: str | None = None
     seconds: float = 0.0
     error: str | None = None
+    skipped: bool = False
+    """Its result was there already (--skip-existing); `output` names it."""
 
 
 class StepProgress:
@@ -49,6 +51,8 @@ def report_outcome(outcome: FileOutcome, stream: TextIO) -> None:
     """One line per finished file, printed above the bars."""
     if outcome.error:
         tqdm.write(f"failed: {outcome.error}", file=stream)
+    elif outcome.skipped:
+        tqdm.write(f"skipped {outcome.input}: {outcome.output} exists", file=stream)
     else:
         tqdm.write(f"wrote {outcome.output} ({outcome.seconds:.1f} s)", file=stream)
 
@@ -56,8 +60,10 @@ def report_outcome(outcome: FileOutcome, stream: TextIO) -> None:
 def summarise(outcomes: Sequence[FileOutcome], stream: TextIO) -> int:
     """The closing lines; the exit code (1 when any file failed)."""
     failed = [o for o in outcomes if o.error]
-    done = len(outcomes) - len(failed)
-    stream.write(f"{done} restored, {len(failed)} failed\n")
+    skipped = sum(o.skipped for o in outcomes)
+    done = len(outcomes) - len(failed) - skipped
+    also = f", {skipped} skipped (already restored)" if skipped else ""
+    stream.write(f"{done} restored, {len(failed)} failed{also}\n")
     for outcome in failed:
         stream.write(f"  {outcome.error}\n")
     return 1 if failed else 0

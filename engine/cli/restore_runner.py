@@ -82,11 +82,14 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
                 )
             finally:
                 progress.close()
+            for warning in result.warnings:
+                tqdm.write(f"warning: {warning}", file=stream)
             outcome = FileOutcome(
                 str(result.input),
                 str(result.output) if result.output else None,
                 result.seconds,
                 result.error,
+                result.skipped,
             )
             report_outcome(outcome, stream)
             outcomes.append(outcome)

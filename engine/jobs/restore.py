@@ -72,8 +72,20 @@ class RestoreJobs:
         import torch
 
         from engine.model_cache import release_memory
-        from engine.restore_files import RestoreOptions, prepare_output_folder
+        from engine.restore_files import RestoreOptions, existing_result, prepare_output_folder
 
+        if spec.options.skip_existing:
+            done = existing_result(
+                spec.input, spec.output_dir, RestoreOptions.from_message(spec.options)
+            )
+            if done is not None:  # before loading any model: a re-run skips fast
+                return p.Result(
+                    request_id=context.request_id,
+                    job_id=context.job_id,
+                    input=str(spec.input),
+                    output=str(done),
+                    skipped=True,
+                )
         started = time.perf_counter()
         context.stage("load")
         restorer = self._restorer(spec.options, context)
@@ -98,6 +110,8 @@ class RestoreJobs:
             raise EngineError(result.error)
         timings.update({k: v for k, v in output.timings.items() if k != "total"})
         timings["save"] = time.perf_counter() - pipeline_done
+        for warning in result.warnings:
+            context.warn(warning)
         context.progress.flush()
         if result.map_path is not None and output.degradation_maps is not None:
             legend = [list(pair) for pair in output.degradation_maps.legend]
@@ -185,6 +199,11 @@ def check_options(options: p.RestoreOptionsMessage) -> None:
                 hint="see docs/protocol.md for the restore options",
             )
 
+    if options.skip_existing and options.overwrite:
+        raise BadSettingError(
+            "skip_existing and overwrite exclude each other",
+            hint="skip the results that exist, or replace them: not both",
+        )
     whole("upscale", options.upscale, 1, MAX_UPSCALE)
     whole("steps", options.steps, 1, MAX_STEPS)
     number("cfg", options.cfg, 0, MAX_CFG)

@@ -180,7 +180,9 @@ def _safetensors_header(path: Path) -> dict[str, Any]:
             header = json.loads(f.read(length))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise CheckpointError(f"{path}: unreadable safetensors header (corrupt).") from None
-    if not isinstance(header, dict):
+    if not isinstance(header, dict) or not all(
+        _tensor_entry(value) for key, value in header.items() if key != "__metadata__"
+    ):
         raise CheckpointError(f"{path}: unreadable safetensors header (corrupt).")
     end = max(
         (v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"),
@@ -193,13 +195,29 @@ def _safetensors_header(path: Path) -> dict[str, Any]:
     return header
 
 
+def _tensor_entry(value: Any) -> bool:
+    """Whether a safetensors header entry describes a tensor: dtype, shape, two offsets."""
+    if not isinstance(value, dict) or not isinstance(value.get("dtype"), str):
+        return False
+    shape, offsets = value.get("shape"), value.get("data_offsets")
+    return (
+        isinstance(shape, list)
+        and all(type(n) is int and n >= 0 for n in shape)
+        and isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(type(n) is int for n in offsets)
+        and 0 <= offsets[0] <= offsets[1]
+    )
+
+
 def _check_torch_file(path: Path) -> str | None:
-    """Torch's zip format: the central directory sits at the end, so truncation shows."""
+    """Torch's zip format: the central directory sits at the end, so truncation shows. A
+    legacy (pre-1.6) pickle has no such directory: it is proven by loading it the safe way."""
     if not zipfile.is_zipfile(path):
         with path.open("rb") as f:
             magic = f.read(2)
         if magic[:1] == b"\x80":
-            return None  # legacy (pre-1.6) pickle: no cheap integrity check
+            return _check_legacy_pickle(path)
         return "not a PyTorch checkpoint (truncated or corrupt)"
     size = path.stat().st_size
     try:
@@ -209,4 +227,22 @@ def _check_torch_file(path: Path) -> str | None:
                     return f"member {info.filename} runs past the end of the file (truncated)"
     except (zipfile.BadZipFile, OSError) as exc:
         return f"unreadable ({first_line(exc)})"
+    return None
+
+
+def _check_legacy_pickle(path: Path) -> str | None:
+    """A legacy pickle loads with `weights_only=True` (tensors and plain data, no code) and
+    holds a state dict, or the problem; its whole content is read, there is no cheaper way."""
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as exc:
+        return (
+            f"cannot be loaded safely (truncated, or it needs code to unpickle): {first_line(exc)}"
+        )
+    if unwrap_state_dict(obj) is None:
+        return "holds no state dict of tensors"
     return None

@@ -119,3 +119,45 @@ def test_create_tiny_is_left_out_of_the_help(capsys):
         main(["models", "--help"])
     out = capsys.readouterr().out
     assert "download" in out and "create-tiny" not in out
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"a": 1}, {"w": {"dtype": "F32", "shape": [2], "data_offsets": "x"}}, {"w": None}, []],
+)
+def test_import_of_a_crafted_safetensors_header_is_one_error(store, tmp_path, capsys, header):
+    import json
+    import struct
+
+    raw = json.dumps(header).encode()
+    crafted = tmp_path / "crafted.safetensors"
+    crafted.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * 16)
+    assert main(["models", "import", str(crafted)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+
+
+class _RunsCode:
+    """Unpickling this would run code (it writes the marker file); weights_only refuses it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_verify_proves_a_legacy_pickle_loads_without_running_code(store, tmp_path, capsys):
+    marker = tmp_path / "ran"
+    for name, payload in (("safe", {"w": torch.zeros(2)}), ("evil", {"w": _RunsCode(marker)})):
+        source = tmp_path / f"{name}.pth"
+        torch.save(payload, source, _use_new_zipfile_serialization=False)  # pre-1.6 pickle
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "weights.pth").write_bytes(source.read_bytes())
+    from engine.weights.checkpoint_inspection import check_file_header
+
+    assert check_file_header(tmp_path / "safe" / "weights.pth") is None
+    problem = check_file_header(tmp_path / "evil" / "weights.pth")
+    assert problem and "cannot be loaded safely" in problem
+    assert not marker.exists()

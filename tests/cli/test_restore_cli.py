@@ -51,6 +51,23 @@ def test_restores_a_photo_end_to_end(tiny_model_dir, tmp_path, capsys):
     assert "1 restored, 0 failed" in text
 
 
+def test_a_map_that_cannot_be_saved_is_a_warning_beside_a_written_result(
+    tiny_model_dir, tmp_path, capsys
+):
+    """The image is on disk, so the run counts it restored; a re-run would only duplicate it."""
+    photo = write_photo(tmp_path / "small.png", size=(24, 20))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "small_x2.map.npz").write_bytes(b"someone else's")
+    args = [str(photo), "-o", str(out), "--model", str(tiny_model_dir), "--upscale", "2"]
+    code, text = run_cli([*args, "--save-map", *STEPS], capsys)
+    assert code == 0, text
+    assert "1 restored, 0 failed" in text
+    assert "warning:" in text and "degradation map was not saved" in text
+    assert (out / "small_x2.png").is_file()
+    assert (out / "small_x2.map.npz").read_bytes() == b"someone else's"
+
+
 def test_upscale_factor_and_map_are_honoured(tiny_model_dir, tmp_path, capsys):
     photo = write_photo(tmp_path / "small.png", size=(24, 20))
     out = tmp_path / "out"
@@ -361,3 +378,21 @@ def test_an_unexpected_failure_in_one_file_does_not_stop_the_others(
     assert code == 1
     assert "buggy.png: internal error: RuntimeError: simulated bug" in text
     assert outputs(out) == ["good_x4.png"]
+
+
+def test_skip_existing_finishes_an_interrupted_batch_and_nothing_else(
+    tiny_model_dir, tmp_path, capsys
+):
+    photos = [write_photo(tmp_path / f"p{i}.png", size=(24, 20)) for i in range(3)]
+    out = tmp_path / "out"
+    base = ["-o", str(out), "--model", str(tiny_model_dir), "--upscale", "2", *STEPS]
+    code, text = run_cli([str(photos[0]), *base], capsys)  # the part that finished
+    assert code == 0, text
+    first = (out / "p0_x2.png").read_bytes()
+    code, text = run_cli([*map(str, photos), *base, "--skip-existing"], capsys)
+    assert code == 0, text
+    assert "2 restored, 0 failed, 1 skipped" in text and "skipped " in text
+    assert outputs(out) == ["p0_x2.png", "p1_x2.png", "p2_x2.png"]  # no "p0_x2 (1).png"
+    assert (out / "p0_x2.png").read_bytes() == first
+    with pytest.raises(SystemExit):
+        main(["restore", str(photos[0]), "--skip-existing", "--overwrite"])

@@ -66,3 +66,12 @@ def test_an_unknown_model_name_is_explained(tmp_path):
             dtype=torch.float32,
         )  # fmt: skip
     assert "dreamclera" in error.value.message and "models list" in error.value.hint
+
+
+def test_a_model_imported_under_a_local_name_restores_by_that_name(tiny_model_dir, tmp_path):
+    from engine.weights.store import ModelStore
+
+    ModelStore(str(tmp_path)).import_path("my-model", tiny_model_dir, link=False)
+    restorer = restorers.load_restorer("my-model", store_root=str(tmp_path), device="cpu")
+    assert restorer.name == "my-model" and restorer.pipeline.transformer is not None
+    assert (restorer.device.type, restorer.dtype) == ("cpu", torch.float32)  # auto on a CPU

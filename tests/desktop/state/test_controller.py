@@ -174,3 +174,17 @@ def test_rows_are_repainted_when_the_engines_models_change(make_controller, qtbo
     with qtbot.waitSignal(controller.jobs.dataChanged):
         controller.models.set_models([{"name": "dreamclear", "status": "missing"}])
     assert "starter" in controller.jobs.settings_text(job)
+
+
+def test_skip_existing_marks_a_photo_already_restored(make_controller, qtbot, settings, tmp_path):
+    controller = make_controller()
+    settings.set_value("skip_existing", True)
+    settings.set_value("output_dir", str(tmp_path / "out"))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old_x4.png").write_bytes(b"restored before")
+    added = controller.add_paths([photo(tmp_path / "old.png"), photo(tmp_path / "new.png")])
+    assert all(job.options.skip_existing for job in added)
+    wait_states(qtbot, controller, ["done", "done"])
+    old, new = controller.jobs.jobs
+    assert old.skipped and old.status_text == "already restored: skipped"
+    assert not new.skipped and new.status_text.startswith("done in")

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import socket
 import subprocess
 import sys
@@ -108,6 +109,15 @@ class EngineProcess:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+def serve_tcp(folder: Path, *extra: str) -> tuple[EngineProcess, int, str]:
+    """A TCP engine on a free loopback port with its own store: (process, port, token)."""
+    args = ["--host", "127.0.0.1", "--port", "0", "--store", str(folder / "store"), *extra]
+    engine = EngineProcess(args, folder / "engine.log")
+    port = int(re.search(rb":(\d+)$", engine.process.stdout.readline().strip()).group(1))
+    token = engine.process.stdout.readline().decode().split("token: ")[1].strip()
+    return engine, port, token
 
 
 class HangUpSocket(socket.socket):

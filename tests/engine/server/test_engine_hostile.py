@@ -5,13 +5,19 @@ connection without the token cannot keep the real client out."""
 from __future__ import annotations
 
 import dataclasses
-import re
 import socket
 import time
 import typing
 
 import pytest
-from engine_harness import EngineProcess, connect, connect_and_greet, hello
+from engine_harness import (
+    EngineProcess,
+    connect,
+    connect_and_greet,
+    hello,
+    serve_tcp,
+    write_photo,
+)
 
 from engine import protocol as p
 
@@ -129,11 +135,7 @@ def test_an_echoed_id_near_the_size_limit_does_not_silence_the_connection(engine
 
 @pytest.fixture(scope="module")
 def tcp_engine(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hostile-tcp")
-    args = ["--host", "127.0.0.1", "--port", "0", "--store", str(folder / "store")]
-    engine = EngineProcess(args, folder / "engine.log")
-    port = int(re.search(rb":(\d+)$", engine.process.stdout.readline().strip()).group(1))
-    token = engine.process.stdout.readline().decode().split("token: ")[1].strip()
+    engine, port, token = serve_tcp(tmp_path_factory.mktemp("hostile-tcp"))
     yield engine, port, token
     engine.stop()
 
@@ -164,3 +166,59 @@ def test_the_token_is_checked_before_the_version_and_a_refusal_closes(tcp_engine
         with sock:
             assert reply["type"] == "error" and reply["kind"] == kind
             assert client.next() is None  # closed
+
+
+@pytest.fixture(scope="module")
+def allowed_engine(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("allowed")
+    (folder / "allowed").mkdir()
+    engine, port, token = serve_tcp(folder, "--allow", str(folder / "allowed"))
+    yield port, token, folder
+    engine.stop()
+
+
+def test_a_tcp_client_may_only_use_the_allowed_folders(allowed_engine):
+    port, token, folder = allowed_engine
+    inside, outside = folder / "allowed", folder / "elsewhere"
+    outside.mkdir()
+    write_photo(inside / "in.png")
+    write_photo(outside / "out.png")
+    (inside / "sneaky").symlink_to(outside)  # followed: it leads outside
+    client, sock = connect_and_greet(port, token)
+    refused = [
+        {"type": "restore", "inputs": [str(outside / "out.png")], "output_dir": str(inside)},
+        {"type": "restore", "inputs": [str(inside / "in.png")], "output_dir": str(outside)},
+        {
+            "type": "restore",
+            "inputs": [str(inside / "sneaky" / "out.png")],
+            "output_dir": str(inside),
+        },
+        {"type": "restore", "inputs": [str(inside / "in.png")], "output_dir": "/etc"},
+        {"type": "export", "source": str(inside / "in.png"), "destination": "/etc"},
+        {"type": "export", "source": "/etc/hostname", "destination": str(inside)},
+        {"type": "model_action", "action": "import", "path": str(outside)},
+    ]
+    with sock:
+        for number, request in enumerate(refused):
+            answer = client.request({**request, "id": f"r{number}"})
+            assert answer["type"] == "error" and answer["kind"] == "forbidden", (request, answer)
+            assert "--allow" in answer["hint"]
+        allowed = {"type": "export", "source": str(inside / "in.png"), "destination": str(inside)}
+        answer = client.request({**allowed, "id": "ok", "name_pattern": "copy"})
+        assert answer["type"] == "exported" and (inside / "copy.png").is_file()
+    assert not list(outside.glob("*_x*")) and sorted(p.name for p in outside.iterdir()) == [
+        "out.png"
+    ]
+
+
+def test_the_default_allowed_folders_are_home_and_temp():
+    import tempfile
+    from pathlib import Path
+
+    from engine.path_policy import PathNotAllowedError, PathPolicy
+
+    policy = PathPolicy.for_remote_clients(None)
+    policy.check(str(Path.home() / "photos" / "a.jpg"), "the input")
+    policy.check(str(Path(tempfile.gettempdir()) / "a.jpg"), "the input")
+    with pytest.raises(PathNotAllowedError, match="outside the folders"):
+        policy.check("/etc/passwd", "the input")

@@ -287,3 +287,25 @@ def test_a_starter_job_reports_the_remover_tiles_in_output_pixels(
         [32, 0, 512, 512],
         [32, 32, 512, 512],
     ]
+
+
+def test_skip_existing_answers_at_once_with_the_result_that_is_there(
+    stdio_engine, starter_model_dir, tmp_path
+):
+    _, client = stdio_engine
+    photo = write_photo(tmp_path / "done.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "done_x2.png").write_bytes(b"the earlier result")
+    request = {"type": "restore", "inputs": [str(photo)], "output_dir": str(out)}
+    request["options"] = options(starter_model_dir, skip_existing=True)
+    client.send({**request, "id": "skip"})
+    events = client.until(lambda e: e["type"] in TERMINAL)
+    result = events[-1]
+    assert result["type"] == "result" and result["skipped"] is True, result
+    assert result["output"] == str(out / "done_x2.png")
+    assert "load" not in [e.get("stage") for e in events]  # no model was loaded for it
+    assert sorted(p.name for p in out.iterdir()) == ["done_x2.png"]
+    both = {**request, "id": "both"}
+    both["options"] = options(starter_model_dir, skip_existing=True, overwrite=True)
+    assert client.request(both)["kind"] == "bad_setting"

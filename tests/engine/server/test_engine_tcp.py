@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
 import pytest
-from engine_harness import EngineProcess, connect, connect_and_greet, tcp_client, write_photo
+from engine_harness import (
+    connect,
+    connect_and_greet,
+    serve_tcp,
+    tcp_client,
+    write_photo,
+)
 
 from dreamclear.cli import main
 from engine import protocol as p
@@ -17,11 +22,7 @@ from engine.server import EngineServer, ServeConfig
 
 @pytest.fixture(scope="module")
 def tcp_engine(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tcp-engine")
-    args = ["--host", "127.0.0.1", "--port", "0", "--store", str(folder / "store")]
-    engine = EngineProcess(args, folder / "engine.log")
-    port = int(re.search(rb":(\d+)$", engine.process.stdout.readline().strip()).group(1))
-    token = engine.process.stdout.readline().decode().split("token: ")[1].strip()
+    engine, port, token = serve_tcp(tmp_path_factory.mktemp("tcp-engine"))
     yield engine, port, token
     engine.stop()
 
