@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-PROTOCOL_VERSION = 1
-"""Bumped on any incompatible change; `hello` refuses a client of another version."""
+PROTOCOL_VERSION = 2
+"""Bumped on any incompatible change; `hello` refuses a client of another version.
+2: `progress` says how far the whole job is (`fraction`, `label`) and `preview` is sent."""
 MAX_MESSAGE_BYTES = 1 << 20
 """1 MiB: far above any real message, small enough that a runaway line cannot eat memory."""
 MAX_ID_CHARS = 256
@@ -293,7 +294,13 @@ class Progress(Event):
     tile: int = 0
     tiles: int = 0
     eta_s: float | None = None
-    """Seconds left for this job, when it can be estimated."""
+    """Seconds left for the whole job, when it can be estimated."""
+    fraction: float | None = None
+    """How much of the whole job is done, 0..1, across every stage (weighted by the time each
+    takes); None while unknown. Never goes back within one try of a job."""
+    label: str = ""
+    """The position in words, for people: "Removing degradations (tile 3/9)",
+    "Denoising 12/50", "Decoding"."""
 
 
 @dataclass
@@ -301,7 +308,12 @@ class Preview(Event):
     TYPE: ClassVar[str] = "preview"
     job_id: str = ""
     path: str = ""
-    """A small PNG on the engine's machine."""
+    """A PNG on the engine's machine of the result so far, at the output's aspect (at most
+    about 1 MP): finished tiles restored, the rest the plain upscale. Rewritten in place for
+    each preview of the job (atomically); throttled to about one a second."""
+    width: int = 0
+    height: int = 0
+    """The size of the final result, in pixels (the preview may be smaller)."""
 
 
 @dataclass
