@@ -3,7 +3,6 @@ line and exit code 2, never a traceback."""
 
 from __future__ import annotations
 
-import argparse
 import io
 import socket
 import struct
@@ -11,6 +10,7 @@ import threading
 
 import pytest
 
+from dreamclear.cli import build_parser
 from engine import protocol as p
 from engine.cli.remote_restore import run_remote_restore
 
@@ -48,13 +48,8 @@ def serve_once(behaviour: str) -> tuple[int, threading.Thread]:
 )
 def test_a_dying_engine_gives_one_error_and_exit_code_2(behaviour, tmp_path):
     port, thread = serve_once(behaviour)
-    args = argparse.Namespace(
-        engine=f"127.0.0.1:{port}", token="t", inputs=[str(tmp_path / "a.jpg")],
-        output=str(tmp_path / "out"), model="auto", upscale=4, steps=50, cfg=4.5, seed=None,
-        sampler="iddpm", prompt=None, caption="auto", color_fix="wavelet", strength=1.0,
-        tile="auto", device="auto", dtype="auto", output_format=None, save_map=False,
-        overwrite=False, max_megapixels=150.0,
-    )  # fmt: skip
+    engine = ["--engine", f"127.0.0.1:{port}", "--token", "t"]
+    args = build_parser().parse_args(["restore", str(tmp_path / "a.jpg"), *engine])
     stream = io.StringIO()
     assert run_remote_restore(args, stream) == 2
     thread.join(5)
