@@ -11,6 +11,7 @@ holder cannot read or write elsewhere (docs/protocol.md, "TCP security").
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from collections.abc import Sequence
@@ -70,5 +71,16 @@ class PathPolicy:
                 )
         return path
 
+    def check_pattern(self, text: str, what: str) -> None:
+        """A file, folder or glob: its part before the first wildcard must pass `check`, so
+        nothing outside the roots is listed, let alone read."""
+        self.check(text, what)  # usable as a name at all
+        parts = Path(text).expanduser().parts
+        fixed = [
+            part for part in itertools.takewhile(lambda part: not _WILDCARDS & set(part), parts)
+        ]
+        self.check(str(Path(*fixed)) if fixed else ".", what)
 
+
+_WILDCARDS = set("*?[")
 ANYWHERE = PathPolicy()

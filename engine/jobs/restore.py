@@ -20,7 +20,7 @@ from engine import protocol as p
 from engine.errors import BadSettingError, EngineError
 from engine.fault_injection import TEST_FAULTS_ENV, faults_from_environment
 from engine.jobs.base import JobContext, PlannedJob
-from engine.path_policy import ANYWHERE, PathPolicy
+from engine.path_policy import PathPolicy
 
 MIN_PIXEL_TILE = 64
 """The out-of-memory retry never halves the VAE or remover tiles below this (pixels)."""
@@ -59,10 +59,10 @@ class RestoreJobs:
             raise BadSettingError("restore needs at least one input", hint="name image files")
         output_dir = paths.check(request.output_dir, "the output folder")
         for pattern in request.inputs:
-            ANYWHERE.check(pattern, "an input")  # a usable name, before globbing it
+            paths.check_pattern(pattern, "the input")  # before anything is listed or read
         inputs, missing = collect_inputs(request.inputs)
         for path in inputs:
-            paths.check(str(path), "the input")
+            paths.check(str(path), "the input")  # a symlink inside may still lead outside
         return [
             PlannedJob(label=str(path), spec=RestoreSpec(path, output_dir, request.options))
             for path in inputs + [failure.input for failure in missing]

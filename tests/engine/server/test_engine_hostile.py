@@ -194,6 +194,8 @@ def test_a_tcp_client_may_only_use_the_allowed_folders(allowed_engine):
             "output_dir": str(inside),
         },
         {"type": "restore", "inputs": [str(inside / "in.png")], "output_dir": "/etc"},
+        {"type": "restore", "inputs": ["/etc/*.conf"], "output_dir": str(inside)},
+        {"type": "restore", "inputs": [str(outside)], "output_dir": str(inside)},
         {"type": "export", "source": str(inside / "in.png"), "destination": "/etc"},
         {"type": "export", "source": "/etc/hostname", "destination": str(inside)},
         {"type": "model_action", "action": "import", "path": str(outside)},
