@@ -223,7 +223,6 @@ class EngineServer:
         self.loop = asyncio.get_running_loop()
         self._facts = asyncio.ensure_future(asyncio.to_thread(device_facts))
         warming = asyncio.ensure_future(self._warm_up())
-        self.runner.start()
         if self.config.stdio:
             await self._serve_stdio()
         else:
@@ -233,9 +232,17 @@ class EngineServer:
         return 0
 
     async def _warm_up(self) -> None:
-        """Import the model code while the client gets ready (seconds off the first job)."""
-        await self.facts()
-        await asyncio.to_thread(_import_model_code)
+        """Import the model code while the client gets ready (seconds off the first job), then
+        start the job worker. Jobs queue meanwhile; the worker must not import the same
+        packages at the same time, or a lazily importing package (diffusers) can be seen
+        half-initialised ("cannot import name ... from partially initialized module")."""
+        try:
+            await self.facts()
+            await asyncio.to_thread(_import_model_code)
+        except Exception:  # the job that needs the code will say what is wrong
+            logger.exception("importing the model code failed")
+        finally:
+            self.runner.start()
 
     async def _serve_stdio(self) -> None:
         # The protocol owns the real stdout; anything else printed (by us or a library,
