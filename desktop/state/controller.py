@@ -411,11 +411,13 @@ class AppController(QObject):
             self._pump()
 
     def _measured(self, job: JobView, result: p.Result) -> None:
-        """Learn the restorer's speed from a job it finished (not from a skipped one)."""
-        if result.skipped or not result.seconds or job.input_size is None:
+        """Learn the restorer's speed from a job it finished (not from a skipped one). Loading
+        the model is left out: the engine keeps it warm for the next job."""
+        seconds = result.seconds - result.timings.get("load", 0.0)
+        if result.skipped or seconds <= 0 or job.input_size is None:
             return
         output = output_size(job.input_size, job.options.upscale)
-        self.speeds.record(self.models.restorer(job.options.model), output, result.seconds)
+        self.speeds.record(self.models.restorer(job.options.model), output, seconds)
 
     def _fail(self, job: JobView, message: str, hint: str) -> None:
         self.jobs.update(job.id, state="failed", error=message, hint=hint, stage="", eta_s=None)

@@ -261,7 +261,10 @@ class FakeEngine:
                 self.emit(preview)
         output = self.output_name(job)
         self.outputs.add(output)
-        self.emit(p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1))
+        timings = {"load": 0.04, "denoise": 0.06}
+        self.emit(
+            p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1, timings=timings)
+        )
 
 
 def older_refusal(line: bytes) -> p.Error | None:

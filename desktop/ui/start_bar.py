@@ -20,12 +20,16 @@ WARNING_STYLE = "background: #fff1c2; color: #5c4400; border-radius: 4px; paddin
 
 
 def estimate_text(estimate: Estimate, restorer: str) -> str:
-    source = "at this session's speed" if estimate.measured else "at a typical speed"
+    source = "this session's speed" if estimate.measured else "a typical speed"
     return (
-        f"Output {estimate.width} × {estimate.height} px ({estimate.megapixels:.1f} MP), "
-        f"about {estimate.megabytes:.0f} MB as PNG\n"
+        f"Output {estimate.width} × {estimate.height} px "
+        f"({estimate.megapixels:.1f} MP, about {size_text(estimate.megabytes)})\n"
         f"About {duration_text(estimate.seconds)} with {restorer} ({source})"
     )
+
+
+def size_text(megabytes: float) -> str:
+    return f"{megabytes:.1f} MB" if megabytes < 10 else f"{megabytes:.0f} MB"
 
 
 def warning_text(estimate: Estimate) -> str:
@@ -63,7 +67,7 @@ class StartBar(QWidget):
         buttons.addWidget(self.start_button, 1)
         buttons.addWidget(self.again_button)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 4, 0, 0)
+        layout.setContentsMargins(6, 4, 6, 6)
         layout.addWidget(self.estimate)
         layout.addWidget(self.warning)
         layout.addLayout(buttons)
