@@ -16,6 +16,9 @@ LARGE_OUTPUT_MP = 40.0
 """Above this many output megapixels a job is flagged: slow, and a file several apps choke on."""
 PNG_BYTES_PER_PIXEL = 1.5
 """A restored photo as 8-bit RGB PNG: about half of its raw 3 bytes a pixel."""
+MEASURED_FROM_MP = 1.0
+"""Jobs with a smaller output teach no speed: their time is mostly what every job costs
+(loading the photo, the estimator, saving), and would make a large photo look hours long."""
 DEFAULT_S_PER_MP: dict[str, float] = {"starter": 4.0, "dreamclear": 60.0}
 """Seconds per output megapixel before this session has measured a restorer: the starter on
 a CPU, DreamClear on a mid-range GPU (50 steps, tiled). A restorer not named here (an
@@ -60,7 +63,7 @@ class SpeedBook(QObject):
 
     def record(self, restorer: str, output: tuple[int, int], seconds: float) -> None:
         megapixels = output[0] * output[1] / 1e6
-        if megapixels <= 0 or seconds <= 0:
+        if megapixels < MEASURED_FROM_MP or seconds <= 0:
             return
         speed = seconds / megapixels
         old = self._s_per_mp.get(restorer)

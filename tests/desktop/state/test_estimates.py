@@ -23,6 +23,8 @@ def test_measured_speed_replaces_the_default_and_leans_to_the_latest_job():
     assert book.estimate("starter", (500, 500), 4).seconds == pytest.approx(8.0)
     book.record("starter", (1000, 1000), 5.0)  # 5 s per MP: (2 + 2 * 5) / 3
     assert book.estimate("starter", (1000, 1000), 1).seconds == pytest.approx(4.0)
+    book.record("starter", (500, 500), 5.0)  # 20 s per MP, but mostly fixed costs: ignored
+    assert book.estimate("starter", (1000, 1000), 1).seconds == pytest.approx(4.0)
     imported = book.estimate("my-model", (1000, 1000), 1)
     assert not imported.measured and imported.seconds == DEFAULT_S_PER_MP["dreamclear"]
 
