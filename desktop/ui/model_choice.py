@@ -23,7 +23,7 @@ class ModelBox(QComboBox):
     """`chosen(value)` when the user picks an installed model; `getModel(name)` when they pick
     one that is not installed (the box goes back to what it showed). `show_value` selects a
     value without signals; a value the list lacks (a model folder saved by an older version)
-    is shown as it is."""
+    is shown as it is, one that is not installed as "NAME (not installed)"."""
 
     chosen = Signal(str)
     getModel = Signal(str)
@@ -43,7 +43,10 @@ class ModelBox(QComboBox):
     def _rebuild(self) -> None:
         self.blockSignals(True)
         self.clear()
+        missing = {}
         for choice in self.models.choices():
+            if not choice.installed:
+                missing[choice.value] = f"{choice.title} (not installed)"
             text = choice.title if choice.installed else missing_text(choice.title)
             self.addItem(text, choice.value)
             self.setItemData(self.count() - 1, not choice.installed, MISSING_ROLE)
@@ -51,8 +54,8 @@ class ModelBox(QComboBox):
             (i for i in range(self.count()) if self._is_current(i)),
             -1,
         )
-        if index < 0:
-            self.addItem(self._value, self._value)
+        if index < 0:  # a model no longer installed, or a folder
+            self.addItem(missing.get(self._value, self._value), self._value)
             index = self.count() - 1
         self.setCurrentIndex(index)
         self.blockSignals(False)

@@ -160,3 +160,6 @@ def test_the_model_is_a_list_of_what_is_installed_and_a_missing_one_is_to_get(
     choose(box, "dreamclear")
     assert settings.value("model") == "dreamclear"
     assert box.currentText() == "DreamClear 1024"
+    engine_models.set_models(FRESH)  # removed: the job still names it, as not installed
+    assert box.currentText() == "DreamClear 1024 (not installed)"
+    assert box.currentData() == "dreamclear" and box.count() == 4
