@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
 
 from desktop.testing.fake_engine import fake_engine_argv
 from desktop.ui.job_delegate import BAR, MARGIN, ROW_HEIGHT, THUMB
@@ -24,16 +23,12 @@ def photo(path: Path, size: tuple[int, int] = (8, 6)) -> Path:
 
 
 @pytest.fixture
-def make_window(make_controller, qtbot, tmp_path):
+def make_window(make_controller, open_window):
+    """`make_window(*fake engine options)`: the active window; photos wait for Restore."""
+
     def make(*engine_options: str) -> MainWindow:
-        controller = make_controller(fake_engine_argv("normal", *engine_options), auto_start=False)
-        ui = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(controller, ui)
-        qtbot.addWidget(window)
-        window.show()
-        window.activateWindow()
-        qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
-        return window
+        argv = fake_engine_argv("normal", *engine_options)
+        return open_window(make_controller(argv, auto_start=False))
 
     return make
 
