@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         queue = bar.addMenu("&Queue")
         self._action(
-            queue, "&Restore (start the waiting photos)", self.start_bar.start, "Ctrl+Return"
+            queue, "Re&store (start the waiting photos)", self.start_bar.start, "Ctrl+Return"
         )
         self._action(
             queue, "Run a&gain with other settings", self.start_bar.again, "Ctrl+Shift+Return"
