@@ -3,7 +3,8 @@
     python scripts/screenshot_driver.py --model MODEL --photo PHOTO --out docs/screenshots
 
 Opens the main window, restores PHOTO (shrunk to 256 px so a CPU run stays short), switches
-the compare view to split with the degradation overlay on, and saves PNGs of the window.
+the compare view to split with the degradation overlay on, and saves PNGs of the window; then
+the queue's start flow: a photo ready to restore, a large one's warning, a result run again.
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ async def drive(args: argparse.Namespace, work: Path) -> int:
     finished = asyncio.get_running_loop().create_future()
     controller.jobFinished.connect(lambda job_id: finished.done() or finished.set_result(job_id))
     [job] = controller.add_paths([photo])
+    window.queue.select(job.id)
+    await shot("05-queue-ready-to-restore")  # waits for Restore, with its size and time
+    for _ in range(600):  # the user presses Restore once the engine is ready
+        if controller.status.state == "ready":
+            break
+        await asyncio.sleep(0.1)
+    # The engine imports its model code after hello; a job sent meanwhile met a half-imported
+    # diffusers here once (the warm-up thread and the job racing), so give it a moment.
+    await asyncio.sleep(5)
+    window.start_bar.start()
     progress = asyncio.get_running_loop().create_future()
     controller.jobs.jobChanged.connect(
         lambda _id: job.step >= 1 and not progress.done() and progress.set_result(None)
@@ -80,6 +91,21 @@ async def drive(args: argparse.Namespace, work: Path) -> int:
     compare.set_overlay_visible(False, True)
     compare.set_map_opacity(0.6)
     await shot("04-result-split-degradation-map")
+    large_photo = work / "large.png"  # 2048 px wide at x4: 42 MP, over the warning line
+    with Image.open(args.photo) as image:
+        image.convert("RGB").resize((2048, 2048 * image.height // image.width)).save(large_photo)
+    settings.set_value("upscale", 4)
+    [large] = controller.add_paths([large_photo])
+    for _ in range(100):
+        if large.input_size is not None:
+            break
+        await asyncio.sleep(0.1)
+    window.queue.select(large.id)
+    await shot("06-queue-large-output-warning")
+    again = controller.run_again(job.id)
+    if again is not None:
+        window.queue.select(again.id)
+    await shot("07-queue-run-again")
     await controller.close()
     controller.log.uninstall()
     window.close()

@@ -67,6 +67,7 @@ async def open_app(workdir: Path, engine_argv: list[str]):
     ini = QSettings.Format.IniFormat
     settings = SettingsModel(QSettings(str(workdir / "settings.ini"), ini))
     settings.set_value("output_dir", str(workdir / "out"))
+    settings.set_auto_start(True)  # it measures jobs that run, not the start button
     controller = AppController(EngineClient, settings, data_dir=workdir / "data")
     window = MainWindow(controller, QSettings(str(workdir / "ui.ini"), ini))
     window.show()

@@ -25,12 +25,13 @@ from typing import Any
 
 import PySide6
 from PySide6.QtCore import QObject, QSize, QStandardPaths, Signal, qVersion
-from PySide6.QtGui import QImage, QImageReader
+from PySide6.QtGui import QImage, QImageIOHandler, QImageReader
 
 from desktop.client import ConnectionState, EngineClient
 from desktop.client.connection_state import CONNECTED, EngineClientError
 from desktop.state.connection_status import ConnectionStatus
 from desktop.state.engine_models import EngineModels
+from desktop.state.estimates import Estimate, SpeedBook, output_size
 from desktop.state.jobs_model import ACTIVE, EDITABLE, JobsModel, JobView
 from desktop.state.log_model import LogModel
 from desktop.state.settings_model import SettingsModel
@@ -56,17 +57,25 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     return list(found)
 
 
-def load_thumbnail(path: str, size: int = THUMBNAIL_PX) -> QImage | None:
-    """A small QImage of `path` (None if unreadable); safe off the GUI thread."""
+def load_thumbnail(
+    path: str, size: int = THUMBNAIL_PX
+) -> tuple[QImage | None, tuple[int, int] | None]:
+    """A small QImage of `path` and the photo's upright size (None where unreadable); safe off
+    the GUI thread."""
     reader = QImageReader(path)
     reader.setAutoTransform(True)
     full = reader.size()
-    if full.isValid() and full.width() > 0 and full.height() > 0:
-        reader.setScaledSize(
-            full.scaled(QSize(size, size), PySide6.QtCore.Qt.AspectRatioMode.KeepAspectRatio)
-        )
+    if not (full.isValid() and full.width() > 0 and full.height() > 0):
+        image = reader.read()
+        return (None, None) if image.isNull() else (image, (image.width(), image.height()))
+    upright = (full.width(), full.height())
+    if reader.transformation() & QImageIOHandler.Transformation.TransformationRotate90:
+        upright = upright[::-1]
+    reader.setScaledSize(
+        full.scaled(QSize(size, size), PySide6.QtCore.Qt.AspectRatioMode.KeepAspectRatio)
+    )
     image = reader.read()
-    return None if image.isNull() else image
+    return (None, upright) if image.isNull() else (image, upright)
 
 
 class AppController(QObject):
@@ -91,6 +100,7 @@ class AppController(QObject):
         self.models = EngineModels(self)
         self.jobs = JobsModel(self, runs_starter=self.models.runs_starter)
         self.models.changed.connect(self.jobs.refresh_all)
+        self.speeds = SpeedBook(self)
         self.status = ConnectionStatus(self)
         self.log = LogModel(parent=self)
         self.data_dir = Path(
@@ -177,11 +187,14 @@ class AppController(QObject):
     # --- queue ------------------------------------------------------------------------------
 
     def add_paths(self, paths: Iterable[str | Path]) -> list[JobView]:
-        """One waiting job per image (folders give their images), with the current settings."""
+        """One waiting job per image (folders give their images), with the current settings;
+        they start when the user says (`start_waiting`) unless "Start automatically" is on."""
         added = []
         output_dir = str(self.settings.value("output_dir"))
+        start = self.settings.auto_start
         for path in expand_inputs(paths):
-            job = JobView(self.client.new_job_id(), str(path), self.settings.options(), output_dir)
+            options = self.settings.options()
+            job = JobView(self.client.new_job_id(), str(path), options, output_dir, start=start)
             self.jobs.add(job)
             added.append(job)
             self._spawn(self._thumbnail(job.id, job.input), "making a thumbnail")
@@ -203,6 +216,45 @@ class AppController(QObject):
             log.error("could not save the pasted image to %s", path)
             return []
         return self.add_paths([path])
+
+    def start_waiting(self, job_ids: Iterable[str] | None = None) -> int:
+        """Start the waiting jobs `job_ids` (all waiting jobs if None), in queue order; returns
+        how many were not started yet."""
+        wanted = None if job_ids is None else set(job_ids)
+        started = 0
+        for job in self.jobs.jobs:
+            if job.state == "waiting" and not job.start and (wanted is None or job.id in wanted):
+                self.jobs.update(job.id, start=True)
+                started += 1
+        self._pump()
+        return started
+
+    def run_again(self, job_id: str) -> JobView | None:
+        """A new waiting row below finished job `job_id`, with its photo and settings to change
+        before it starts; the first result is kept (the engine never overwrites a file)."""
+        job = self.jobs.job(job_id)
+        if job is None or job.state != "done":
+            return None
+        again = JobView(
+            self.client.new_job_id(),
+            job.input,
+            job.options,
+            job.output_dir,
+            input_size=job.input_size,
+            thumbnail=job.thumbnail,
+            rerun_of=job.id,
+        )
+        self.jobs.add(again, after=job.id)
+        log.info("%s: run again as a new job", job.name)
+        return again
+
+    def estimate(self, job_id: str) -> Estimate | None:
+        """Job `job_id`'s output size and time (None until its photo's size is known)."""
+        job = self.jobs.job(job_id)
+        if job is None or job.input_size is None:
+            return None
+        restorer = self.models.restorer(job.options.model)
+        return self.speeds.estimate(restorer, job.input_size, job.options.upscale)
 
     def apply_settings(self, job_id: str) -> None:
         """Give a job that has not run yet (or failed) the current settings."""
@@ -237,6 +289,7 @@ class AppController(QObject):
         self.jobs.update(
             job_id,
             state="waiting",
+            start=True,
             error="",
             hint="",
             warnings=[],
@@ -246,6 +299,9 @@ class AppController(QObject):
             tile=0,
             tiles=0,
             eta_s=None,
+            progress=None,
+            label="",
+            preview_path=None,
         )
         self._pump()
 
@@ -308,7 +364,7 @@ class AppController(QObject):
                 log.warning("engine: %s", event.message)
             return
         if isinstance(event, p.Started):
-            self.jobs.update(job.id, state="running", stage="load")
+            self.jobs.update(job.id, state="running", stage="load", progress=None, label="")
         elif isinstance(event, p.StageEvent):
             self.jobs.update(job.id, stage=event.stage)
         elif isinstance(event, p.Progress):
@@ -320,7 +376,11 @@ class AppController(QObject):
                 tile=event.tile,
                 tiles=event.tiles,
                 eta_s=event.eta_s,
+                progress=event.fraction,
+                label=event.label,
             )
+        elif isinstance(event, p.Preview):
+            self.jobs.update(job.id, preview_path=event.path)
         elif isinstance(event, p.Warning):
             log.warning("%s: %s", job.name, event.message)
             self.jobs.update(job.id, warnings=[*job.warnings, event.message])
@@ -339,6 +399,7 @@ class AppController(QObject):
                 eta_s=None,
             )
             log.info("%s restored in %.1f s: %s", job.name, event.seconds, event.output)
+            self._measured(job, event)
             self.jobFinished.emit(job.id)
             self._pump()
         elif isinstance(event, p.Error):
@@ -348,6 +409,15 @@ class AppController(QObject):
             self.jobs.update(job.id, state="cancelled", stage="", eta_s=None)
             log.info("%s cancelled (%s)", job.name, event.reason)
             self._pump()
+
+    def _measured(self, job: JobView, result: p.Result) -> None:
+        """Learn the restorer's speed from a job it finished (not from a skipped one). Loading
+        the model is left out: the engine keeps it warm for the next job."""
+        seconds = result.seconds - result.timings.get("load", 0.0)
+        if result.skipped or seconds <= 0 or job.input_size is None:
+            return
+        output = output_size(job.input_size, job.options.upscale)
+        self.speeds.record(self.models.restorer(job.options.model), output, seconds)
 
     def _fail(self, job: JobView, message: str, hint: str) -> None:
         self.jobs.update(job.id, state="failed", error=message, hint=hint, stage="", eta_s=None)
@@ -369,11 +439,10 @@ class AppController(QObject):
         return task
 
     async def _thumbnail(self, job_id: str, path: str) -> None:
-        image = await asyncio.get_running_loop().run_in_executor(
+        image, size = await asyncio.get_running_loop().run_in_executor(
             self._thumbnails, load_thumbnail, path
         )
-        if image is not None:
-            self.jobs.update(job_id, thumbnail=image)
+        self.jobs.update(job_id, thumbnail=image, input_size=size)
 
     def diagnostic_report(self) -> str:
         """Versions, the engine's device, recent errors and engine log lines, as plain text."""

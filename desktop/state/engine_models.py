@@ -3,9 +3,26 @@ restorer a job's `model` setting runs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+
+PARTS = frozenset({"pixart-base", "swinir", "sd-vae", "t5-xxl", "llava"})
+"""Models of the manifest (resources/models/manifest.toml) that are parts of DreamClear, not
+restorers a job can name."""
+OFFERED = {"starter": "Starter restorer", "dreamclear": "DreamClear 1024"}
+"""The manifest's restorers and their titles: offered whether installed or not (then to get
+them)."""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One entry of the Model list: a `model` setting, its words, and whether it can run."""
+
+    value: str
+    title: str
+    installed: bool
 
 
 class EngineModels(QObject):
@@ -44,3 +61,38 @@ class EngineModels(QObject):
         if model == "starter":
             return True
         return model == "auto" and self.installed("dreamclear") is False
+
+    def restorer(self, model: str) -> str:
+        """The restorer a `model` setting runs, by name ("auto" resolved as the engine does)."""
+        if self.runs_starter(model):
+            return "starter"
+        return "dreamclear" if model == "auto" else model
+
+    def choices(self) -> list[ModelChoice]:
+        """ "auto", then the restorers: installed ones first (the starter, DreamClear, imported
+        models), then the manifest's not installed (to get them in the model manager). Before
+        the engine answers only "auto" and the manifest's restorers, taken as installed."""
+        auto = ModelChoice("auto", "auto (the best installed)", True)
+        if self._models is None:
+            return [auto, *(ModelChoice(name, title, True) for name, title in OFFERED.items())]
+        listed = [
+            (name, entry)
+            for name, entry in self._models.items()
+            if name
+            and name not in PARTS
+            and (name in OFFERED or entry.get("status") == "installed")
+        ]
+        for name in OFFERED:
+            if name not in self._models:
+                listed.append((name, {"title": OFFERED[name], "status": "missing"}))
+        entries = [
+            ModelChoice(
+                name,
+                str(entry.get("title") or OFFERED.get(name) or name),
+                entry.get("status") == "installed",
+            )
+            for name, entry in listed
+        ]
+        order = {name: i for i, name in enumerate(OFFERED)}
+        entries.sort(key=lambda c: (not c.installed, order.get(c.value, len(order)), c.value))
+        return [auto, *entries]

@@ -51,6 +51,20 @@ class JobView:
     tile: int = 0
     tiles: int = 0
     eta_s: float | None = None
+    progress: float | None = None
+    """The engine's `fraction` of the whole job (0..1, never going back); None while unknown."""
+    label: str = ""
+    """The engine's position in words ("Denoising 12/50")."""
+    preview_path: str | None = None
+    """The latest preview of the running job (a PNG of the result so far, on the engine's
+    machine); kept after the job ends until it runs again."""
+    input_size: tuple[int, int] | None = None
+    """The photo's width and height, once read (with its thumbnail)."""
+    start: bool = False
+    """Asked to run (Start, Retry or "Start automatically"): a waiting job without it waits
+    for the user."""
+    rerun_of: str | None = None
+    """The finished job this one runs again with other settings (its result is kept)."""
     error: str = ""
     hint: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -66,10 +80,15 @@ class JobView:
 
     @property
     def fraction(self) -> float:
-        """Progress of the job in [0, 1] (denoise steps x tiles, the bulk of the time)."""
+        """Progress of the job in [0, 1]: the engine's `fraction`, else denoise steps x tiles
+        (the bulk of the time) from an engine that does not send it."""
         if self.state == "done":
             return 1.0
-        if self.state != "running" or not self.steps:
+        if self.state != "running":
+            return 0.0
+        if self.progress is not None:
+            return min(max(self.progress, 0.0), 1.0)
+        if not self.steps:
             return 0.0
         tiles = max(self.tiles, 1)
         done = (self.step - 1) * tiles + max(self.tile, 1) if self.tiles else self.step
@@ -79,13 +98,11 @@ class JobView:
     def status_text(self) -> str:
         """One line: what the job is doing or how it ended."""
         if self.state == "running":
-            parts = [self.stage or "starting"]
-            if self.steps:
-                parts.append(f"step {self.step}/{self.steps}")
-            if self.tiles > 1:
-                parts.append(f"tile {self.tile}/{self.tiles}")
+            parts = [self.label or self._position()]
+            if self.progress is not None:
+                parts.append(f"{self.fraction:.0%}")
             if self.eta_s is not None:
-                parts.append(f"{self.eta_s:.0f} s left")
+                parts.append(f"{duration_text(self.eta_s)} left")
             return " · ".join(parts)
         if self.state == "failed":
             return f"failed: {self.error}"
@@ -93,7 +110,18 @@ class JobView:
             return "already restored: skipped"
         if self.state == "done":
             return f"done in {self.seconds:.1f} s" if self.seconds is not None else "done"
+        if self.state == "waiting" and not self.start:
+            return "ready: press Restore to start"
         return {"waiting": "waiting", "submitted": "queued", "cancelled": "cancelled"}[self.state]
+
+    def _position(self) -> str:
+        """Where the job is, from an engine that sends no `label`."""
+        parts = [self.stage or "starting"]
+        if self.steps:
+            parts.append(f"step {self.step}/{self.steps}")
+        if self.tiles > 1:
+            parts.append(f"tile {self.tile}/{self.tiles}")
+        return " ".join(parts)
 
     def settings_text(self, runs_starter: bool = False) -> str:
         """One line of the settings the job's model uses (the starter ignores the diffusion
@@ -104,6 +132,14 @@ class JobView:
             return f"x{o.upscale} · starter · colour fix {o.color_fix}{strength}"
         steps = f"{o.steps} steps · {o.sampler} · CFG {o.cfg:g} · seed {o.seed}"
         return f"x{o.upscale} · {steps}{strength}"
+
+
+def duration_text(seconds: float) -> str:
+    """ "45 s", "3 min", "1 h 20 min": a time as a person reads it."""
+    if seconds < 90:
+        return f"{max(seconds, 0):.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 class JobsModel(QAbstractListModel):
@@ -165,10 +201,12 @@ class JobsModel(QAbstractListModel):
     def row_of(self, job_id: str) -> int:
         return next((row for row, job in enumerate(self._jobs) if job.id == job_id), -1)
 
-    def add(self, job: JobView) -> None:
-        row = len(self._jobs)
+    def add(self, job: JobView, after: str | None = None) -> None:
+        """Append `job`, or put it just below the row of job `after`."""
+        above = self.row_of(after) if after is not None else -1
+        row = above + 1 if above >= 0 else len(self._jobs)
         self.beginInsertRows(QModelIndex(), row, row)
-        self._jobs.append(job)
+        self._jobs.insert(row, job)
         self.endInsertRows()
 
     def update(self, job_id: str, **changes: Any) -> JobView | None:
@@ -209,4 +247,5 @@ class JobsModel(QAbstractListModel):
         return True
 
     def next_waiting(self) -> JobView | None:
-        return next((job for job in self._jobs if job.state == "waiting"), None)
+        """The first waiting job the user asked to run."""
+        return next((job for job in self._jobs if job.state == "waiting" and job.start), None)

@@ -66,6 +66,8 @@ pixel size of its own rather than `tile` (latent cells) and always runs in fp32 
 
 class SettingsModel(QObject):
     valueChanged = Signal(str, object)
+    autoStartChanged = Signal(bool)
+    """"Start automatically" changed: a queue preference, not a restore setting of a job."""
 
     def __init__(self, settings: QSettings | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -114,6 +116,16 @@ class SettingsModel(QObject):
             if self._values[name] != default:
                 self._values[name] = default
                 self.valueChanged.emit(name, default)
+
+    @property
+    def auto_start(self) -> bool:
+        """Whether added photos start at once; off by default (the user chooses first)."""
+        return str(self._store.value("queue/auto_start", "false")).lower() == "true"
+
+    def set_auto_start(self, on: bool) -> None:
+        if on != self.auto_start:
+            self._store.setValue("queue/auto_start", "true" if on else "false")
+            self.autoStartChanged.emit(on)
 
     def sync(self) -> None:
         self._store.sync()

@@ -21,8 +21,12 @@ restarted engine behaves normally; without --runs, always):
                     decoder did, refuses a `restore` carrying one as an unknown field
 
 Job ids are "e1", "e2"... per process, so a restarted engine reuses them. An input whose
-name starts with "bad" fails with kind "bad_input"; a `restore` without an output folder is
-refused with kind "bad_setting". With --tcp it listens on 127.0.0.1 (a free
+name starts with "bad" fails with kind "bad_input"; a job naming a model that --models does
+not list as installed fails with kind "model_missing"; a `restore` without an output folder is
+refused with kind "bad_setting". Each step sends progress as protocol 2 has it (the whole
+job's `fraction`, a `label`, an ETA) and a `preview` (a copy of the input, beside where the
+result would go). Results get free names (`NAME_x4.png`, `NAME_x4-2.png`...) as the real
+engine's do; nothing is written but the previews. With --tcp it listens on 127.0.0.1 (a free
 port, printed as "listening PORT" on stdout) and wants --token in `hello`.
 """
 
@@ -55,6 +59,8 @@ class Job:
     output_dir: str
     steps: int
     skip_existing: bool = False
+    upscale: int = 4
+    model: str = "auto"
 
 
 @dataclass
@@ -72,6 +78,8 @@ class FakeEngine:
     interrupted: bool = False
     job_ids: int = 0
     said_hello: bool = False
+    outputs: set[str] = field(default_factory=set)
+    """Results named so far: the next of the same photo gets a free name."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def emit(self, event: p.Event) -> None:
@@ -164,6 +172,8 @@ class FakeEngine:
                 request.output_dir,
                 self.steps,
                 request.options.skip_existing,
+                request.options.upscale,
+                request.options.model,
             )
             jobs.append(job)
             self.emit(p.Accepted(request_id=request.id, job_id=job.id, input=path))
@@ -183,8 +193,38 @@ class FakeEngine:
                 await self.run_job(job)
                 self.running = None
 
+    def output_name(self, job: Job) -> str:
+        stem = f"{Path(job.input).stem}_x{job.upscale}"
+        name, n = Path(job.output_dir) / f"{stem}.png", 1
+        while str(name) in self.outputs:
+            n += 1
+            name = Path(job.output_dir) / f"{stem}-{n}.png"
+        return str(name)
+
+    def missing_model(self, job: Job) -> p.Error | None:
+        installed = {m["name"] for m in self.models if m["status"] == "installed"}
+        if job.model == "auto" or job.model in installed:
+            return None
+        message = f"the model {job.model!r} is not installed"
+        hint = "get it in Engine › Models…, or choose an installed model"
+        return p.Error(job_id=job.id, kind="model_missing", message=message, hint=hint)
+
+    def preview(self, job: Job) -> p.Preview | None:
+        """A copy of the input as the result so far (None if it cannot be read)."""
+        from PIL import Image  # only for the final size; the fake computes nothing
+
+        path = Path(job.output_dir) / f".{Path(job.input).stem}.preview.png"
+        try:
+            with Image.open(job.input) as image:
+                width, height = image.size
+                image.save(path)
+        except OSError:
+            return None
+        width, height = width * job.upscale, height * job.upscale
+        return p.Preview(job_id=job.id, path=str(path), width=width, height=height)
+
     async def run_job(self, job: Job) -> None:
-        output = str(Path(job.output_dir) / f"{Path(job.input).stem}_x4.png")
+        output = str(Path(job.output_dir) / f"{Path(job.input).stem}_x{job.upscale}.png")
         if job.skip_existing and Path(output).is_file():
             self.emit(p.Started(job_id=job.id, input=job.input))
             self.emit(p.Result(job_id=job.id, input=job.input, output=output, skipped=True))
@@ -192,6 +232,9 @@ class FakeEngine:
         self.emit(p.Started(job_id=job.id, input=job.input))
         if Path(job.input).name.startswith("bad"):
             self.emit(p.Error(job_id=job.id, kind="bad_input", message="cannot read", hint="fix"))
+            return
+        if missing := self.missing_model(job):
+            self.emit(missing)
             return
         self.emit(p.StageEvent(job_id=job.id, stage="denoise"))
         for step in range(1, job.steps + 1):
@@ -203,8 +246,25 @@ class FakeEngine:
             if self.interrupted:
                 self.emit(p.Cancelled(job_id=job.id, reason="interrupt"))
                 return
-            self.emit(p.Progress(job_id=job.id, stage="denoise", step=step, steps=job.steps))
-        self.emit(p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1))
+            self.emit(
+                p.Progress(
+                    job_id=job.id,
+                    stage="denoise",
+                    step=step,
+                    steps=job.steps,
+                    fraction=step / job.steps,
+                    label=f"Denoising {step}/{job.steps}",
+                    eta_s=(job.steps - step) * self.step_s,
+                )
+            )
+            if preview := self.preview(job):
+                self.emit(preview)
+        output = self.output_name(job)
+        self.outputs.add(output)
+        timings = {"load": 0.04, "denoise": 0.06}
+        self.emit(
+            p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1, timings=timings)
+        )
 
 
 def older_refusal(line: bytes) -> p.Error | None:

@@ -23,6 +23,7 @@ from desktop.ui.log_panel import LogPanel
 from desktop.ui.model_manager import ModelManagerDialog
 from desktop.ui.queue_panel import QueuePanel
 from desktop.ui.settings_panel import SettingsPanel
+from desktop.ui.start_bar import StartBar
 from desktop.ui.status_indicator import StatusIndicator
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp)"
@@ -38,7 +39,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
 
         # 1. panels
-        self.queue = QueuePanel(controller.jobs)
+        self.start_bar = StartBar(controller)
+        self.queue = QueuePanel(controller.jobs, footer=self.start_bar)
         self.compare = CompareView()
         self.settings_panel = SettingsPanel(controller.settings, controller.models)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -58,6 +60,9 @@ class MainWindow(QMainWindow):
         # 2. wiring
         self.queue.selectedJob.connect(self.show_job)
         self.queue.selectedJob.connect(self.edit_settings_of)
+        self.queue.selectedJob.connect(self.start_bar.show_job)
+        self.start_bar.selectJob.connect(self.queue.select)
+        self.settings_panel.getModel.connect(self.open_models)
         self.settings_panel.editDefaults.connect(self.queue.clear_selection)
         controller.jobFinished.connect(self._job_finished)
         self.settings_panel.applyToSelected.connect(self.apply_settings_to_selected)
@@ -86,6 +91,12 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         queue = bar.addMenu("&Queue")
+        self._action(
+            queue, "Re&store (start the waiting photos)", self.start_bar.start, "Ctrl+Return"
+        )
+        self._action(
+            queue, "Run a&gain with other settings", self.start_bar.again, "Ctrl+Shift+Return"
+        )
         self._action(
             queue,
             "&Cancel selected",
@@ -157,7 +168,7 @@ class MainWindow(QMainWindow):
         if job_id and self.controller.move(job_id, delta):
             self.queue.select(job_id)
 
-    def open_models(self) -> None:
+    def open_models(self, *_: object) -> None:
         ModelManagerDialog(self.controller, self).open()
 
     def export(self) -> None:

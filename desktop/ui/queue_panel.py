@@ -1,95 +1,13 @@
-"""The queue: a drop zone and one row per job (thumbnail, name, settings, state, progress)."""
+"""The queue: a drop zone and one row per job (painted by `JobDelegate`), over a footer (the
+window's start bar)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QPainter, QPalette
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QApplication,
-    QLabel,
-    QListView,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionProgressBar,
-    QStyleOptionViewItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QListView, QVBoxLayout, QWidget
 
-from desktop.state import JobsModel, JobView
-
-ROW_HEIGHT = 76
-THUMB = 64
-STATE_COLOURS = {"failed": "#d23c3c", "done": "#2e9d4b", "cancelled": "#888888"}
-
-
-class JobDelegate(QStyledItemDelegate):
-    """Paints a `JobView`: thumbnail, name, settings, status line and progress bar."""
-
-    def sizeHint(
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
-    ) -> QSize:
-        return QSize(option.rect.width(), ROW_HEIGHT)
-
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
-        job: JobView = index.data(JobsModel.JobRole)
-        style = option.widget.style() if option.widget else QApplication.style()
-        style.drawPrimitive(
-            QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter, option.widget
-        )
-        rect = option.rect.adjusted(6, 6, -6, -6)
-        painter.save()
-        if job.thumbnail is not None:
-            thumb = job.thumbnail
-            x = rect.left() + (THUMB - thumb.width()) // 2
-            y = rect.top() + (THUMB - thumb.height()) // 2
-            painter.drawImage(x, y, thumb)
-        text = rect.adjusted(THUMB + 8, 0, 0, 0)
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
-        painter.setPen(option.palette.color(role))
-        font = painter.font()
-        font.setBold(True)
-        painter.setFont(font)
-        line = painter.fontMetrics().height()
-        painter.drawText(
-            QRect(text.left(), text.top(), text.width(), line), Qt.AlignmentFlag.AlignLeft, job.name
-        )
-        font.setBold(False)
-        painter.setFont(font)
-        if job.state in STATE_COLOURS and not selected:
-            painter.setPen(STATE_COLOURS[job.state])
-        status = painter.fontMetrics().elidedText(
-            job.status_text, Qt.TextElideMode.ElideRight, text.width()
-        )
-        painter.drawText(
-            QRect(text.left(), text.top() + line, text.width(), line),
-            Qt.AlignmentFlag.AlignLeft,
-            status,
-        )
-        painter.setPen(option.palette.color(role))
-        settings = painter.fontMetrics().elidedText(
-            index.model().settings_text(job), Qt.TextElideMode.ElideRight, text.width()
-        )
-        painter.drawText(
-            QRect(text.left(), text.top() + 2 * line, text.width(), line),
-            Qt.AlignmentFlag.AlignLeft,
-            settings,
-        )
-        painter.restore()
-        if job.state == "running":
-            bar = QStyleOptionProgressBar()
-            bar.rect = QRect(text.left(), rect.bottom() - 6, text.width(), 6)
-            bar.minimum, bar.maximum = 0, 1000
-            bar.progress = int(job.fraction * 1000)
-            bar.state = QStyle.StateFlag.State_Enabled
-            style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+from desktop.state import JobsModel
+from desktop.ui.job_delegate import JobDelegate
 
 
 class QueuePanel(QWidget):
@@ -97,7 +15,9 @@ class QueuePanel(QWidget):
 
     selectedJob = Signal(str)
 
-    def __init__(self, model: JobsModel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, model: JobsModel, footer: QWidget | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.model = model
         self.drop_hint = QLabel(
@@ -110,16 +30,26 @@ class QueuePanel(QWidget):
         )
         self.list = QListView()
         self.list.setModel(model)
-        self.list.setItemDelegate(JobDelegate(self.list))
+        self.delegate = JobDelegate(self.list)
+        self.list.setItemDelegate(self.delegate)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.list.setUniformItemSizes(True)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)  # failures re-wrap
+        self.list.setWordWrap(True)
         self.list.selectionModel().currentChanged.connect(self._current_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.drop_hint)
         layout.addWidget(self.list, 1)
+        if footer is not None:
+            layout.addWidget(footer)
         model.rowsInserted.connect(self._update_hint)
         model.rowsRemoved.connect(self._update_hint)
+        model.dataChanged.connect(self._rows_changed)
+
+    def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, *_: object) -> None:
+        """A row may change height (a failure's reason wraps)."""
+        for row in range(top.row(), bottom.row() + 1):
+            self.delegate.sizeHintChanged.emit(self.model.index(row))
 
     def _update_hint(self, *_: object) -> None:
         self.drop_hint.setVisible(self.model.rowCount() == 0)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from desktop.state import EngineModels, JobSettings, SettingsModel
 from desktop.state.settings_model import DIFFUSION_ONLY, FIELDS
+from desktop.ui.model_choice import ModelBox
 
 STARTER_HINT = (
     "The starter model ignores steps, sampler, CFG, seed, prompt, tile size and precision."
@@ -34,10 +35,12 @@ class SettingsPanel(QWidget):
     The model is the defaults (`SettingsModel`) or one job's `JobSettings` (`set_model`).
     `applyToSelected` asks the window to give the selected jobs the defaults; `editDefaults`
     to show the defaults again (the queue's selection is cleared). The diffusion-only
-    settings are disabled while the model setting runs the starter (by `engine_models`)."""
+    settings are disabled while the model setting runs the starter (by `engine_models`).
+    `getModel(name)` asks for the model manager (a model was picked that is not installed)."""
 
     applyToSelected = Signal()
     editDefaults = Signal()
+    getModel = Signal(str)
 
     def __init__(
         self,
@@ -60,7 +63,14 @@ class SettingsPanel(QWidget):
         title_row.addWidget(self.title, 1)
         title_row.addWidget(self.defaults_button)
         form.addRow(title_row)
-        self.model_name = self._line("model", "auto, a model name, or a model folder")
+        self.model_name = ModelBox(engine_models)
+        self.model_name.getModel.connect(self.getModel)
+        self._bind(
+            self.model_name,
+            "model",
+            self.model_name.chosen,
+            self.model_name.show_value,
+        )
         form.addRow("Model", self.model_name)
         self.starter_hint = QLabel(STARTER_HINT)
         self.starter_hint.setWordWrap(True)

@@ -50,10 +50,14 @@ def settings(qsettings, tmp_path):
 
 @pytest.fixture
 def make_controller(loop, qtbot, settings, tmp_path):
-    """`make_controller(*engine_argv)`: a started controller; its engine is closed after."""
+    """`make_controller(engine_argv)`: a started controller; its engine is closed after.
+
+    Its jobs start as they are added ("Start automatically" on) unless `auto_start` is False:
+    most tests are about what happens once a job runs."""
     made: list[AppController] = []
 
-    def make(argv: list[str] | None = None) -> AppController:
+    def make(argv: list[str] | None = None, auto_start: bool = True) -> AppController:
+        settings.set_auto_start(auto_start)
         controller = AppController(lambda: EngineClient(FAST), settings, data_dir=tmp_path / "data")
         made.append(controller)
         controller.start(argv or fake_engine_argv())

@@ -41,6 +41,8 @@ def test_restore_with_the_real_engine_shows_the_result(
         steps: list[int] = []
         controller.jobs.jobChanged.connect(lambda _id: steps.append(controller.jobs.jobs[0].step))
         [job] = controller.add_paths([tmp_path / "photo.png"])
+        assert job.state == "waiting" and not job.start  # until the user presses Restore
+        window.start_bar.start_button.click()
         with qtbot.waitSignal(controller.jobFinished, timeout=120_000):
             pass
         assert job.state == "done", (job.error, job.hint)

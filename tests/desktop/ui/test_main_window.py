@@ -142,15 +142,10 @@ def active_window(window, qtbot):
 
 
 @pytest.fixture
-def busy_window(make_controller, qtbot, ui_settings):
+def busy_window(make_controller, open_window, ui_settings):
     """A window whose engine takes a minute per job: jobs behind the first one stay waiting."""
     controller = make_controller(fake_engine_argv("normal", "--steps", "1000", "--step-s", "0.06"))
-    window = MainWindow(controller, ui_settings)
-    qtbot.addWidget(window)
-    window.show()
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
-    return window
+    return open_window(controller, ui_settings)
 
 
 def test_ctrl_o_opens_the_file_dialog_and_queues_the_chosen_images(

@@ -7,6 +7,7 @@ import pytest
 
 from desktop.state import EngineModels, JobSettings, JobsModel, JobView
 from desktop.state.settings_model import DIFFUSION_ONLY
+from desktop.ui.model_choice import MISSING_ROLE
 from desktop.ui.settings_panel import SettingsPanel
 
 FRESH = [{"name": "starter", "status": "installed"}, {"name": "dreamclear", "status": "missing"}]
@@ -43,6 +44,17 @@ def shows_starter(panel: SettingsPanel) -> bool:
     return enabled(panel) == set(panel.editors) - DIFFUSION_ONLY
 
 
+def choose(box, value: str, missing: bool = False) -> None:
+    """Pick the entry of `value` as a user does (the "Get it…" one if `missing`)."""
+    index = next(
+        i
+        for i in range(box.count())
+        if box.itemData(i) == value and bool(box.itemData(i, MISSING_ROLE)) == missing
+    )
+    box.setCurrentIndex(index)
+    box.activated.emit(index)
+
+
 def shows_dreamclear(panel: SettingsPanel) -> bool:
     return not panel.starter_hint.isVisible() and enabled(panel) == set(panel.editors)
 
@@ -51,8 +63,7 @@ def test_the_starter_greys_out_what_it_ignores_and_switching_back_keeps_the_valu
     assert shows_dreamclear(panel)  # auto, before the engine has listed its models
     settings.set_value("steps", 12)
     settings.set_value("sampler", "dpm++")
-    panel.model_name.setText("starter")
-    panel.model_name.editingFinished.emit()
+    choose(panel.model_name, "starter")
     assert settings.value("model") == "starter" and shows_starter(panel)
     assert {"upscale", "color_fix", "strength", "device", "output_dir"} <= enabled(panel)
     assert "ignores steps" in panel.starter_hint.text()
@@ -122,3 +133,33 @@ def test_strength_is_edited_in_percent_for_either_model(panel, settings, engine_
     assert spin.value() == 25 and spin.isEnabled()
     spin.setValue(0)
     assert jobs.job("row-1").options.strength == 0.0 and settings.value("strength") == 0.25
+
+
+def test_the_model_is_a_list_of_what_is_installed_and_a_missing_one_is_to_get(
+    panel, settings, engine_models, qtbot
+):
+    imported = {"name": "my-swinir", "title": "my-swinir", "status": "installed"}
+    parts = [{"name": "t5-xxl", "status": "installed"}, {"name": "llava", "status": "missing"}]
+    engine_models.set_models([*FRESH, *parts, imported])
+    box = panel.model_name
+    texts = [box.itemText(i) for i in range(box.count())]
+    assert texts == [
+        "auto (the best installed)",
+        "Starter restorer",
+        "my-swinir",
+        "DreamClear 1024 (not installed) — Get it…",
+    ]  # no parts of DreamClear, no free text
+    assert not box.isEditable()
+    choose(box, "my-swinir")
+    assert settings.value("model") == "my-swinir"
+    with qtbot.waitSignal(panel.getModel) as asked:
+        choose(box, "dreamclear", missing=True)
+    assert asked.args == ["dreamclear"]
+    assert settings.value("model") == "my-swinir" and box.currentData() == "my-swinir"
+    engine_models.set_models(WITH_DREAMCLEAR)  # got it in the model manager
+    choose(box, "dreamclear")
+    assert settings.value("model") == "dreamclear"
+    assert box.currentText() == "DreamClear 1024"
+    engine_models.set_models(FRESH)  # removed: the job still names it, as not installed
+    assert box.currentText() == "DreamClear 1024 (not installed)"
+    assert box.currentData() == "dreamclear" and box.count() == 4
