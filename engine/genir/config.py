@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.genir.prompts import combinations
 from engine.typed_config import ConfigError, from_toml_table
 
 PAPER_NEGATIVE_WORDS = ("cartoon", "painting", "over-smooth", "dirty")
@@ -129,6 +130,8 @@ def validate(config: GenIRConfig) -> None:
         hint="give an SDXL folder in diffusers layout (`dreamclear genir tiny-base` makes one)",
     )
     require(config.prompts.count >= 1, "prompts.count", "must be at least 1")
+    limit = combinations(people=config.prompts.people)
+    require(config.prompts.count <= limit, "prompts.count", f"must be at most {limit}")
     pairs, generation, filters = config.pairs, config.generation, config.filter
     require(0 < pairs.sdedit_strength <= 1, "pairs.sdedit_strength", "must be in (0, 1]")
     require(pairs.steps >= 1, "pairs.steps", "must be at least 1")

@@ -9,12 +9,14 @@ allowed with `people=True`, never a named or described person).
 
 `scene_prompts(count, seed)` is deterministic per seed, has no duplicates, and is prefix-stable:
 the first k prompts of a longer list are the k prompts of a shorter one, so a run asked for
-more prompts later keeps the ones it has.
+more prompts later keeps the ones it has. `iter_scene_prompts` gives them one by one.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -194,15 +196,19 @@ def scene_prompts(count: int, seed: int = 0, *, people: bool = False) -> list[st
     limit = combinations(people=people)
     if count > limit:
         raise ValueError(f"the template gives at most {limit} different prompts, not {count}")
+    return list(itertools.islice(iter_scene_prompts(seed, people=people), count))
+
+
+def iter_scene_prompts(seed: int = 0, *, people: bool = False) -> Iterator[str]:
+    """The prompts of `scene_prompts` one by one, without end (stop before `combinations()`:
+    the last ones take ever longer to draw)."""
     rng = random.Random(seed)
     seen: set[str] = set()
-    prompts: list[str] = []
-    while len(prompts) < count:
+    while True:
         prompt = _draw(rng, people)
         if prompt not in seen:
             seen.add(prompt)
-            prompts.append(prompt)
-    return prompts
+            yield prompt
 
 
 def _draw(rng: random.Random, people: bool) -> str:

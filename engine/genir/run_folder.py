@@ -1,6 +1,7 @@
 """A GenIR run folder: its config, its stages' files, and how far it got.
 
     RUN/genir.toml           the config (engine.genir.config), commented, written by `init`
+    RUN/prompts/             stage "prompts" (engine.genir.prompts_stage)
 
 The folder is the truth: `run_status` reads what is there and trusts no other record. Later
 stages (pairs, fine-tuning, generation, filtering, export) add their folders here.
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import BadSettingError, OutputError
+from engine.genir import prompts_stage
 from engine.genir.config import GenIRConfig, load_config, validate
 from engine.imaging.atomic import atomic_write
 from engine.typed_config import to_toml
@@ -80,8 +82,34 @@ def run_status(run: Path) -> RunStatus:
     config = load_run(run)
     status = RunStatus(Path(run), "initialised")
     status.counts["positive images"] = count_images(config.images)
+    _prompts_status(status, config)
     return status
 
 
 def count_images(folder: Path) -> int:
     return sum(1 for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _prompts_status(status: RunStatus, config: GenIRConfig) -> None:
+    folder = prompts_stage.stage_folder(status.run)
+    final = folder / prompts_stage.ACCEPTED
+    if final.is_file():
+        accepted = _count_lines(final)
+        rejected = _count_lines(folder / prompts_stage.REJECTED)
+    else:
+        chunks = sorted((folder / "chunks").glob("*.jsonl")) if folder.is_dir() else []
+        if not chunks:
+            return
+        accepted = sum(_count_lines(p) for p in chunks if p.name.startswith("accepted-"))
+        rejected = sum(_count_lines(p) for p in chunks if p.name.startswith("rejected-"))
+    status.counts["prompts accepted"] = accepted
+    status.counts["prompts rejected"] = rejected
+    status.counts["prompts wanted"] = config.prompts.count
+    done = final.is_file() and accepted >= config.prompts.count
+    status.stage = "prompts" if done else "prompts (partial)"
+
+
+def _count_lines(path: Path) -> int:
+    """Complete lines in `path` (a line torn by a crash does not count)."""
+    with open(path, "rb") as file:
+        return sum(1 for line in file if line.endswith(b"\n"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -11,31 +10,6 @@ from engine.errors import OutputError
 from engine.genir.config import GenIRConfig, load_config
 from engine.genir.run_folder import CONFIG_NAME, init_run, load_run, run_status
 from engine.typed_config import ConfigError, field_docs
-
-
-@pytest.fixture
-def images(tmp_path) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for name in ("a.png", "b.JPG", "notes.txt"):
-        (folder / name).write_bytes(b"x")
-    return folder
-
-
-@pytest.fixture
-def base(tmp_path) -> Path:
-    """A folder that looks like a diffusers model (only the config is checked)."""
-    folder = tmp_path / "base"
-    folder.mkdir()
-    (folder / "model_index.json").write_text("{}")
-    return folder
-
-
-@pytest.fixture
-def run(tmp_path, images, base) -> Path:
-    folder = tmp_path / "run"
-    init_run(folder, images=images, base_model=base, seed=5)
-    return folder
 
 
 def _all_dataclasses(cls):
