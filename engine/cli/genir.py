@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     init.add_argument("--seed", type=int, default=None, help="run seed (default: 0)")
 
+    prompts = verbs.add_parser(
+        "prompts", help="draw and screen scene prompts (resumes where a killed run stopped)"
+    )
+    prompts.add_argument("run", type=Path, help="run folder")
+
     status = verbs.add_parser("status", help="show the stage a run reached and its counts")
     status.add_argument("run", type=Path, help="run folder")
 
@@ -78,6 +83,27 @@ def _init(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _prompts(args: argparse.Namespace, out: TextIO) -> int:
+    from engine.genir.prompts_stage import run_prompts_stage
+    from engine.genir.run_folder import load_run
+
+    def report(done: int, total: int) -> None:
+        sys.stderr.write(f"\rprompts: {done}/{total} accepted")
+        sys.stderr.flush()
+
+    try:
+        outcome = run_prompts_stage(args.run, load_run(args.run), report=report)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted: run the same command again to resume\n")
+        return 130
+    sys.stderr.write("\n")
+    out.write(
+        f"{outcome.accepted} prompts in {outcome.path}, {outcome.rejected} rejected "
+        f"({outcome.chunks_done} chunks screened now)\n"
+    )
+    return 0
+
+
 def _status(args: argparse.Namespace, out: TextIO) -> int:
     from engine.genir.run_folder import run_status
 
@@ -87,6 +113,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "init": _init,
+    "prompts": _prompts,
     "status": _status,
     "tiny-base": _tiny_base,
 }

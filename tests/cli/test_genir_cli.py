@@ -60,3 +60,20 @@ def test_errors_are_one_line_and_a_hint(tmp_path, tiny_sdxl_dir, capsys):
     assert main(["genir", "init", str(run), "--images", str(missing), "--base", "x"]) == 1
     assert "'images' is not a folder" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_prompts_stage_from_the_command_line(tmp_path, tiny_sdxl_dir, capsys):
+    run = tmp_path / "run"
+    photos = ROOT / "resources" / "photos"
+    assert (
+        main(["genir", "init", str(run), "--images", str(photos), "--base", str(tiny_sdxl_dir)])
+        == 0
+    )
+    assert main(["genir", "prompts", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "1000 prompts in" in out and "0 rejected" in out
+    assert main(["genir", "prompts", str(run)]) == 0
+    assert "(0 chunks screened now)" in capsys.readouterr().out
+    assert main(["genir", "status", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "stage reached: prompts" in out and "prompts accepted: 1000" in out
