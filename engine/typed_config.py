@@ -1,6 +1,6 @@
 """Typed configs read from TOML: dataclasses whose fields each carry a docstring.
 
-`from_toml_table(cls, raw)` builds a dataclass from a parsed TOML table, checking every field's
+`read_toml(path)` reads a file; `from_toml_table(cls, raw)` builds a dataclass from a parsed TOML table, checking every field's
 type and refusing unknown or missing fields, naming the field; `to_toml(config)` writes one
 back so that it reads back equal; `field_docs(cls)` gives each field's docstring (for configs
 written with comments). Value checks beyond types stay with each config. Used by the trainer's
@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import itertools
 import textwrap
+import tomllib
 import types
 import typing
 from pathlib import Path
@@ -24,6 +25,17 @@ from engine.errors import BadSettingError
 
 class ConfigError(BadSettingError):
     """A config that cannot work; the message names the field."""
+
+
+def read_toml(path: Path, what: str, hint: str) -> dict[str, Any]:
+    """The table in the TOML file `path`; ConfigError naming `what` (e.g. "training config")
+    with `hint` when there is no such file, and the parser's message when it is not TOML."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"No {what} at {path}.", hint=hint) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}.") from None
 
 
 def from_toml_table(cls: type, raw: Any, where: str = "") -> Any:

@@ -8,13 +8,12 @@ are taken from the current folder, like every other command-line path.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from dreamclear_studio_resources import resource_path
-from engine.typed_config import ConfigError, from_toml_table, to_toml
+from engine.typed_config import ConfigError, from_toml_table, read_toml, to_toml
 
 __all__ = ["ConfigError", "TrainConfig", "config_to_toml", "load_config", "validate"]
 
@@ -175,13 +174,7 @@ class TrainConfig:
 def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     """Read, type-check and validate a TOML training config. `overrides` replace top-level
     fields or dotted ones ("checkpointing.output_dir") after parsing."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"No training config at {path}.", hint="check the path") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}.") from None
+    raw = read_toml(Path(path), "training config", hint="check the path")
     config = from_toml_table(TrainConfig, raw)
     for name, value in overrides.items():
         if value is not None:

@@ -8,12 +8,11 @@ Relative paths are taken from the run folder, so a run folder can be moved with 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.genir.prompts import combinations
-from engine.typed_config import ConfigError, from_toml_table
+from engine.typed_config import ConfigError, from_toml_table, read_toml
 
 PAPER_NEGATIVE_WORDS = ("cartoon", "painting", "over-smooth", "dirty")
 """The negative-prompt words the paper names (its list is elided with "...")."""
@@ -60,8 +59,8 @@ class GenerationConfig:
     """Classifier-free guidance weight w in eps = eps_neg + w (eps_pos - eps_neg), between the
     learned positive and negative prompts. The paper uses CFG but gives no weight; our choice."""
     batch_size: int = 1
-    """Images generated at once. The same seeds at another batch size give other bytes, so a
-    run resumed with another batch size is refused."""
+    """Images generated at once. The same seeds at another batch size give other bytes, so the
+    generation stage journals it: a run resumed with another batch size is refused."""
 
 
 @dataclass
@@ -99,14 +98,7 @@ class GenIRConfig:
 def load_config(path: Path | str) -> GenIRConfig:
     """Read, type-check and validate a run's config; relative paths are from its folder."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"No GenIR config at {path}.", hint="start a run with `dreamclear genir init`"
-        ) from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}.") from None
+    raw = read_toml(path, "GenIR config", hint="start a run with `dreamclear genir init`")
     config = from_toml_table(GenIRConfig, raw)
     config.images = path.parent / config.images
     config.base_model = path.parent / config.base_model
