@@ -15,11 +15,19 @@ import warnings
 from dreamclear import __version__
 from engine.cli import bench as bench_command
 from engine.cli import engine_command
+from engine.cli import genir as genir_command
 from engine.cli import models as models_command
 from engine.cli import restore as restore_command
 from trainer import cli as train_command
 
-SUBCOMMANDS = (restore_command, models_command, bench_command, engine_command, train_command)
+SUBCOMMANDS = (
+    restore_command,
+    models_command,
+    bench_command,
+    engine_command,
+    train_command,
+    genir_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

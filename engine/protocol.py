@@ -28,7 +28,16 @@ MAX_ID_CHARS = 256
 """Longest request `id`: it is echoed in every answer, which must stay far below a message."""
 
 Stage = Literal[
-    "load", "remove", "caption", "encode", "denoise", "decode", "colour", "estimate", "save"
+    "load",
+    "remove",
+    "caption",
+    "encode",
+    "denoise",
+    "decode",
+    "colour",
+    "estimate",
+    "save",
+    "prompts",
 ]
 ErrorKind = Literal[
     "bad_input",
@@ -214,6 +223,19 @@ class Export(Request):
     """Pick a free name ("name (1).png") when the name is taken, instead of failing."""
     dry_run: bool = False
     """Write nothing: answer `exported` with the name it would write and whether it exists."""
+
+
+@dataclass
+class GenirPrompts(Request):
+    """Run GenIR's "prompts" stage in a run folder made by `dreamclear genir init`: one job,
+    announced by `accepted` (its input: the run folder), reporting stage "prompts" with step
+    = prompts accepted so far of steps = wanted, answered by `result` (output: the stage's
+    prompts.jsonl). A killed or interrupted job resumes where it stopped when sent again.
+    Added within version 2: an engine that takes it lists the capability "genir"."""
+
+    TYPE: ClassVar[str] = "genir_prompts"
+    run: str = ""
+    """The run folder on the engine's machine."""
 
 
 @dataclass
@@ -419,7 +441,17 @@ class Bye(Event):
 
 REQUESTS: dict[str, type[Request]] = {
     cls.TYPE: cls
-    for cls in (Hello, ListModels, Restore, Cancel, Interrupt, Shutdown, ModelAction, Export)
+    for cls in (
+        Hello,
+        ListModels,
+        Restore,
+        Cancel,
+        Interrupt,
+        Shutdown,
+        ModelAction,
+        Export,
+        GenirPrompts,
+    )
 }
 EVENTS: dict[str, type[Event]] = {
     cls.TYPE: cls

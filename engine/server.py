@@ -24,6 +24,7 @@ from typing import Any
 from engine import protocol as p
 from engine.connection import HELLO_TIMEOUT_S, READ_CHUNK, Connection
 from engine.errors import EngineError, error_event
+from engine.jobs.genir_prompts import GenirPromptsJobs
 from engine.jobs.restore import RestoreJobs
 from engine.model_service import ModelService
 from engine.path_policy import ANYWHERE, PathPolicy
@@ -38,6 +39,7 @@ CAPABILITIES = [
     "interrupt",
     "model_action",
     "export",
+    "genir",
     *p.ADDED_OPTIONS,
 ]
 """What `hello_reply` lists: optional requests and the restore options added within version 1."""
@@ -123,7 +125,7 @@ class EngineServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.client: Connection | None = None
         self.stopped = asyncio.Event()
-        self.runner = JobRunner(self._post, [RestoreJobs(config.store_root)])
+        self.runner = JobRunner(self._post, [RestoreJobs(config.store_root), GenirPromptsJobs()])
         self.models = ModelService(config.store_root, self._post)
         self._facts: asyncio.Future | None = None
         self._background_tasks: set[asyncio.Task] = set()

@@ -21,3 +21,11 @@ def tiny_model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models") / "tiny-dreamclear"
     save_components(build_tiny_components(seed=0), folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_dir(tmp_path_factory):
+    """A tiny random SDXL in diffusers layout, as `dreamclear genir tiny-base` writes it."""
+    from engine.genir.tiny_base import save_tiny_sdxl
+
+    return save_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl", seed=0)

@@ -8,23 +8,18 @@ are taken from the current folder, like every other command-line path.
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from dreamclear_studio_resources import resource_path
-from engine.errors import BadSettingError
+from engine.typed_config import ConfigError, from_toml_table, read_toml, to_toml
+
+__all__ = ["ConfigError", "TrainConfig", "config_to_toml", "load_config", "validate"]
+
 
 TaskName = Literal["starter", "dreamclear"]
 MixedPrecision = Literal["no", "fp16", "bf16"]
-
-
-class ConfigError(BadSettingError):
-    """A training config that cannot work; the message names the field."""
 
 
 BUNDLED_PHOTOS = resource_path("photos")
@@ -179,14 +174,8 @@ class TrainConfig:
 def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     """Read, type-check and validate a TOML training config. `overrides` replace top-level
     fields or dotted ones ("checkpointing.output_dir") after parsing."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"No training config at {path}.", hint="check the path") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}.") from None
-    config = _build(TrainConfig, raw, "")
+    raw = read_toml(Path(path), "training config", hint="check the path")
+    config = from_toml_table(TrainConfig, raw)
     for name, value in overrides.items():
         if value is not None:
             _set(config, name, value)
@@ -199,67 +188,6 @@ def _set(config: Any, dotted: str, value: Any) -> None:
     for parent in parents:
         config = getattr(config, parent)
     setattr(config, name, value)
-
-
-def _build(cls: type, raw: Any, where: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where or 'the config'} must be a table, got {raw!r}.")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        name = f"{where}{unknown[0]}"
-        raise ConfigError(
-            f"Unknown config field '{name}'.",
-            hint=f"known fields{' of ' + where[:-1] if where else ''}: {', '.join(fields)}",
-        )
-    values = {}
-    for name, spec in fields.items():
-        if name in raw:
-            values[name] = _convert(hints[name], raw[name], f"{where}{name}")
-        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"Missing config field '{where}{name}'.")
-    return cls(**values)
-
-
-def _convert(hint: Any, value: Any, name: str) -> Any:
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, f"{name}.")
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _convert(options[0], value, name)
-    if origin is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise ConfigError(
-                f"Config field '{name}' is {value!r}.",
-                hint=f"choose one of {', '.join(map(repr, choices))}",
-            )
-        return value
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, list):
-            raise ConfigError(f"Config field '{name}' must be a list, got {value!r}.")
-        if args[-1] is not Ellipsis and len(value) != len(args):
-            raise ConfigError(f"Config field '{name}' must have {len(args)} items, got {value!r}.")
-        item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
-        return tuple(
-            _convert(t, v, f"{name}[{i}]")
-            for i, (t, v) in enumerate(zip(item_types, value, strict=True))
-        )
-    if hint is Path:
-        if not isinstance(value, str):
-            raise ConfigError(f"Config field '{name}' must be a path string, got {value!r}.")
-        return Path(value).expanduser()
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    # bool is an int in Python; a TOML `true` is never a valid int here.
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(
-            f"Config field '{name}' must be {hint.__name__}, got {type(value).__name__} {value!r}."
-        )
-    return value
 
 
 def validate(config: TrainConfig) -> None:
@@ -329,30 +257,4 @@ def validate(config: TrainConfig) -> None:
 
 def config_to_toml(config: TrainConfig) -> str:
     """The config as TOML that `load_config` reads back to an equal config."""
-    top: list[str] = []
-    tables: list[str] = []
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            body = [
-                f"{g.name} = {_toml_value(getattr(value, g.name))}"
-                for g in dataclasses.fields(value)
-                if getattr(value, g.name) is not None
-            ]
-            tables.append("\n".join([f"[{f.name}]", *body]))
-        else:
-            top.append(f"{f.name} = {_toml_value(value)}")
-    return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{text}"'
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
+    return to_toml(config)

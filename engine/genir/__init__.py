@@ -1,0 +1,1 @@
+"""GenIR: the privacy-safe dataset pipeline of DreamClear (DESIGN.md section 6, docs/genir.md)."""

@@ -1,0 +1,145 @@
+"""One GenIR dataset build, as a typed config read from the run folder's `genir.toml`.
+
+Every field has a docstring: `dreamclear genir init` writes them as the config's comments.
+Where the paper gives no number the docstring says "Our choice" and why. `load_config` checks
+everything before any work (unknown fields, types, values, paths) and names the bad field.
+Relative paths are taken from the run folder, so a run folder can be moved with its inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.genir.prompts import combinations
+from engine.typed_config import ConfigError, from_toml_table, read_toml
+
+PAPER_NEGATIVE_WORDS = ("cartoon", "painting", "over-smooth", "dirty")
+"""The negative-prompt words the paper names (its list is elided with "...")."""
+
+
+@dataclass
+class PromptsConfig:
+    count: int = 1000
+    """Scene descriptions to generate (prompts rejected by the privacy filter are not counted).
+    The paper has a language model write about one million; our default is a first run's size."""
+    people: bool = False
+    """Allow a distant crowd or a figure seen from behind in some outdoor scenes. Our choice:
+    off, since no generated image may show an identifiable person."""
+
+
+@dataclass
+class PairsConfig:
+    sdedit_strength: float = 0.6
+    """How far SDXL img2img (SDEdit) moves a positive image to make its negative (0..1; with N
+    steps it runs int(N * strength) of them; 1 ignores the image). Not given by the paper; our
+    choice: enough to blur and smear texture while keeping the layout. To be measured."""
+    steps: int = 30
+    """Denoising steps of the img2img schedule. Not given; our choice (SDXL's usual range)."""
+    negative_words: tuple[str, ...] = (
+        *PAPER_NEGATIVE_WORDS,
+        "low quality",
+        "blurry",
+        "deformation",
+        "jpeg artifacts",
+        "noisy",
+    )
+    """Words of the negative prompt that steers img2img toward bad images. The paper names
+    "cartoon, painting, ..., over-smooth, dirty"; the words after those four are our choice."""
+
+
+@dataclass
+class GenerationConfig:
+    resolution: int = 1024
+    """Side of the generated square images in pixels (a multiple of 8). The paper says only
+    "high-resolution"; our choice: SDXL's native size."""
+    steps: int = 30
+    """Sampling steps per image. Not given; our choice."""
+    cfg: float = 7.0
+    """Classifier-free guidance weight w in eps = eps_neg + w (eps_pos - eps_neg), between the
+    learned positive and negative prompts. The paper uses CFG but gives no weight; our choice."""
+    batch_size: int = 1
+    """Images generated at once. The same seeds at another batch size give other bytes, so the
+    generation stage journals it: a run resumed with another batch size is refused."""
+
+
+@dataclass
+class FilterConfig:
+    quality_threshold: float = 0.5
+    """Keep a generated image when the quality classifier (trained on positives vs negatives)
+    gives it at least this probability of being a positive (0..1). Not given; our choice."""
+    max_faces: int = 0
+    """Reject an image in which the face detector finds more faces than this. Our choice: 0,
+    no identifiable people (DESIGN.md section 6)."""
+    judge: bool = False
+    """Also ask a multimodal judge (the paper's image instruction) to reject semantic errors
+    and inappropriate content. Off by default: it needs a local multimodal model."""
+
+
+@dataclass
+class GenIRConfig:
+    images: Path
+    """Folder of high-quality positive images (searched non-recursively)."""
+    base_model: Path
+    """SDXL base model folder in diffusers layout (model_index.json, unet/, vae/, ...)."""
+    seed: int = 0
+    """Run seed: every item's seed is derived from it and the item's key, so a resumed or
+    sharded run makes the same items."""
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
+    """Scene descriptions (stage 3's prompts), from the built-in template generator."""
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    """Stage 1: negatives made from the positives with SDXL img2img (SDEdit)."""
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    """Stage 3: images from the fine-tuned model under the learned prompts."""
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    """Stage 3: which generated images are kept."""
+
+
+def load_config(path: Path | str) -> GenIRConfig:
+    """Read, type-check and validate a run's config; relative paths are from its folder."""
+    path = Path(path)
+    raw = read_toml(path, "GenIR config", hint="start a run with `dreamclear genir init`")
+    config = from_toml_table(GenIRConfig, raw)
+    config.images = path.parent / config.images
+    config.base_model = path.parent / config.base_model
+    validate(config)
+    return config
+
+
+def validate(config: GenIRConfig) -> None:
+    """Value and path checks that types alone do not catch; each names its field."""
+
+    def require(ok: bool, name: str, message: str, hint: str = "") -> None:
+        if not ok:
+            raise ConfigError(f"Config field '{name}' {message}.", hint=hint)
+
+    require(config.images.is_dir(), "images", f"is not a folder: {config.images}")
+    require(config.base_model.is_dir(), "base_model", f"is not a folder: {config.base_model}")
+    require(
+        (config.base_model / "model_index.json").is_file(),
+        "base_model",
+        f"has no model_index.json: {config.base_model}",
+        hint="give an SDXL folder in diffusers layout (`dreamclear genir tiny-base` makes one)",
+    )
+    require(config.prompts.count >= 1, "prompts.count", "must be at least 1")
+    limit = combinations(people=config.prompts.people)
+    require(config.prompts.count <= limit, "prompts.count", f"must be at most {limit}")
+    pairs, generation, filters = config.pairs, config.generation, config.filter
+    require(0 < pairs.sdedit_strength <= 1, "pairs.sdedit_strength", "must be in (0, 1]")
+    require(pairs.steps >= 1, "pairs.steps", "must be at least 1")
+    require(
+        int(pairs.steps * pairs.sdedit_strength) >= 1,
+        "pairs.sdedit_strength",
+        "times pairs.steps must be at least 1 (img2img would run no step)",
+    )
+    require(all(w.strip() for w in pairs.negative_words), "pairs.negative_words", "has a blank")
+    require(
+        generation.resolution >= 64 and generation.resolution % 8 == 0,
+        "generation.resolution",
+        "must be a multiple of 8, at least 64",
+    )
+    require(generation.steps >= 1, "generation.steps", "must be at least 1")
+    require(generation.cfg >= 1, "generation.cfg", "must be at least 1 (1: no guidance)")
+    require(generation.batch_size >= 1, "generation.batch_size", "must be at least 1")
+    require(0 <= filters.quality_threshold <= 1, "filter.quality_threshold", "must be in [0, 1]")
+    require(filters.max_faces >= 0, "filter.max_faces", "must be >= 0")

@@ -1,0 +1,158 @@
+"""GenIR's "prompts" stage: scene descriptions drawn, screened for privacy, journalled.
+
+Candidates come from the seeded template generator in chunks of `CHUNK_SIZE`; each chunk is
+screened (engine.genir.privacy) and written as one journal item (engine.jobs.journal) with
+two files, so a killed run resumes at the first unfinished chunk and redoes nothing else:
+
+    RUN/prompts/journal.jsonl
+    RUN/prompts/chunks/accepted-000000.jsonl   {"index": 12, "prompt": "..."}
+    RUN/prompts/chunks/rejected-000000.jsonl   {"index": 13, "prompt": "...",
+                                                "reasons": [{"kind": "name", "text": "..."}]}
+
+Chunks are drawn until `prompts.count` prompts are accepted; then the stage's results are
+written whole (atomically): `prompts.jsonl`, exactly `count` accepted prompts with their key
+(0, 1, ...) for later stages, and `rejected.jsonl`, every rejected prompt with its reasons.
+The count is not a journal setting: the generator is prefix-stable, so a run asked for more
+prompts later keeps its chunks and draws more; the seed and `people` are, so a resume under
+others is refused, naming the setting.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.genir.config import GenIRConfig
+from engine.genir.privacy import screen
+from engine.genir.prompts import iter_scene_prompts
+from engine.imaging.atomic import atomic_write
+from engine.jobs.journal import Journal, JournalHeader
+
+KIND = "genir.prompts"
+CHUNK_SIZE = 1000
+"""Candidates per journal item: small enough that a kill loses little, large enough that a
+million-prompt run journals only a thousand items."""
+GENERATOR_VERSION = 1
+"""Bumped when the template generator's output for a seed changes."""
+FOLDER = "prompts"
+ACCEPTED = "prompts.jsonl"
+REJECTED = "rejected.jsonl"
+JOURNAL = "journal.jsonl"
+
+
+def stage_folder(run: Path) -> Path:
+    return Path(run) / FOLDER
+
+
+def chunk_files(run: Path, chunk: int) -> tuple[Path, Path]:
+    """The accepted and rejected files of chunk `chunk`."""
+    folder = stage_folder(run) / "chunks"
+    return folder / f"accepted-{chunk:06d}.jsonl", folder / f"rejected-{chunk:06d}.jsonl"
+
+
+@dataclass(frozen=True)
+class PromptsOutcome:
+    accepted: int
+    """Prompts in prompts.jsonl (the config's count)."""
+    rejected: int
+    """Prompts in rejected.jsonl."""
+    chunks_done: int
+    """Chunks screened in this call (0 when everything was journalled already)."""
+    path: Path
+    """prompts.jsonl."""
+
+
+def run_prompts_stage(
+    run: Path,
+    config: GenIRConfig,
+    *,
+    check_cancelled: Callable[[], None] = lambda: None,
+    report: Callable[[int, int], None] = lambda done, total: None,
+) -> PromptsOutcome:
+    """Draw, screen and journal prompts until `config.prompts.count` are accepted, then write
+    the stage's results. `check_cancelled` is called between chunks (it raises to stop);
+    `report(accepted so far, wanted)` after each."""
+    wanted = config.prompts.count
+    folder = stage_folder(run)
+    (folder / "chunks").mkdir(parents=True, exist_ok=True)
+    header = JournalHeader(
+        KIND,
+        {
+            "seed": config.seed,
+            "people": config.prompts.people,
+            "chunk_size": CHUNK_SIZE,
+            "generator": GENERATOR_VERSION,
+        },
+    )
+    candidates = iter_scene_prompts(config.seed, people=config.prompts.people)
+    accepted = screened = 0
+    with Journal.open(folder / JOURNAL, header) as journal:
+        for chunk in itertools.count():
+            if accepted >= wanted:
+                break
+            prompts = list(itertools.islice(candidates, CHUNK_SIZE))
+            if chunk in journal:
+                accepted += journal.items[chunk].metadata["accepted"]
+                continue
+            check_cancelled()
+            accepted += _screen_chunk(journal, run, chunk, prompts)
+            screened += 1
+            report(min(accepted, wanted), wanted)
+        used = chunk
+    kept, rejected = _gather(run, used, wanted)
+    _write_lines(folder / ACCEPTED, kept)
+    _write_lines(folder / REJECTED, rejected)
+    return PromptsOutcome(len(kept), len(rejected), screened, folder / ACCEPTED)
+
+
+def _screen_chunk(journal: Journal, run: Path, chunk: int, prompts: list[str]) -> int:
+    first = chunk * CHUNK_SIZE
+    result = screen(prompts)
+    index = {prompt: first + offset for offset, prompt in enumerate(prompts)}
+    accepted = [{"index": index[p], "prompt": p} for p in result.accepted]
+    rejected = [
+        {
+            "index": index[p],
+            "prompt": p,
+            "reasons": [{"kind": f.kind, "text": f.text} for f in findings],
+        }
+        for p, findings in result.rejected
+    ]
+    accepted_path, rejected_path = chunk_files(run, chunk)
+    journal.write(
+        chunk,
+        {accepted_path: _jsonl(accepted), rejected_path: _jsonl(rejected)},
+        {"accepted": len(accepted), "rejected": len(rejected)},
+    )
+    return len(accepted)
+
+
+def _gather(run: Path, chunks: int, wanted: int) -> tuple[list[dict], list[dict]]:
+    """The first `wanted` accepted prompts of chunks 0..chunks-1, keyed, and their rejects."""
+    kept: list[dict] = []
+    rejected: list[dict] = []
+    for chunk in range(chunks):
+        accepted_path, rejected_path = chunk_files(run, chunk)
+        for line in read_jsonl(accepted_path):
+            if len(kept) < wanted:
+                kept.append({"key": len(kept), **line})
+        rejected += read_jsonl(rejected_path)
+    return kept, rejected
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as file:
+        return [json.loads(line) for line in file]
+
+
+def _jsonl(records: Iterable[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+
+def _write_lines(path: Path, records: list[dict[str, Any]]) -> None:
+    data = _jsonl(records)
+    atomic_write(path, lambda file: file.write(data), overwrite=True)

@@ -1,0 +1,115 @@
+"""A GenIR run folder: its config, its stages' files, and how far it got.
+
+    RUN/genir.toml           the config (engine.genir.config), commented, written by `init`
+    RUN/prompts/             stage "prompts" (engine.genir.prompts_stage)
+
+The folder is the truth: `run_status` reads what is there and trusts no other record. Later
+stages (pairs, fine-tuning, generation, filtering, export) add their folders here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import BadSettingError, OutputError
+from engine.genir import prompts_stage
+from engine.genir.config import GenIRConfig, load_config, validate
+from engine.imaging.atomic import atomic_write
+from engine.typed_config import to_toml
+
+CONFIG_NAME = "genir.toml"
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+
+CONFIG_HEADER = """\
+# A GenIR dataset build (DreamClear's data pipeline), written by `dreamclear genir init`.
+# Every setting is shown with its default and why; "Our choice" marks numbers the paper does
+# not give. Relative paths are taken from this folder. A wrong field fails before any work.
+
+"""
+
+
+def init_run(run: Path, *, images: Path, base_model: Path, seed: int | None = None) -> Path:
+    """Create the run folder `run` with a commented config for `images` and `base_model`
+    (checked first). Refuses a folder that is not empty. Returns the config's path."""
+    run = Path(run)
+    if run.exists() and (not run.is_dir() or any(run.iterdir())):
+        raise OutputError(
+            f"{run} exists and is not an empty folder",
+            hint="choose a new run folder, or see `dreamclear genir status` for this one",
+        )
+    config = GenIRConfig(
+        images=Path(os.path.abspath(images)), base_model=Path(os.path.abspath(base_model))
+    )
+    if seed is not None:
+        config.seed = seed
+    validate(config)
+    run.mkdir(parents=True, exist_ok=True)
+    path = run / CONFIG_NAME
+    text = CONFIG_HEADER + to_toml(config, comments=True)
+    atomic_write(path, lambda file: file.write(text.encode()), overwrite=False)
+    return path
+
+
+def load_run(run: Path) -> GenIRConfig:
+    """The run's config, validated; a clear error when `run` is not a run folder."""
+    run = Path(run)
+    if not (run / CONFIG_NAME).is_file():
+        raise BadSettingError(
+            f"{run} is not a GenIR run folder (no {CONFIG_NAME})",
+            hint="start one with `dreamclear genir init RUN --images DIR --base MODEL`",
+        )
+    return load_config(run / CONFIG_NAME)
+
+
+@dataclass
+class RunStatus:
+    run: Path
+    stage: str
+    """The last stage whose results are in the folder ("initialised" when none)."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """What the folder holds, by name (positive images, accepted prompts, ...)."""
+
+    def describe(self) -> str:
+        lines = [f"run: {self.run}", f"stage reached: {self.stage}"]
+        lines += [f"  {name}: {count}" for name, count in self.counts.items()]
+        return "\n".join(lines) + "\n"
+
+
+def run_status(run: Path) -> RunStatus:
+    """How far the run in `run` got, read from its files."""
+    config = load_run(run)
+    status = RunStatus(Path(run), "initialised")
+    status.counts["positive images"] = count_images(config.images)
+    _prompts_status(status, config)
+    return status
+
+
+def count_images(folder: Path) -> int:
+    return sum(1 for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _prompts_status(status: RunStatus, config: GenIRConfig) -> None:
+    folder = prompts_stage.stage_folder(status.run)
+    final = folder / prompts_stage.ACCEPTED
+    if final.is_file():
+        accepted = _count_lines(final)
+        rejected = _count_lines(folder / prompts_stage.REJECTED)
+    else:
+        chunks = sorted((folder / "chunks").glob("*.jsonl")) if folder.is_dir() else []
+        if not chunks:
+            return
+        accepted = sum(_count_lines(p) for p in chunks if p.name.startswith("accepted-"))
+        rejected = sum(_count_lines(p) for p in chunks if p.name.startswith("rejected-"))
+    status.counts["prompts accepted"] = accepted
+    status.counts["prompts rejected"] = rejected
+    status.counts["prompts wanted"] = config.prompts.count
+    done = final.is_file() and accepted >= config.prompts.count
+    status.stage = "prompts" if done else "prompts (partial)"
+
+
+def _count_lines(path: Path) -> int:
+    """Complete lines in `path` (a line torn by a crash does not count)."""
+    with open(path, "rb") as file:
+        return sum(1 for line in file if line.endswith(b"\n"))

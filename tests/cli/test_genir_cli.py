@@ -1,0 +1,79 @@
+"""`dreamclear genir ...` through the real entry point: exit codes and what people read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from dreamclear.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_genir_help_imports_no_torch():
+    code = (
+        "import sys\n"
+        "from dreamclear.cli import main\n"
+        "try:\n    main(['genir', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "tiny-base" in result.stdout and "status" in result.stdout
+    assert result.stdout.strip().endswith("False")
+
+
+def test_tiny_base_writes_a_loadable_folder_and_refuses_a_full_one(tmp_path, capsys):
+    folder = tmp_path / "tiny"
+    assert main(["genir", "tiny-base", str(folder), "--seed", "3"]) == 0
+    assert "seed 3" in capsys.readouterr().out
+    assert json.loads((folder / "model_index.json").read_text())["_class_name"] == (
+        "StableDiffusionXLPipeline"
+    )
+    assert json.loads((folder / "tiny-base.json").read_text())["seed"] == 3
+    assert main(["genir", "tiny-base", str(folder)]) == 1
+    assert "is not an empty folder" in capsys.readouterr().err
+
+
+def test_init_then_status(tmp_path, tiny_sdxl_dir, capsys):
+    run = tmp_path / "run"
+    photos = ROOT / "resources" / "photos"
+    args = ["genir", "init", str(run), "--images", str(photos), "--base", str(tiny_sdxl_dir)]
+    assert main([*args, "--seed", "9"]) == 0
+    assert "genir.toml" in capsys.readouterr().out
+    assert "seed = 9" in (run / "genir.toml").read_text()
+    assert main(["genir", "status", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "stage reached: initialised" in out
+    assert "positive images: " in out
+
+
+def test_errors_are_one_line_and_a_hint(tmp_path, tiny_sdxl_dir, capsys):
+    assert main(["genir", "status", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a GenIR run folder" in err and "hint:" in err
+    run = tmp_path / "run"
+    missing = tmp_path / "no-images"
+    assert main(["genir", "init", str(run), "--images", str(missing), "--base", "x"]) == 1
+    assert "'images' is not a folder" in capsys.readouterr().err
+    assert not run.exists()
+
+
+def test_prompts_stage_from_the_command_line(tmp_path, tiny_sdxl_dir, capsys):
+    run = tmp_path / "run"
+    photos = ROOT / "resources" / "photos"
+    assert (
+        main(["genir", "init", str(run), "--images", str(photos), "--base", str(tiny_sdxl_dir)])
+        == 0
+    )
+    assert main(["genir", "prompts", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "1000 prompts in" in out and "0 rejected" in out
+    assert main(["genir", "prompts", str(run)]) == 0
+    assert "(0 chunks screened now)" in capsys.readouterr().out
+    assert main(["genir", "status", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "stage reached: prompts" in out and "prompts accepted: 1000" in out

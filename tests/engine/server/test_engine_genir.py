@@ -1,0 +1,59 @@
+"""GenIR's "prompts" stage as an engine job over stdio: capability, events, resume, refusals."""
+
+from __future__ import annotations
+
+import json
+
+from engine_harness import hello, job_events
+
+from engine.genir.run_folder import init_run
+
+
+def _run_folder(tmp_path):
+    images, base = tmp_path / "images", tmp_path / "base"
+    images.mkdir()
+    base.mkdir()
+    (base / "model_index.json").write_text("{}")
+    run = tmp_path / "run"
+    init_run(run, images=images, base_model=base, seed=2)
+    config = run / "genir.toml"
+    config.write_text(config.read_text().replace("count = 1000", "count = 1500"))
+    return run
+
+
+def test_the_engine_runs_the_prompts_stage_and_resumes_it(stdio_engine, tmp_path):
+    _, client = stdio_engine
+    assert "genir" in hello(client)["capabilities"]
+    run = _run_folder(tmp_path)
+    client.send({"type": "genir_prompts", "id": "g1", "run": str(run)})
+    events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"})
+    job = events[0]["job_id"]
+    assert job_events(events, job)[:3] == ["accepted", "queued", "started"]
+    assert {"type": "stage", "stage": "prompts"}.items() <= next(
+        e for e in events if e["type"] == "stage"
+    ).items()
+    result = events[-1]
+    assert result["type"] == "result", result
+    assert result["input"] == str(run)
+    lines = (run / "prompts" / "prompts.jsonl").read_text().splitlines()
+    assert result["output"] == str(run / "prompts" / "prompts.jsonl")
+    assert len(lines) == 1500 and json.loads(lines[0])["key"] == 0
+    last = [e for e in events if e["type"] == "progress"][-1]
+    assert (last["step"], last["steps"]) == (1500, 1500)
+
+    # Sent again, everything is journalled: the same file, nothing redone.
+    before = (run / "prompts" / "journal.jsonl").read_bytes()
+    client.send({"type": "genir_prompts", "id": "g2", "run": str(run)})
+    events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"})
+    assert events[-1]["type"] == "result"
+    assert (run / "prompts" / "journal.jsonl").read_bytes() == before
+
+
+def test_a_folder_that_is_no_run_is_refused_before_a_job(stdio_engine, tmp_path):
+    _, client = stdio_engine
+    error = client.request({"type": "genir_prompts", "id": "g3", "run": str(tmp_path)})
+    assert error["type"] == "error" and error["kind"] == "bad_setting"
+    assert "not a GenIR run folder" in error["message"] and error["hint"]
+    assert error["job_id"] is None
+    error = client.request({"type": "genir_prompts", "id": "g4"})
+    assert error["kind"] == "bad_setting"
