@@ -170,3 +170,24 @@ def test_export_through_the_real_engine_keeps_metadata(make_dialog, qtbot, tmp_p
         assert hashlib.sha256(source.read_bytes()).hexdigest() == before
     finally:
         finish(qtbot, asyncio.ensure_future(client.close()))
+
+
+def test_the_default_destination_is_a_folder_beside_the_results(loop, qtbot, tmp_path):  # noqa: F811
+    """Its defaults once named the result itself as the target (which is never written onto)."""
+    source = tmp_path / "holiday_x2.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(source)
+    job = JobView(
+        id="1",
+        input=str(tmp_path / "holiday.jpg"),
+        options=RestoreOptionsMessage(upscale=2),
+        output_dir=str(tmp_path),
+        state="done",
+        output=str(source),
+    )
+    client = FakeExportClient()
+    dialog = ExportDialog([job], None, client=client)
+    qtbot.addWidget(dialog)
+    assert dialog.destination.text() == str(tmp_path / "exported")
+    finish(qtbot, dialog.save(dialog.results))
+    assert (tmp_path / "exported").is_dir()
+    assert dialog.written == [str(tmp_path / "exported" / "holiday_x2.png")], dialog.message.text()
