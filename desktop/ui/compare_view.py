@@ -53,6 +53,7 @@ class CompareView(QWidget):
         self.loader.loaded.connect(self._images_loaded)
         self.loader.failed.connect(self._load_failed)
         self.legend_widget = MapLegend(self)
+        self._after_label = "After"
         self.hover_label = QLabel(self)
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._build_controls()
@@ -65,14 +66,16 @@ class CompareView(QWidget):
         self._sync_controls()
 
     # the contract's API --------------------------------------------------------------------
-    def set_images(self, before: str, after: str) -> None:
-        """Show `before` (the input, drawn at the after's size) against `after` (the result).
+    def set_images(self, before: str, after: str, *, after_label: str = "After") -> None:
+        """Show `before` (the input, drawn at the after's size) against `after` (the result,
+        or what stands in for it: a preview, the photo itself), named `after_label` on screen.
 
         Returns at once: a worker thread decodes the files. The previous images stay on screen
         (without overlays) until `imagesShown`; a file that cannot be read ends in `loadFailed`
         and a message in the view. The tile grid and map set after this call are the new
         images'; a newer call supersedes this one, whose images are then never shown.
         """
+        self._after_label = after_label
         self.canvas.start_loading()
         self._fill_map_choices()
         self._sync_controls()
@@ -268,6 +271,7 @@ class CompareView(QWidget):
 
     @Slot(object, object)
     def _images_loaded(self, before: ImagePyramid, after: ImagePyramid) -> None:
+        self.canvas.after_label = self._after_label
         self.canvas.show_pyramids(before, after)
         self._sync_controls()
         self.imagesShown.emit()

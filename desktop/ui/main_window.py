@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import (
     QAction,
@@ -19,6 +17,7 @@ from desktop.state import AppController, JobSettings
 from desktop.state.jobs_model import EDITABLE
 from desktop.ui.compare_view import CompareView
 from desktop.ui.export_dialog import ExportDialog
+from desktop.ui.job_display import JobDisplay, job_display
 from desktop.ui.log_panel import LogPanel
 from desktop.ui.model_manager import ModelManagerDialog
 from desktop.ui.queue_panel import QueuePanel
@@ -60,6 +59,9 @@ class MainWindow(QMainWindow):
         self.queue.selectedJob.connect(self.edit_settings_of)
         self.settings_panel.editDefaults.connect(self.queue.clear_selection)
         controller.jobFinished.connect(self._job_finished)
+        controller.jobs.jobChanged.connect(self._job_changed)
+        controller.jobs.rowsInserted.connect(self._jobs_added)
+        self._shown: JobDisplay | None = None
         self.settings_panel.applyToSelected.connect(self.apply_settings_to_selected)
         self._build_menus()
         self._restore_geometry()
@@ -182,14 +184,29 @@ class MainWindow(QMainWindow):
             self.show_job(job_id)
 
     def show_job(self, job_id: str) -> None:
-        """Show a finished job's input and output (with its tile grid and map) in the compare view."""
+        """Show a job in the compare view: its photo against its result (with its tile grid
+        and map), its latest preview while it runs, or itself until there is either."""
         job = self.controller.jobs.job(job_id)
-        if job is None or job.state != "done" or not job.output or not Path(job.output).is_file():
+        if job is None:
             return
-        self.compare.set_images(job.input, job.output)
-        self.compare.set_tile_grid(list(job.tile_grid))
-        if job.map_path:
-            self.compare.set_degradation_map(job.map_path)
+        display = job_display(job)
+        if display == self._shown:
+            return  # a progress update: nothing new to show
+        self._shown = display
+        self.compare.set_images(display.before, display.after, after_label=display.after_label)
+        if display.result:
+            self.compare.set_tile_grid(list(job.tile_grid))
+            if job.map_path:
+                self.compare.set_degradation_map(job.map_path)
+
+    def _job_changed(self, job_id: str) -> None:
+        if job_id == self.queue.current_id():
+            self.show_job(job_id)
+
+    def _jobs_added(self, _parent, first: int, _last: int) -> None:
+        """The first photo added to an empty view is shown at once."""
+        if not self.queue.current_id():
+            self.queue.select(self.controller.jobs.jobs[first].id)
 
     # --- drag and drop, geometry ------------------------------------------------------------
 
