@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -28,6 +28,9 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp)"
 
 
 class MainWindow(QMainWindow):
+    closed = Signal()
+    """The window was closed (the app then closes the engine and ends)."""
+
     def __init__(self, controller: AppController, ui_settings: QSettings | None = None) -> None:
         super().__init__()
         self.controller = controller
@@ -86,7 +89,8 @@ class MainWindow(QMainWindow):
         self._action(file, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
         self.export_action = self._action(file, "&Export results…", self.export, "Ctrl+E")
         file.addSeparator()
-        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # Ctrl+Q by name: the standard Quit key is empty on some platforms (Windows, offscreen)
+        self._action(file, "&Quit", self.close, "Ctrl+Q")
         queue = bar.addMenu("&Queue")
         self._action(
             queue,
@@ -236,3 +240,5 @@ class MainWindow(QMainWindow):
         self.ui_settings.setValue("window/splitter", self.splitter.saveState())
         self.controller.settings.sync()
         super().closeEvent(event)
+        if event.isAccepted():
+            self.closed.emit()
