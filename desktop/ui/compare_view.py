@@ -169,6 +169,8 @@ class CompareView(QWidget):
         self.mode_box.currentIndexChanged.connect(
             lambda: self.set_mode(self.mode_box.currentData())
         )
+        # Back to the view once chosen: else Space (toggle) would open the box again.
+        self.mode_box.activated.connect(lambda: self.canvas.setFocus())
         self.zoom_buttons = []
         for text, tip, action in (
             ("Fit", "Fit the window (F)", self.fit),

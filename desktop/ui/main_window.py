@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import (
     QAction,
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QSplitter
 
 from desktop.state import AppController, JobSettings
 from desktop.state.jobs_model import EDITABLE
+from desktop.ui import help_pages
 from desktop.ui.compare_view import CompareView
 from desktop.ui.export_dialog import ExportDialog
 from desktop.ui.job_display import JobDisplay, job_display
@@ -24,7 +27,7 @@ from desktop.ui.queue_panel import QueuePanel
 from desktop.ui.settings_panel import SettingsPanel
 from desktop.ui.status_indicator import StatusIndicator
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp)"
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp *.gif *.heic *.heif)"
 
 
 class MainWindow(QMainWindow):
@@ -54,6 +57,8 @@ class MainWindow(QMainWindow):
         self.log_dock.setObjectName("logDock")
         self.log_dock.setWidget(self.log_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.log_dock.hide()  # for when something goes wrong; warnings show in the status bar
+        controller.log.lineAdded.connect(self._show_problem)
         self.status_indicator = StatusIndicator(controller.status)
         self.statusBar().addPermanentWidget(self.status_indicator)
 
@@ -65,6 +70,7 @@ class MainWindow(QMainWindow):
         controller.jobs.jobChanged.connect(self._job_changed)
         controller.jobs.rowsInserted.connect(self._jobs_added)
         self._shown: JobDisplay | None = None
+        self._shown_id = ""
         self.settings_panel.applyToSelected.connect(self.apply_settings_to_selected)
         self._build_menus()
         self._restore_geometry()
@@ -118,7 +124,10 @@ class MainWindow(QMainWindow):
         view.addAction(toggle_log)
         self.addAction(toggle_log)
         help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Getting started", lambda: help_pages.getting_started(self).open())
+        self._action(help_menu, "&README", lambda: help_pages.readme(self).open())
         self._action(help_menu, "Copy &diagnostic report", self.copy_diagnostics, "Ctrl+Shift+D")
+        self._action(help_menu, "&About", lambda: help_pages.about(self).open())
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -140,6 +149,12 @@ class MainWindow(QMainWindow):
             self.controller.add_image(QGuiApplication.clipboard().image())
         else:
             self.statusBar().showMessage("The clipboard holds no image", 4000)
+
+    def _show_problem(self, line: str, level: int) -> None:
+        """A warning or error in the status bar while the log is closed: its first line."""
+        if level >= logging.WARNING and not self.log_dock.isVisible():
+            message = line.splitlines()[0].split(": ", 1)[-1]  # without time, level and logger
+            self.statusBar().showMessage(f"{message}  (View > Log for details)", 15_000)
 
     def copy_diagnostics(self) -> None:
         QGuiApplication.clipboard().setText(self.controller.diagnostic_report())
@@ -196,7 +211,7 @@ class MainWindow(QMainWindow):
         display = job_display(job)
         if display == self._shown:
             return  # a progress update: nothing new to show
-        self._shown = display
+        self._shown, self._shown_id = display, job_id
         self.compare.set_images(display.before, display.after, after_label=display.after_label)
         if display.result:
             self.compare.set_tile_grid(list(job.tile_grid))
@@ -204,13 +219,14 @@ class MainWindow(QMainWindow):
                 self.compare.set_degradation_map(job.map_path)
 
     def _job_changed(self, job_id: str) -> None:
-        if job_id == self.queue.current_id():
+        if job_id == self._shown_id:
             self.show_job(job_id)
 
     def _jobs_added(self, _parent, first: int, _last: int) -> None:
-        """The first photo added to an empty view is shown at once."""
+        """Photos added while no row is chosen show at once (the first of them), without
+        choosing a row (which would make the settings panel edit that job)."""
         if not self.queue.current_id():
-            self.queue.select(self.controller.jobs.jobs[first].id)
+            self.show_job(self.controller.jobs.jobs[first].id)
 
     # --- drag and drop, geometry ------------------------------------------------------------
 
