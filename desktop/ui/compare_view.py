@@ -34,6 +34,9 @@ from desktop.ui.map_legend import MapLegend
 
 log = logging.getLogger(__name__)
 
+LAYER_NAMES = {"mix": "All channels", "router": "Router", "magnitude": "Magnitude"}
+"""The layer box's names for the map's layers; a starter channel is shown by its own name."""
+
 
 class CompareView(QWidget):
     """The compare widget the main window embeds (API: docs/contracts.md, "Desktop issue")."""
@@ -148,7 +151,7 @@ class CompareView(QWidget):
 
     # additions -----------------------------------------------------------------------------
     def set_map_layer(self, layer: str) -> None:
-        """ "router" or "magnitude" (DreamClear maps); "rgb" or a channel name (starter maps)."""
+        """ "router" or "magnitude" (DreamClear maps); "mix" or a channel name (starter maps)."""
         degradation_map = self.canvas.map
         if degradation_map is not None:
             degradation_map.legend(self.state.map_block, layer)  # raises on a bad layer
@@ -235,7 +238,7 @@ class CompareView(QWidget):
             if degradation_map is None:
                 return
             for layer in degradation_map.layers:
-                self.layer_box.addItem(layer.capitalize() if layer != "rgb" else "RGB", layer)
+                self.layer_box.addItem(LAYER_NAMES.get(layer, layer.capitalize()), layer)
             if degradation_map.kind == "dreamclear":
                 self.block_box.addItem("All blocks (average)", AVERAGE)
                 for index in range(degradation_map.num_blocks):
