@@ -193,6 +193,7 @@ class CompareView(QWidget):
         self.map_box.toggled.connect(lambda on: setattr(self.state, "show_map", on))
         self.layer_box = QComboBox(self)
         self.layer_box.setToolTip("Which values the heatmap shows")
+        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.layer_box.currentIndexChanged.connect(self._layer_chosen)
         self.block_box = QComboBox(self)
         self.block_box.setToolTip("The MoAM block whose map is shown, or their average")

@@ -14,6 +14,8 @@ SWATCH = 12
 RAMP = 56
 """Width of a colour's ramp (value 0 to 1)."""
 GAP = 6
+MAX_BAR = 420
+"""Widest the gradient is drawn (pixels)."""
 
 
 class MapLegend(QWidget):
@@ -45,7 +47,7 @@ class MapLegend(QWidget):
         line = self.fontMetrics().height()
         if self._legend is None:
             return QSize(0, 0)
-        rows = 3 if self._legend.colormap else 1 + len(self._legend.entries)
+        rows = 4 if self._legend.colormap else 1 + len(self._legend.entries)
         return QSize(300, rows * (line + 2) + 4)
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -63,22 +65,15 @@ class MapLegend(QWidget):
             self._paint_entries(painter, line)
 
     def _paint_scale(self, painter: QPainter, line: int) -> None:
-        """low label | gradient | high label, and the tick values under the gradient."""
+        """The gradient, the values marked under it, and what its two ends mean."""
         assert self._legend is not None
-        metrics, width = self.fontMetrics(), self.width()
-        low, high = self._legend.entries[0][1], self._legend.entries[-1][1]
-        low_w, high_w = metrics.horizontalAdvance(low), metrics.horizontalAdvance(high)
-        bar = QRect(low_w + GAP, line + (line - SWATCH) // 2, 0, SWATCH)
-        bar.setRight(width - high_w - GAP - 1)
+        metrics = self.fontMetrics()
+        bar = QRect(0, line + (line - SWATCH) // 2, min(self.width(), MAX_BAR) - 1, SWATCH)
         gradient = QLinearGradient(bar.left(), 0, bar.right(), 0)
         for i in range(0, 256, 32):
             gradient.setColorAt(i / 255, QColor(*(int(c) for c in VIRIDIS[i])))
         gradient.setColorAt(1.0, QColor(*(int(c) for c in VIRIDIS[255])))
         painter.fillRect(bar, gradient)
-        painter.drawText(QRect(0, line, low_w, line), Qt.AlignmentFlag.AlignLeft, low)
-        painter.drawText(
-            QRect(width - high_w, line, high_w, line), Qt.AlignmentFlag.AlignLeft, high
-        )
         for fraction, label in self._legend.ticks:
             x = bar.left() + round(fraction * bar.width())
             painter.drawLine(x, bar.bottom() + 1, x, bar.bottom() + 3)
@@ -87,6 +82,10 @@ class MapLegend(QWidget):
             painter.drawText(
                 QRect(left, 2 * line, label_w, line), Qt.AlignmentFlag.AlignLeft, label
             )
+        low, high = self._legend.entries[0][1], self._legend.entries[-1][1]
+        ends = QRect(bar.left(), 3 * line, bar.width(), line)
+        painter.drawText(ends, Qt.AlignmentFlag.AlignLeft, low)
+        painter.drawText(ends, Qt.AlignmentFlag.AlignRight, high)
 
     def _paint_entries(self, painter: QPainter, line: int) -> None:
         assert self._legend is not None
