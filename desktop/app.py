@@ -1,4 +1,4 @@
-"""`dreamclear-studio [IMAGES...]`: the desktop app's entry point.
+"""`dreamclear-studio [PATHS...]`: the desktop app's entry point.
 
 The window opens at once; the engine starts in the background (the status indicator says
 when it is ready) and the images given on the command line wait in the queue meanwhile.
@@ -35,8 +35,14 @@ def has_display() -> bool:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="dreamclear-studio", description=__doc__.splitlines()[0])
-    parser.add_argument("images", nargs="*", help="images or folders to put in the queue")
+    parser = argparse.ArgumentParser(
+        prog="dreamclear-studio",
+        description="DreamClear Studio, the desktop app: restore photos, compare, export.",
+        epilog="For the command line (restore, models, engine, train, bench): dreamclear --help",
+    )
+    parser.add_argument(
+        "images", nargs="*", metavar="PATHS", help="photos or folders to add to the queue"
+    )
     parser.add_argument("--store", help="the model store folder (default: the engine's)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages")
     return parser.parse_args(argv)
@@ -53,12 +59,21 @@ async def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance()
     assert app is not None
     quit_requested = asyncio.get_running_loop().create_future()
-    app.aboutToQuit.connect(lambda: quit_requested.done() or quit_requested.set_result(None))
+
+    def request_quit() -> None:
+        if not quit_requested.done():
+            quit_requested.set_result(None)
+
+    # Qt's own quit stops the loop under qasync, so the engine could not be closed after it
+    # ("no running event loop"): the window's closing ends this coroutine instead, and with it
+    # the loop. aboutToQuit stays for a quit from elsewhere (the session ending), best effort.
+    app.aboutToQuit.connect(request_quit)
 
     follow_system(app)
     controller = AppController(EngineClient, SettingsModel())
     controller.log.install()
     window = MainWindow(controller)
+    window.closed.connect(request_quit)
     window.show()
     controller.start(store=args.store)
     if args.images:
@@ -84,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("DreamClear")
     app.setApplicationName("DreamClear Studio")
     app.setDesktopFileName("dreamclear-studio")
-    app.setQuitOnLastWindowClosed(True)
+    app.setQuitOnLastWindowClosed(False)  # run_app ends when the window closes (see there)
     return qasync.run(run_app(args))  # asyncio.run on a QEventLoop for the app made above
 
 

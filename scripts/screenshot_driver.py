@@ -2,9 +2,10 @@
 
     python scripts/screenshot_driver.py --model MODEL --photo PHOTO --out docs/screenshots
 
-Opens the main window, restores PHOTO (shrunk to 256 px so a CPU run stays short), switches
-the compare view to split with the degradation overlay on, and saves PNGs of the window; then
-the queue's start flow: a photo ready to restore, a large one's warning, a result run again.
+Opens the main window, adds PHOTO (shrunk to 256 px so a CPU run stays short), presses
+Restore, shows the result in split view with the tile grid, the degradation map's mix and one
+of its channels, then the queue's large-output warning and a result run again, and saves PNGs
+of the window.
 """
 
 from __future__ import annotations
@@ -54,36 +55,21 @@ async def drive(args: argparse.Namespace, work: Path) -> int:
         log.info("saved %s", out / f"{name}.png")
 
     controller.start(store=str(work / "store"))
-    await shot("01-starting")
     photo = work / Path(args.photo).with_suffix(".png").name
     with Image.open(args.photo) as image:
         image.thumbnail((256, 256))
         image.convert("RGB").save(photo)
-    finished = asyncio.get_running_loop().create_future()
-    controller.jobFinished.connect(lambda job_id: finished.done() or finished.set_result(job_id))
     [job] = controller.add_paths([photo])
     window.queue.select(job.id)
-    await shot("05-queue-ready-to-restore")  # waits for Restore, with its size and time
-    for _ in range(600):  # the user presses Restore once the engine is ready
-        if controller.status.state == "ready":
-            break
-        await asyncio.sleep(0.1)
-    # The engine imports its model code after hello; a job sent meanwhile met a half-imported
-    # diffusers here once (the warm-up thread and the job racing), so give it a moment.
-    await asyncio.sleep(5)
-    window.start_bar.start()
-    progress = asyncio.get_running_loop().create_future()
-    controller.jobs.jobChanged.connect(
-        lambda _id: job.step >= 1 and not progress.done() and progress.set_result(None)
-    )
-    await asyncio.wait([progress, finished], timeout=300, return_when=asyncio.FIRST_COMPLETED)
+    await shown(window)
+    await shot("01-photo-added")  # shown at once; waits for Restore with its size and time
+    await until(lambda: controller.status.state == "ready", 300)
+    window.start_bar.start()  # the user presses Restore
+    await until(lambda: job.step >= 1 or job.state in ("done", "failed"), 300)
     await shot("02-running")
-    await asyncio.wait_for(finished, 600)
+    await until(lambda: job.state in ("done", "failed"), 600)
     compare = window.compare
-    for _ in range(300):  # the result is decoded off the GUI thread
-        if compare.canvas.after is not None and not compare.loading:
-            break
-        await asyncio.sleep(0.1)
+    await shown(window)
     compare.set_mode("split")
     compare.set_split(0.5)
     compare.set_overlay_visible(True, False)
@@ -91,15 +77,14 @@ async def drive(args: argparse.Namespace, work: Path) -> int:
     compare.set_overlay_visible(False, True)
     compare.set_map_opacity(0.6)
     await shot("04-result-split-degradation-map")
+    compare.set_map_layer("blur")
+    await shot("05-degradation-map-one-channel")
     large_photo = work / "large.png"  # 2048 px wide at x4: 42 MP, over the warning line
     with Image.open(args.photo) as image:
         image.convert("RGB").resize((2048, 2048 * image.height // image.width)).save(large_photo)
     settings.set_value("upscale", 4)
     [large] = controller.add_paths([large_photo])
-    for _ in range(100):
-        if large.input_size is not None:
-            break
-        await asyncio.sleep(0.1)
+    await until(lambda: large.input_size is not None, 10)
     window.queue.select(large.id)
     await shot("06-queue-large-output-warning")
     again = controller.run_again(job.id)
@@ -110,6 +95,21 @@ async def drive(args: argparse.Namespace, work: Path) -> int:
     controller.log.uninstall()
     window.close()
     return 0 if job.state == "done" else 1
+
+
+async def until(condition, timeout_s: float) -> None:
+    for _ in range(int(timeout_s * 10)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+
+
+async def shown(window) -> None:
+    """Wait until the compare view shows what it was last given (decoded off the GUI thread)."""
+    for _ in range(300):
+        if window.compare.canvas.after is not None and not window.compare.loading:
+            return
+        await asyncio.sleep(0.1)
 
 
 def main() -> int:

@@ -156,8 +156,9 @@ class EngineConnection:
         """Send `request` without waiting for anything; EngineClientError if it cannot go."""
         await self.transport.send(encode(request))
 
-    async def request(self, request: Request, timeout: float) -> Event:
-        """Send `request` and wait for the event answering it; an `error` answer is raised."""
+    async def request(self, request: Request, timeout: float | None) -> Event:
+        """Send `request` and wait for the event answering it (`timeout` None: however long it
+        takes); an `error` answer is raised."""
         reply: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self.pending[request.id] = reply
         try:

@@ -23,7 +23,6 @@ new engine. No Qt here: the desktop's state models subscribe to this client.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -194,9 +193,11 @@ class EngineClient:
             path=None if path is None else str(path),
             link=link,
         )
-        timeout = self.settings.request_timeout_s
+        timeout: float | None = self.settings.request_timeout_s
         if action in ("import", "download"):
-            timeout = math.inf  # as long as it takes; an engine that dies ends the wait
+            # As long as it takes: None, since qasync's call_later cannot take an infinite
+            # delay. An engine that dies ends the wait.
+            timeout = None
         elif action == "verify":
             timeout = self.settings.slow_request_timeout_s
 

@@ -45,6 +45,7 @@ class JobView:
     state: JobState = "waiting"
     output: str | None = None
     map_path: str | None = None
+    preview_path: str | None = None
     stage: str = ""
     step: int = 0
     steps: int = 0

@@ -9,7 +9,8 @@
 Behaviours (they apply while this is run number <= --until of the --runs counter file, so a
 restarted engine behaves normally; without --runs, always):
   normal            hello, models and model_action "list" (--models, by default DreamClear
-                    installed), restore jobs of --steps steps, cancel, interrupt, shutdown
+                    installed) and "download" (done at once), restore jobs of --steps steps,
+                    cancel, interrupt, shutdown
   crash             exits with code 3 in the middle of a job's second step
   ignore_interrupt  takes no notice of `interrupt`
   wrong_version     refuses `hello` with an error of kind "version"
@@ -104,6 +105,8 @@ class FakeEngine:
             if self.behaviour == "slow":
                 await asyncio.sleep(self.delay_s)
             self.emit(p.ModelsReply(request_id=request.id, models=self.models))
+        elif isinstance(request, p.ModelAction) and request.action == "download":
+            self.download(request)
         elif isinstance(request, p.Restore):
             options = json.loads(line)["options"]
             log.info("restore options as sent: %s", json.dumps(options, sort_keys=True))
@@ -124,6 +127,21 @@ class FakeEngine:
             self.emit(p.Bye(request_id=request.id))
             return False
         return True
+
+    def download(self, request: p.ModelAction) -> None:
+        """A download of one 200-byte file: half of it, then all of it, at once."""
+        name = request.name or ""
+        for done in (100, 200):
+            self.emit(
+                p.ModelProgress(
+                    request_id=request.id,
+                    name=name,
+                    file="weights",
+                    done_bytes=done,
+                    total_bytes=200,
+                )
+            )
+        self.emit(p.ModelDone(request_id=request.id, action="download", name=name))
 
     def hello(self, request: p.Request) -> bool:
         if not isinstance(request, p.Hello):

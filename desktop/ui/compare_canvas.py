@@ -74,6 +74,8 @@ class CompareCanvas(QWidget):
         overlays (those belong to the new images)."""
         self.message = ""
         """Shown instead of images when there are none (why a result could not be shown)."""
+        self.after_label = "After"
+        """What the after side is: the result, a preview, or the photo while there is neither."""
         self._badge_delay = QTimer(self)
         self._badge_delay.setSingleShot(True)
         self._badge_delay.setInterval(LOADING_BADGE_DELAY_MS)
@@ -287,7 +289,7 @@ class CompareCanvas(QWidget):
             self._paint_map(painter, origin, zoom, visible)
         if overlays and self.state.show_tiles and self.tile_grid:
             self._paint_tiles(painter, origin, zoom, visible)
-        self._paint_label(painter, clip, "Before" if side == "before" else "After")
+        self._paint_label(painter, clip, side)
         painter.restore()
 
     def draw_image(
@@ -323,12 +325,13 @@ class CompareCanvas(QWidget):
             y1 = round(origin.y() + box.bottom() * zoom)
             painter.drawRect(x0, y0, x1 - x0 - 1, y1 - y0 - 1)
 
-    def _paint_label(self, painter: QPainter, clip: QRect, text: str) -> None:
+    def _paint_label(self, painter: QPainter, clip: QRect, side: str) -> None:
+        text = "Before" if side == "before" else self.after_label
         metrics = painter.fontMetrics()
         box = QRect(0, 0, metrics.horizontalAdvance(text) + 12, metrics.height() + 6)
         if clip.width() < box.width() + 16:
             return
-        if text == "After" and self.state.mode == "split":
+        if side == "after" and self.state.mode == "split":
             box.moveTopRight(clip.topRight() + QPoint(-8, 8))
         else:
             box.moveTopLeft(clip.topLeft() + QPoint(8, 8))

@@ -34,7 +34,7 @@ class CompareState(QObject):
         self.fitted = True
         """Whether the view follows the window size (set by fit, cleared by zooming or panning)."""
         self._showing_after = True
-        self._show_tiles = True
+        self._show_tiles = False  # on request: a grid over the photo hides what it shows
         self._show_map = False
         self._map_opacity = 0.5
         self._map_block: str | int = "average"

@@ -34,6 +34,9 @@ from desktop.ui.map_legend import MapLegend
 
 log = logging.getLogger(__name__)
 
+LAYER_NAMES = {"mix": "All channels", "router": "Router", "magnitude": "Magnitude"}
+"""The layer box's names for the map's layers; a starter channel is shown by its own name."""
+
 
 class CompareView(QWidget):
     """The compare widget the main window embeds (API: docs/contracts.md, "Desktop issue")."""
@@ -53,6 +56,7 @@ class CompareView(QWidget):
         self.loader.loaded.connect(self._images_loaded)
         self.loader.failed.connect(self._load_failed)
         self.legend_widget = MapLegend(self)
+        self._after_label = "After"
         self.hover_label = QLabel(self)
         self.hover_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._build_controls()
@@ -65,14 +69,16 @@ class CompareView(QWidget):
         self._sync_controls()
 
     # the contract's API --------------------------------------------------------------------
-    def set_images(self, before: str, after: str) -> None:
-        """Show `before` (the input, drawn at the after's size) against `after` (the result).
+    def set_images(self, before: str, after: str, *, after_label: str = "After") -> None:
+        """Show `before` (the input, drawn at the after's size) against `after` (the result,
+        or what stands in for it: a preview, the photo itself), named `after_label` on screen.
 
         Returns at once: a worker thread decodes the files. The previous images stay on screen
         (without overlays) until `imagesShown`; a file that cannot be read ends in `loadFailed`
         and a message in the view. The tile grid and map set after this call are the new
         images'; a newer call supersedes this one, whose images are then never shown.
         """
+        self._after_label = after_label
         self.canvas.start_loading()
         self._fill_map_choices()
         self._sync_controls()
@@ -145,7 +151,7 @@ class CompareView(QWidget):
 
     # additions -----------------------------------------------------------------------------
     def set_map_layer(self, layer: str) -> None:
-        """ "router" or "magnitude" (DreamClear maps); "rgb" or a channel name (starter maps)."""
+        """ "router" or "magnitude" (DreamClear maps); "mix" or a channel name (starter maps)."""
         degradation_map = self.canvas.map
         if degradation_map is not None:
             degradation_map.legend(self.state.map_block, layer)  # raises on a bad layer
@@ -166,6 +172,8 @@ class CompareView(QWidget):
         self.mode_box.currentIndexChanged.connect(
             lambda: self.set_mode(self.mode_box.currentData())
         )
+        # Back to the view once chosen: else Space (toggle) would open the box again.
+        self.mode_box.activated.connect(lambda: self.canvas.setFocus())
         self.zoom_buttons = []
         for text, tip, action in (
             ("Fit", "Fit the window (F)", self.fit),
@@ -185,6 +193,7 @@ class CompareView(QWidget):
         self.map_box.toggled.connect(lambda on: setattr(self.state, "show_map", on))
         self.layer_box = QComboBox(self)
         self.layer_box.setToolTip("Which values the heatmap shows")
+        self.layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.layer_box.currentIndexChanged.connect(self._layer_chosen)
         self.block_box = QComboBox(self)
         self.block_box.setToolTip("The MoAM block whose map is shown, or their average")
@@ -230,7 +239,7 @@ class CompareView(QWidget):
             if degradation_map is None:
                 return
             for layer in degradation_map.layers:
-                self.layer_box.addItem(layer.capitalize() if layer != "rgb" else "RGB", layer)
+                self.layer_box.addItem(LAYER_NAMES.get(layer, layer.capitalize()), layer)
             if degradation_map.kind == "dreamclear":
                 self.block_box.addItem("All blocks (average)", AVERAGE)
                 for index in range(degradation_map.num_blocks):
@@ -268,6 +277,7 @@ class CompareView(QWidget):
 
     @Slot(object, object)
     def _images_loaded(self, before: ImagePyramid, after: ImagePyramid) -> None:
+        self.canvas.after_label = self._after_label
         self.canvas.show_pyramids(before, after)
         self._sync_controls()
         self.imagesShown.emit()

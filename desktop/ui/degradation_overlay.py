@@ -20,61 +20,43 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtGui import QColor, QImage
 
+from desktop.ui.map_colours import (
+    EXPERT_COLOURS,
+    VIRIDIS,
+    channel_colour,
+    colormap_colour,
+    scale_ticks,
+)
+
 AVERAGE = "average"
 """`block` value for the mean over all MoAM blocks."""
 
-ROUTER, MAGNITUDE, RGB = "router", "magnitude", "rgb"
-"""Layers: DreamClear maps show `ROUTER` (RGB) or `MAGNITUDE`; starter maps `RGB` or a channel."""
-
-EXPERT_COLOURS = (QColor(230, 40, 40), QColor(40, 200, 60), QColor(50, 90, 240))
-"""Expert 1-3 (or the starter's first three channels) as red, green and blue."""
-
-# Matplotlib's viridis at 9 evenly spaced points: perceptually uniform and colour-blind safe.
-_VIRIDIS_ANCHORS = np.array(
-    [
-        (68, 1, 84),
-        (71, 44, 122),
-        (59, 81, 139),
-        (44, 113, 142),
-        (33, 144, 141),
-        (39, 173, 129),
-        (92, 200, 99),
-        (170, 220, 50),
-        (253, 231, 37),
-    ],
-    dtype=np.float32,
-)
-VIRIDIS = np.stack(
-    [
-        np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_VIRIDIS_ANCHORS)), channel)
-        for channel in _VIRIDIS_ANCHORS.T
-    ],
-    axis=1,
-).astype(np.uint8)
-"""(256, 3) uint8 colour lookup table for one-channel views."""
-
-
-def colormap_colour(fraction: float) -> QColor:
-    """The colormap's colour at `fraction` in [0, 1]."""
-    r, g, b = VIRIDIS[round(float(np.clip(fraction, 0, 1)) * 255)]
-    return QColor(int(r), int(g), int(b))
+ROUTER, MAGNITUDE, MIX = "router", "magnitude", "mix"
+"""Layers: DreamClear maps show `ROUTER` (RGB) or `MAGNITUDE`; starter maps `MIX` (each token
+in the colour of its strongest channel, as solid as that channel is strong) or one channel."""
 
 
 @dataclass(frozen=True)
 class Legend:
-    """What the heatmap's colours mean: `entries` [(colour, meaning)]; `colormap` when the colours
-    are one value on the viridis scale (entries then run from the low to the high end)."""
+    """What the heatmap's colours mean: `entries` [(colour, meaning)].
+
+    `colormap`: the colours are one value on the viridis scale; entries run from its low to its
+    high end and `ticks` [(fraction along the scale, value)] mark values along it.
+    `ramp_from`: each entry's colour is a channel's, blended from this colour (value 0) to the
+    entry's own (value 1); None: plain swatches."""
 
     title: str
     entries: list[tuple[QColor, str]]
     colormap: bool
+    ticks: tuple[tuple[float, str], ...] = ()
+    ramp_from: QColor | None = None
 
 
 class DegradationMap:
     """One `.map.npz`: its values per token, and views of them as colours.
 
     `block` is "average" or a block index (DreamClear maps; starter maps have one "block").
-    `layer` is "router" or "magnitude" (DreamClear), "rgb" or a channel name (starter).
+    `layer` is "router" or "magnitude" (DreamClear), "mix" or a channel name (starter).
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], source: str = ""):
@@ -103,7 +85,7 @@ class DegradationMap:
             )
             self.num_blocks = 1
             self.grid_shape = tuple(self.strengths.shape[1:3])
-            self.layers = (RGB, *self.channels) if count >= 3 else self.channels
+            self.layers = (MIX, *self.channels) if count >= 2 else self.channels
         else:
             raise ValueError(
                 f"{source or 'map'} is not a degradation map (it has {sorted(arrays)}); "
@@ -156,9 +138,13 @@ class DegradationMap:
         self._check(block, layer)
         th, tw = self.grid_shape
         out = np.full((th, tw, 4), 255, dtype=np.uint8)
-        if layer in (ROUTER, RGB):
-            rgb = self._router(block) if layer == ROUTER else self.strengths[:3].transpose(1, 2, 0)
-            out[..., :3] = np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+        if layer == ROUTER:
+            out[..., :3] = np.round(np.clip(self._router(block), 0, 1) * 255).astype(np.uint8)
+        elif layer == MIX:
+            strongest = self.strengths.argmax(axis=0)
+            palette = np.array([channel_colour(i).getRgb()[:3] for i in range(len(self.channels))])
+            out[..., :3] = palette[strongest]
+            out[..., 3] = np.round(np.clip(self.strengths.max(axis=0), 0, 1) * 255)
         else:
             values, low, high = self._one_channel(block, layer)
             index = np.round(np.clip((values - low) / (high - low), 0, 1) * 255).astype(np.intp)
@@ -189,14 +175,16 @@ class DegradationMap:
         where = "averaged over blocks" if block == AVERAGE else f"block {block}"
         if layer == ROUTER:
             entries = [(EXPERT_COLOURS[i], f"expert {i + 1} router weight") for i in range(3)]
-            return Legend(f"MoAM router weights, {where}", entries, colormap=False)
-        if layer == RGB:
+            title = f"MoAM router weights (0 to 1, summing to 1), {where}"
+            return Legend(title, entries, colormap=False, ramp_from=QColor(0, 0, 0))
+        if layer == MIX:
             entries = [
-                (colour, f"{name} strength")
-                for colour, name in zip(EXPERT_COLOURS, self.channels[:3], strict=False)
+                (channel_colour(i), f"{name}: {self._summary(plane)}")
+                for i, (name, plane) in enumerate(zip(self.channels, self.strengths, strict=True))
             ]
-            return Legend("Estimated degradation strengths", entries, colormap=False)
-        _, low, high = self._one_channel(block, layer)
+            title = "Strongest degradation per token: its colour, clear (0) to solid (1)"
+            return Legend(title, entries, colormap=False, ramp_from=QColor(0, 0, 0, 0))
+        values, low, high = self._one_channel(block, layer)
         if layer == MAGNITUDE:
             title = f"Degradation magnitude, {where}"
             entries = [
@@ -204,12 +192,16 @@ class DegradationMap:
                 (colormap_colour(1), f"magnitude {high:.3g} (highest here)"),
             ]
         else:
-            title = f"Estimated {layer} strength"
+            title = f"Estimated {layer} strength ({self._summary(values)})"
             entries = [
                 (colormap_colour(0), f"{layer} strength 0 (none)"),
                 (colormap_colour(1), f"{layer} strength 1 (strongest)"),
             ]
-        return Legend(title, entries, colormap=True)
+        return Legend(title, entries, colormap=True, ticks=scale_ticks(low, high))
+
+    @staticmethod
+    def _summary(values: np.ndarray) -> str:
+        return f"here {values.min():.2f} to {values.max():.2f}, mean {values.mean():.2f}"
 
     def describe(self, values: dict) -> str:
         """One line for the hover read-out."""

@@ -44,6 +44,9 @@ FORMATS: tuple[ExportFormat, ...] = ("png", "jpg", "tiff", "webp")
 LOSSY: frozenset[str] = frozenset({"jpg", "webp"})
 SIXTEEN_BIT: frozenset[str] = frozenset({"png", "tiff"})
 DEFAULT_PATTERN = "{stem}_x{scale}"
+EXPORT_FOLDER = "exported"
+"""The default destination: this folder beside the results (the results' own folder would
+name each PNG export after its result, and a result is never written onto)."""
 Conflict = Literal["overwrite", "keep_both", "skip", "stop"]
 
 
@@ -175,7 +178,7 @@ class ExportDialog(QDialog):
         self.sixteen_bit.setChecked(str(value("sixteen_bit", "false")).lower() == "true")
         self.pattern.setText(str(value("pattern", DEFAULT_PATTERN)))
         first = Path(self.results[0].output or "").parent if self.results else Path.home()
-        self.destination.setText(str(value("destination", str(first))))
+        self.destination.setText(str(value("destination", str(first / EXPORT_FOLDER))))
 
     def _save_choices(self) -> None:
         if self.settings is None:
@@ -208,6 +211,8 @@ class ExportDialog(QDialog):
         if not results:
             self._say("Choose the photos to save first.")
             return
+        if not self._make_default_folder():
+            return
         self._busy = True
         self._update_controls()
         self._save_choices()
@@ -234,6 +239,20 @@ class ExportDialog(QDialog):
         summary = f"Saved {written} of {len(results)} file{'s' if len(results) != 1 else ''}."
         self._say("\n".join([summary, *failures]), error=bool(failures))
         self.finished_exporting.emit(written, len(results) - written)
+
+    def _make_default_folder(self) -> bool:
+        """Create the "exported" folder when it is the destination; False (and said) if that fails."""
+        folder = Path(self.destination.text())
+        if folder.name != EXPORT_FOLDER or folder.exists() or not folder.parent.is_dir():
+            return True  # another folder must exist already: the engine says so if it does not
+        try:
+            folder.mkdir()
+        except OSError as error:
+            self._say(
+                f"Cannot create {folder}: {error.strerror}. Choose another folder.", error=True
+            )
+            return False
+        return True
 
     async def _export_one(self, job: ResultRow) -> str:
         """The path written, or "skip" / "stop" as the user chose about a taken name."""

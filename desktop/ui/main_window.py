@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -17,8 +17,10 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QSplitter
 
 from desktop.state import AppController, JobSettings
 from desktop.state.jobs_model import EDITABLE
+from desktop.ui import help_pages
 from desktop.ui.compare_view import CompareView
 from desktop.ui.export_dialog import ExportDialog
+from desktop.ui.job_display import JobDisplay, job_display
 from desktop.ui.log_panel import LogPanel
 from desktop.ui.model_manager import ModelManagerDialog
 from desktop.ui.queue_panel import QueuePanel
@@ -26,10 +28,13 @@ from desktop.ui.settings_panel import SettingsPanel
 from desktop.ui.start_bar import StartBar
 from desktop.ui.status_indicator import StatusIndicator
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp)"
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp *.gif *.heic *.heif)"
 
 
 class MainWindow(QMainWindow):
+    closed = Signal()
+    """The window was closed (the app then closes the engine and ends)."""
+
     def __init__(self, controller: AppController, ui_settings: QSettings | None = None) -> None:
         super().__init__()
         self.controller = controller
@@ -54,6 +59,8 @@ class MainWindow(QMainWindow):
         self.log_dock.setObjectName("logDock")
         self.log_dock.setWidget(self.log_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.log_dock.hide()  # for when something goes wrong; warnings show in the status bar
+        controller.log.lineAdded.connect(self._show_problem)
         self.status_indicator = StatusIndicator(controller.status)
         self.statusBar().addPermanentWidget(self.status_indicator)
 
@@ -65,6 +72,10 @@ class MainWindow(QMainWindow):
         self.settings_panel.getModel.connect(self.open_models)
         self.settings_panel.editDefaults.connect(self.queue.clear_selection)
         controller.jobFinished.connect(self._job_finished)
+        controller.jobs.jobChanged.connect(self._job_changed)
+        controller.jobs.rowsInserted.connect(self._jobs_added)
+        self._shown: JobDisplay | None = None
+        self._shown_id = ""
         self.settings_panel.applyToSelected.connect(self.apply_settings_to_selected)
         self._build_menus()
         self._restore_geometry()
@@ -89,7 +100,8 @@ class MainWindow(QMainWindow):
         self._action(file, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
         self.export_action = self._action(file, "&Export results…", self.export, "Ctrl+E")
         file.addSeparator()
-        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        # Ctrl+Q by name: the standard Quit key is empty on some platforms (Windows, offscreen)
+        self._action(file, "&Quit", self.close, "Ctrl+Q")
         queue = bar.addMenu("&Queue")
         self._action(
             queue, "Re&store (start the waiting photos)", self.start_bar.start, "Ctrl+Return"
@@ -123,7 +135,10 @@ class MainWindow(QMainWindow):
         view.addAction(toggle_log)
         self.addAction(toggle_log)
         help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Getting started", lambda: help_pages.getting_started(self).open())
+        self._action(help_menu, "&README", lambda: help_pages.readme(self).open())
         self._action(help_menu, "Copy &diagnostic report", self.copy_diagnostics, "Ctrl+Shift+D")
+        self._action(help_menu, "&About", lambda: help_pages.about(self).open())
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -145,6 +160,12 @@ class MainWindow(QMainWindow):
             self.controller.add_image(QGuiApplication.clipboard().image())
         else:
             self.statusBar().showMessage("The clipboard holds no image", 4000)
+
+    def _show_problem(self, line: str, level: int) -> None:
+        """A warning or error in the status bar while the log is closed: its first line."""
+        if level >= logging.WARNING and not self.log_dock.isVisible():
+            message = line.splitlines()[0].split(": ", 1)[-1]  # without time, level and logger
+            self.statusBar().showMessage(f"{message}  (View > Log for details)", 15_000)
 
     def copy_diagnostics(self) -> None:
         QGuiApplication.clipboard().setText(self.controller.diagnostic_report())
@@ -193,14 +214,30 @@ class MainWindow(QMainWindow):
             self.show_job(job_id)
 
     def show_job(self, job_id: str) -> None:
-        """Show a finished job's input and output (with its tile grid and map) in the compare view."""
+        """Show a job in the compare view: its photo against its result (with its tile grid
+        and map), its latest preview while it runs, or itself until there is either."""
         job = self.controller.jobs.job(job_id)
-        if job is None or job.state != "done" or not job.output or not Path(job.output).is_file():
+        if job is None:
             return
-        self.compare.set_images(job.input, job.output)
-        self.compare.set_tile_grid(list(job.tile_grid))
-        if job.map_path:
-            self.compare.set_degradation_map(job.map_path)
+        display = job_display(job)
+        if display == self._shown:
+            return  # a progress update: nothing new to show
+        self._shown, self._shown_id = display, job_id
+        self.compare.set_images(display.before, display.after, after_label=display.after_label)
+        if display.result:
+            self.compare.set_tile_grid(list(job.tile_grid))
+            if job.map_path:
+                self.compare.set_degradation_map(job.map_path)
+
+    def _job_changed(self, job_id: str) -> None:
+        if job_id == self._shown_id:
+            self.show_job(job_id)
+
+    def _jobs_added(self, _parent, first: int, _last: int) -> None:
+        """Photos added while no row is chosen show at once (the first of them), without
+        choosing a row (which would make the settings panel edit that job)."""
+        if not self.queue.current_id():
+            self.show_job(self.controller.jobs.jobs[first].id)
 
     # --- drag and drop, geometry ------------------------------------------------------------
 
@@ -230,3 +267,5 @@ class MainWindow(QMainWindow):
         self.ui_settings.setValue("window/splitter", self.splitter.saveState())
         self.controller.settings.sync()
         super().closeEvent(event)
+        if event.isAccepted():
+            self.closed.emit()

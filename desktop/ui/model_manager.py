@@ -350,6 +350,14 @@ class ModelManagerDialog(QDialog):
         except EngineClientError as error:
             self._fail(error)
             return None
+        except Exception as error:  # a bug on our side: said here, not only in the log
+            log.exception("model action %s %s failed", action, name)
+            self._say(
+                f"The {action} of {name or 'the model'} failed: {error}\n"
+                "Please report this (Help > Copy diagnostic report).",
+                error=True,
+            )
+            return None
         assert isinstance(reply, ModelDone)
         return reply
 

@@ -313,10 +313,10 @@ def test_legend_matches_the_map_kind(view, tmp_path):
         token_size_px=np.asarray(16),
     )
     view.set_degradation_map(str(tmp_path / "s.map.npz"))
-    assert [m for _, m in view.legend()] == ["blur strength", "noise strength", "jpeg strength"]
+    assert [m.split(":")[0] for _, m in view.legend()] == ["blur", "noise", "jpeg", "scale"]
     assert not view.block_box.isVisibleTo(view)
     assert [view.layer_box.itemData(i) for i in range(view.layer_box.count())] == [
-        "rgb",
+        "mix",
         "blur",
         "noise",
         "jpeg",
@@ -327,6 +327,33 @@ def test_legend_matches_the_map_kind(view, tmp_path):
         "noise strength 0 (none)",
         "noise strength 1 (strongest)",
     ]
+
+
+def test_the_mix_lists_every_channel_and_one_channel_has_a_value_scale(view, tmp_path):
+    """The starter's mix once left out its fourth channel (scale) and had no value scale."""
+    strengths = np.zeros((4, 2, 2), np.float32)
+    strengths[:, 0, 0] = (0.9, 0.1, 0.0, 0.0)  # blur
+    strengths[:, 1, 1] = (0.1, 0.0, 0.2, 0.5)  # scale
+    np.savez_compressed(
+        tmp_path / "s.map.npz",
+        strengths=strengths,
+        channels=np.asarray(("blur", "noise", "jpeg", "scale")),
+    )
+    view.set_degradation_map(str(tmp_path / "s.map.npz"))
+    view.set_overlay_visible(False, True)
+    colours = [colour for colour, _ in view.legend()]
+    assert len(set(c.name() for c in colours)) == 4  # one colour per channel
+    text = view.legend_widget.text()
+    assert "clear (0) to solid (1)" in text
+    assert "scale: here 0.00 to 0.50, mean 0.12" in text
+    rgba = view.canvas.map.rgba(layer="mix")
+    assert tuple(rgba[0, 0]) == (*colours[0].getRgb()[:3], round(0.9 * 255))
+    assert tuple(rgba[1, 1]) == (*colours[3].getRgb()[:3], round(0.5 * 255))
+    assert rgba[0, 1, 3] == 0  # nothing wrong: the photo shows through
+
+    view.set_map_layer("scale")
+    assert "scale: 0, 0.25, 0.5, 0.75, 1" in view.legend_widget.text()
+    assert "Estimated scale strength (here 0.00 to 0.50, mean 0.12)" in view.legend_widget.text()
 
 
 def test_hover_reports_the_token_under_the_cursor(view, qtbot, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +30,18 @@ def result(name: str, folder: str = "/out", upscale: int = 4) -> JobView:
         output_dir=folder,
         state="done",
         output=f"{folder}/{name}_x{upscale}.png",
+    )
+
+
+def holiday(result: Path) -> JobView:
+    """The job that restored holiday.jpg (beside `result`) x2 into `result`."""
+    return JobView(
+        id="1",
+        input=str(result.with_name("holiday.jpg")),
+        options=RestoreOptionsMessage(upscale=2),
+        output_dir=str(result.parent),
+        state="done",
+        output=str(result),
     )
 
 
@@ -144,15 +157,7 @@ def test_export_through_the_real_engine_keeps_metadata(make_dialog, qtbot, tmp_p
     client = EngineClient(ClientSettings(start_timeout_s=60.0, request_timeout_s=30.0))
     finish(qtbot, asyncio.ensure_future(client.spawn(store=str(tmp_path / "store"))))
     try:
-        job = JobView(
-            id="1",
-            input=str(tmp_path / "holiday.jpg"),
-            options=RestoreOptionsMessage(upscale=2),
-            output_dir=str(tmp_path),
-            state="done",
-            output=str(source),
-        )
-        dialog = make_dialog([job], client)
+        dialog = make_dialog([holiday(source)], client)
         dialog.destination.setText(str(out))
         dialog.format.setCurrentIndex(FORMATS.index("png"))
         finish(qtbot, dialog.save(dialog.results))
@@ -170,3 +175,15 @@ def test_export_through_the_real_engine_keeps_metadata(make_dialog, qtbot, tmp_p
         assert hashlib.sha256(source.read_bytes()).hexdigest() == before
     finally:
         finish(qtbot, asyncio.ensure_future(client.close()))
+
+
+def test_the_default_destination_is_a_folder_beside_the_results(loop, qtbot, tmp_path):  # noqa: F811
+    """Its defaults once named the result itself as the target (which is never written onto)."""
+    source = tmp_path / "holiday_x2.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(source)
+    dialog = ExportDialog([holiday(source)], None, client=FakeExportClient())
+    qtbot.addWidget(dialog)
+    assert dialog.destination.text() == str(tmp_path / "exported")
+    finish(qtbot, dialog.save(dialog.results))
+    assert (tmp_path / "exported").is_dir()
+    assert dialog.written == [str(tmp_path / "exported" / "holiday_x2.png")], dialog.message.text()

@@ -134,6 +134,17 @@ def test_download_shows_progress_and_can_be_cancelled(open_dialog, qtbot):
     assert dialog.message.text() == "Downloaded dreamclear."
 
 
+def test_a_failure_in_the_client_is_shown_and_the_dialog_is_usable_again(open_dialog, qtbot):
+    dialog, client = open_dialog()
+    dialog.select("dreamclear")
+    client.failures["download"] = OverflowError("cannot convert float infinity to integer")
+    finish(qtbot, dialog.download("dreamclear"))
+    assert "cannot convert float infinity to integer" in dialog.message.text()
+    assert "Downloading" not in dialog.message.text()
+    assert not dialog.cancel_button.isEnabled() and dialog.download_button.isEnabled()
+    assert not dialog.progress.isVisibleTo(dialog)
+
+
 def test_engine_errors_are_shown_with_their_hint(open_dialog, qtbot):
     dialog, client = open_dialog()
     client.failures["download"] = EngineClientError(
