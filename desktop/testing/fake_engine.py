@@ -26,7 +26,7 @@ name starts with "bad" fails with kind "bad_input"; a job naming a model that --
 not list as installed fails with kind "model_missing"; a `restore` without an output folder is
 refused with kind "bad_setting". Each step sends progress as protocol 2 has it (the whole
 job's `fraction`, a `label`, an ETA) and a `preview` (a copy of the input, beside where the
-result would go). Results get free names (`NAME_x4.png`, `NAME_x4-2.png`...) as the real
+result would go; none with --no-previews). Results get free names (`NAME_x4.png`, `NAME_x4-2.png`...) as the real
 engine's do; nothing is written but the previews. With --tcp it listens on 127.0.0.1 (a free
 port, printed as "listening PORT" on stdout) and wants --token in `hello`.
 """
@@ -73,6 +73,7 @@ class FakeEngine:
     token: str | None
     run: int
     models: list[dict[str, str]] = field(default_factory=list)
+    previews: bool = True
     send: object = None
     queue: list[Job] = field(default_factory=list)
     running: Job | None = None
@@ -275,7 +276,7 @@ class FakeEngine:
                     eta_s=(job.steps - step) * self.step_s,
                 )
             )
-            if preview := self.preview(job):
+            if self.previews and (preview := self.preview(job)):
                 self.emit(preview)
         output = self.output_name(job)
         self.outputs.add(output)
@@ -360,6 +361,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=1.0)
     parser.add_argument("--models", default="dreamclear=installed")
     parser.add_argument("--tcp", action="store_true")
+    parser.add_argument("--no-previews", action="store_true", help="send no preview events")
     parser.add_argument("--token")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
@@ -372,7 +374,14 @@ def main() -> None:
         dict(zip(("name", "status"), m.split("="), strict=True)) for m in args.models.split(",")
     ]
     engine = FakeEngine(
-        behaviour, args.steps, args.step_s, args.delay, args.token, run, models=models
+        behaviour,
+        args.steps,
+        args.step_s,
+        args.delay,
+        args.token,
+        run,
+        models=models,
+        previews=not args.no_previews,
     )
     asyncio.run(serve_tcp(engine) if args.tcp else serve_stdio(engine))
 

@@ -33,8 +33,9 @@ def shown(window: MainWindow) -> tuple[QSize, str]:
 
 @pytest.fixture
 def slow_window(make_controller, qtbot, tmp_path):
-    """Jobs take a minute: the first one runs, the rest wait."""
-    controller = make_controller(fake_engine_argv("normal", "--steps", "1000", "--step-s", "0.06"))
+    """Jobs take a minute: the first one runs, the rest wait; the previews are the test's."""
+    argv = fake_engine_argv("normal", "--steps", "1000", "--step-s", "0.06", "--no-previews")
+    controller = make_controller(argv)
     return make_window(controller, qtbot, tmp_path)
 
 
