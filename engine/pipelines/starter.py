@@ -7,8 +7,9 @@ blur, noise, JPEG and downscaling, in tiles -> colour fix against the upscaled i
 by default, as DreamClear's).
 
 Tiles are small (at most `STARTER_MAX_TILE` px, well under a second each on a 2-core CPU)
-so that an interrupt lands between two of them quickly, and sized by `fit_tiles` so that
-their overlap costs little (at most ~1.3x one pass); they are blended as every tiled stage. It takes the DreamClear pipeline's keywords so callers
+and sized by `fit_tiles` so that their overlap costs little (at most ~1.3x one pass); they
+are blended as every tiled stage. An interrupt is checked between tiles and, on a busy CPU
+where one tile takes seconds, before every layer of the networks (`interruptible`). It takes the DreamClear pipeline's keywords so callers
 need not care which restorer they hold; the diffusion-only ones are accepted and ignored.
 """
 
@@ -30,6 +31,7 @@ from engine.imaging.tile_fit import fit_tiles
 from engine.imaging.tile_grid import TileBox
 from engine.models.starter import SHUFFLE_FACTOR
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
+from engine.pipelines.interruptible import interruptible
 from engine.pipelines.restore import OnPreview, RestoreOutput
 from engine.pipelines.stage_plan import ProgressInfo, starter_plan
 from engine.pipelines.strength import upscale_input
@@ -159,21 +161,23 @@ class StarterRestorePipeline:
             if on_preview is not None:
                 on_preview(lambda: partial(lq), out_size)
 
-        restored = remove_degradation_tiled(
-            self.restorer,
-            lq,
-            tile,
-            tile_overlap=overlap,
-            size_multiple=SHUFFLE_FACTOR,
-            on_tile=report("remove"),
-            on_grid=tiles.extend,
-            on_partial=offer_preview if on_preview is not None else None,
-        )
+        with interruptible(self.restorer, cancel):
+            restored = remove_degradation_tiled(
+                self.restorer,
+                lq,
+                tile,
+                tile_overlap=overlap,
+                size_multiple=SHUFFLE_FACTOR,
+                on_tile=report("remove"),
+                on_grid=tiles.extend,
+                on_partial=offer_preview if on_preview is not None else None,
+            )
 
         # 3. Estimate the degradations per token
         maps = None
         if estimating:
-            maps = StrengthMaps(self.estimate(lq, report("estimate")), self.channels)
+            with interruptible(self.estimator, cancel):
+                maps = StrengthMaps(self.estimate(lq, report("estimate")), self.channels)
 
         # 4. Colours from the input: a small L1-trained net drifts in colour on photos unlike
         # its training crops; the wavelet fix keeps its detail and the input's low frequencies.

@@ -35,7 +35,7 @@ def check_progress_and_previews(events: list[dict], output_size: tuple[int, int]
     progress = [e for e in events if e["type"] == "progress"]
     fractions = [e["fraction"] for e in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert fractions[0] < 0.5
+    assert fractions[0] < 0.5, [(e["label"], e["fraction"]) for e in progress]
     assert all(e["label"].startswith(STAGE_WORDS[e["stage"]]) for e in progress)
     assert any(e["eta_s"] is not None for e in progress) or len(progress) < 3
     previews = [e for e in events if e["type"] == "preview"]
