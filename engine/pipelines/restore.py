@@ -81,6 +81,17 @@ class DegradationMaps:
         ("blue", "expert 3 router weight"),
     )
     """What the preview's colours mean."""
+    picture_title = "DreamClear MoAM routing per 16 px token (averaged over blocks and steps)"
+
+    @property
+    def picture_legend(self) -> list[tuple[str | None, str]]:
+        """Every channel of the map, its colour in the picture and its value scale."""
+        rows: list[tuple[str | None, str]] = [
+            (colour, f"{meaning}, 0 (dark) to 1 (full); the three sum to 1")
+            for colour, meaning in self.legend
+        ]
+        rows.append((None, "magnitude of the degradation features: not drawn, see .map.npz"))
+        return rows
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Everything, per block, as float32 arrays (saved as `.map.npz`)."""

@@ -63,6 +63,19 @@ class StrengthMaps:
         """The preview shows the first three channels as red, green and blue."""
         return tuple(zip(("red", "green", "blue"), self.channels[:3], strict=False))
 
+    picture_title = "Starter degradation estimate per 16 px token"
+
+    @property
+    def picture_legend(self) -> list[tuple[str | None, str]]:
+        """Every channel of the map, its colour in the picture and its value scale."""
+        drawn = dict((channel, colour) for colour, channel in self.legend)
+        return [
+            (drawn.get(channel), f"{channel} strength, 0 (none, dark) to 1 (strongest, full)")
+            if channel in drawn
+            else (None, f"{channel} strength, 0 to 1: not drawn, see .map.npz")
+            for channel in self.channels
+        ]
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {
             "strengths": self.strengths.float().cpu().numpy(),
