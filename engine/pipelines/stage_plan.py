@@ -5,14 +5,15 @@ turns the counters into the fraction of the whole job done (every stage weighted
 of time it takes) and a label for people. The engine (`engine.progress`) and the local
 command line read the same `ProgressInfo`, so the plan is written once, here. Torch-free.
 
-The weights are shares of the run time measured here on the CPU (2 cores, fp32), rounded;
-docs/decisions.md has the numbers:
+The weights are shares of the run time measured here on the CPU (2 shared cores, fp32, timed
+between progress callbacks; docs/decisions.md has the numbers), rounded:
 
-- the starter: the restorer tiles take about 3/4 of a job, the estimator's tiles and the
-  colour fix share the rest;
-- DreamClear: one denoising step is the unit (it is a guided transformer pass over every
-  latent tile); the remover, the two VAE encodes and the decode each cost about as much as
-  one step, a captioner (LLaVA) about four. With 50 steps denoising is ~90% of the job.
+- the starter (bundled, 1024 px output with its map): restorer tiles 0.87, estimator tiles
+  0.07, colour fix 0.06 of the job;
+- DreamClear: one denoising step is the unit. The tiny model at 50 steps spent 94% denoising,
+  the remover 1.5 steps, the two VAE encodes 0.7, the decode 0.6, the colour fix 0.2; the
+  real VAE is heavier next to its transformer, so encode and decode count one step each. A
+  captioner (LLaVA) is not measured here: four steps is a guess from its size.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class StagePlan:
         return [name for name, _ in self.stages]
 
 
-STARTER_WEIGHTS = {"remove": 0.75, "estimate": 0.15, "colour": 0.10}
+STARTER_WEIGHTS = {"remove": 0.85, "estimate": 0.08, "colour": 0.07}
 
 
 def starter_plan(estimate: bool) -> StagePlan:
@@ -100,9 +101,9 @@ def starter_plan(estimate: bool) -> StagePlan:
 
 
 DREAMCLEAR_STEP_COSTS = {
-    "remove": 1.0,
+    "remove": 1.5,
     "caption": 4.0,
-    "encode": 2.0,
+    "encode": 1.0,
     "decode": 1.0,
     "colour": 0.2,
 }

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.pipelines.stage_plan import dreamclear_plan, position_label, starter_plan
+from engine.pipelines.stage_plan import (
+    STARTER_WEIGHTS,
+    dreamclear_plan,
+    position_label,
+    starter_plan,
+)
 from engine.restorers import load_restorer
 
 
@@ -17,13 +22,19 @@ def test_labels_say_the_position_in_words():
 
 
 def test_the_fraction_adds_the_stages_before_and_the_share_of_this_one():
+    remove, estimate, colour = (STARTER_WEIGHTS[k] for k in ("remove", "estimate", "colour"))
+    total = remove + estimate + colour
     plan = starter_plan(estimate=True)
-    assert plan.info("remove", tile=1, tiles=4).fraction == pytest.approx(0.75 / 4, abs=1e-4)
-    assert plan.info("estimate", tile=2, tiles=2).fraction == pytest.approx(0.9)
+    assert plan.info("remove", tile=1, tiles=4).fraction == pytest.approx(
+        remove / 4 / total, abs=1e-4
+    )
+    assert plan.info("estimate", tile=2, tiles=2).fraction == pytest.approx(
+        (remove + estimate) / total, abs=1e-4
+    )
     assert plan.info("colour").fraction == 1.0
     # Without maps the estimator's share goes to the others.
     assert starter_plan(estimate=False).info("remove").fraction == pytest.approx(
-        0.75 / 0.85, abs=1e-4
+        remove / (remove + colour), abs=1e-4
     )
 
 
@@ -53,7 +64,8 @@ def test_a_starter_job_rises_from_near_zero_to_one(starter_dir):
     pipe(image, upscale=4, return_maps=True, on_progress=seen.append)
     assert {info.stage for info in seen} == {"remove", "estimate", "colour"}
     _assert_rises_to_one(seen)
-    assert seen[0].fraction == pytest.approx(0.75 / 4, abs=1e-4)  # 400 x 480 px: 2 x 2 tiles
+    total = sum(STARTER_WEIGHTS.values())  # 400 x 480 px: 2 x 2 tiles
+    assert seen[0].fraction == pytest.approx(STARTER_WEIGHTS["remove"] / 4 / total, abs=1e-4)
     assert seen[0].label == f"Removing degradations (tile 1/{seen[0].tiles})"
 
 
