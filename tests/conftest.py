@@ -21,3 +21,23 @@ def tiny_model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models") / "tiny-dreamclear"
     save_components(build_tiny_components(seed=0), folder)
     return folder
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Hub downloads meet a machine without a network (and not in HF_HUB_OFFLINE mode)."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from engine.weights import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for name in hub.PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    def unreachable(address, timeout):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(hub.socket, "create_connection", unreachable)

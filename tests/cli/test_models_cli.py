@@ -63,22 +63,7 @@ def test_download_offline_is_one_error_and_a_hint(store, monkeypatch, capsys):
     assert "hint:" in err and "Traceback" not in err
 
 
-def test_download_without_a_network_is_one_error_at_once(store, monkeypatch, capsys):
-    import socket
-
-    from huggingface_hub import constants
-
-    from engine.weights import hub
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    for name in hub.PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-
-    def no_network(address, timeout):
-        raise socket.gaierror(-2, "Name or service not known")
-
-    monkeypatch.setattr(hub.socket, "create_connection", no_network)
+def test_download_without_a_network_is_one_error_at_once(store, no_network, capsys):
     assert main(["models", "download", "dreamclear"]) == 1
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "WARNING" not in err and "Retrying" not in err

@@ -17,8 +17,7 @@ SLOW_CPU_S = 300.0
 """A whole job's wait: the CPU is shared, and loaded it can be ten times slower."""
 
 
-def restore(client, request_id: str, photo: Path, out: Path, model_options: dict) -> list[dict]:
-    """Run one job; its events from `accepted` to its final one."""
+def send_restore(client, request_id: str, photo: Path, out: Path, model_options: dict) -> None:
     client.send(
         {
             "type": "restore",
@@ -28,6 +27,11 @@ def restore(client, request_id: str, photo: Path, out: Path, model_options: dict
             "options": model_options,
         }
     )
+
+
+def restore(client, request_id: str, photo: Path, out: Path, model_options: dict) -> list[dict]:
+    """Run one job; its events from `accepted` to its final one."""
+    send_restore(client, request_id, photo, out, model_options)
     events = client.until(lambda e: e["type"] == "accepted" and e["request_id"] == request_id)
     job_id = events[-1]["job_id"]
     events = client.until(lambda e: e["type"] in TERMINAL and e["job_id"] == job_id, SLOW_CPU_S)
@@ -87,15 +91,7 @@ def test_interrupting_the_bundled_starter_stops_it_within_seconds_and_the_engine
     _, client = stdio_engine
     photo = write_photo(tmp_path / "big.png", size=256)
     out = tmp_path / "out"
-    client.send(
-        {
-            "type": "restore",
-            "id": "big",
-            "inputs": [str(photo)],
-            "output_dir": str(out),
-            "options": options("starter", upscale=8),
-        }
-    )
+    send_restore(client, "big", photo, out, options("starter", upscale=8))
     events = client.until(lambda e: e["type"] == "progress" and e["stage"] == "remove")
     asked = time.monotonic()
     client.send({"type": "interrupt", "id": "stop", "job_id": events[-1]["job_id"]})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -119,17 +118,8 @@ def test_download_refused_offline_with_a_clear_error(store, monkeypatch):
     assert calls == []
 
 
-def test_download_without_a_network_fails_at_once_with_one_error(store, monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    for name in hub.PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-
-    def no_network(address, timeout):
-        raise socket.gaierror(-2, "Name or service not known")
-
+def test_download_without_a_network_fails_at_once_with_one_error(store, monkeypatch, no_network):
     calls = []
-    monkeypatch.setattr(hub.socket, "create_connection", no_network)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda **kw: calls.append(kw))
     started = time.monotonic()
     with pytest.raises(ModelNotInstalledError) as caught:
