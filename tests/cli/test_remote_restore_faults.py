@@ -53,7 +53,7 @@ def test_a_dying_engine_gives_one_error_and_exit_code_2(behaviour, tmp_path):
         output=str(tmp_path / "out"), model="auto", upscale=4, steps=50, cfg=4.5, seed=None,
         sampler="iddpm", prompt=None, caption="auto", color_fix="wavelet", strength=1.0,
         tile="auto", device="auto", dtype="auto", output_format=None, save_map=False,
-        overwrite=False, max_megapixels=150.0,
+        overwrite=False, skip_existing=False, max_megapixels=150.0,
     )  # fmt: skip
     stream = io.StringIO()
     assert run_remote_restore(args, stream) == 2
