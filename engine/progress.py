@@ -87,9 +87,36 @@ class LatestWins(Generic[T]):
         self.send(item)
 
 
+class FractionEta:
+    """Seconds left for a whole job, from the rate at which its fraction has grown.
+
+    The origin is the first position (after the model is loaded, which says nothing about the
+    rate); no estimate before 2% more of the job is done, so one fast first tile does not
+    promise a wrong end. Used by the engine and the command line's local run alike."""
+
+    MIN_PROGRESS = 0.02
+
+    def __init__(self) -> None:
+        self.origin: tuple[float, float] | None = None
+
+    def __call__(self, fraction: float, now: float) -> float | None:
+        if self.origin is None:
+            self.origin = (now, fraction)
+            return None
+        since, start = self.origin
+        gained = fraction - start
+        if gained < self.MIN_PROGRESS:
+            return None
+        return round((now - since) / gained * (1.0 - fraction), 2)
+
+
 class JobProgress:
-    """A job's `on_progress(info)` (stage, step/steps, tile/tiles) turned into `stage` events
-    (every change, never held) and `progress` events (through `LatestWins`), with an ETA."""
+    """A job's `on_progress(info)` turned into `stage` events (every change, never held) and
+    `progress` events (through `LatestWins`) that carry the whole job's fraction (never going
+    back), its label and the ETA from the fraction's rate.
+
+    `info` has stage, step, steps, tile, tiles (counters from 1) and, from a pipeline's
+    `StagePlan`, fraction and label (`engine.pipelines.stage_plan.ProgressInfo`)."""
 
     def __init__(
         self,
@@ -104,7 +131,8 @@ class JobProgress:
         self.emit = emit
         self.clock = clock
         self.stage: str | None = None
-        self.denoise_started: float | None = None
+        self.fraction = 0.0
+        self.eta = FractionEta()
         self.throttle: LatestWins[tuple[p.Progress, float]] = LatestWins(self._send, hz, clock)
 
     def enter(self, stage: str) -> None:
@@ -118,8 +146,8 @@ class JobProgress:
     def __call__(self, info: Any) -> None:
         now = self.clock()
         self.enter(info.stage)
-        if info.stage == "denoise" and self.denoise_started is None:
-            self.denoise_started = now
+        # An out-of-memory retry starts a stage again: the fraction waits instead of going back.
+        self.fraction = max(self.fraction, float(getattr(info, "fraction", 0.0)))
         event = p.Progress(
             request_id=self.request_id,
             job_id=self.job_id,
@@ -128,7 +156,9 @@ class JobProgress:
             steps=info.steps,
             tile=info.tile,
             tiles=info.tiles,
-            eta_s=self._eta(info, now),
+            eta_s=self.eta(self.fraction, now),
+            fraction=self.fraction,
+            label=getattr(info, "label", "") or info.stage,
         )
         self.throttle.offer((event, now))
 
@@ -151,18 +181,3 @@ class JobProgress:
             self.clock(),
         )
         self.emit(event)
-
-    def _eta(self, info: Any, now: float) -> float | None:
-        """Seconds left in the denoise stage at the rate of the units (step x tile) so far.
-
-        The first denoise callback arrives after one unit, so the rate counts from there.
-        """
-        if info.stage != "denoise" or self.denoise_started is None:
-            return None
-        tiles = max(info.tiles, 1)
-        done = (info.step - 1) * tiles + info.tile
-        total = info.steps * tiles
-        if done <= 1:
-            return None
-        per_unit = (now - self.denoise_started) / (done - 1)
-        return round(per_unit * (total - done), 2)

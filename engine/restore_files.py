@@ -19,6 +19,7 @@ import numpy as np
 from engine.errors import EngineError, JobInterrupted, OutputError
 from engine.imaging import io as image_io
 from engine.imaging.atomic import atomic_write
+from engine.imaging.map_picture import map_picture
 from engine.protocol import RestoreOptionsMessage
 
 logger = logging.getLogger(__name__)
@@ -170,11 +171,11 @@ def _to_array(image) -> np.ndarray:
     return image[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
 
-def save_degradation_map(maps, result_path: Path, overwrite: bool) -> Path:
-    """Write the maps beside the result: `.map.npz` (all values, raw) and a `.map.png` preview.
-
-    The preview has one pixel per token (its colours are the maps' `legend`), so viewers can
-    scale it up without the file growing with the image.
+def save_degradation_map(
+    maps, result_path: Path, overwrite: bool, output_size: tuple[int, int]
+) -> Path:
+    """Write the maps beside the result: `.map.npz` (all values, raw) and a `.map.png` picture
+    of them at the output's (height, width) aspect with a legend (`engine.imaging.map_picture`).
     """
     npz_path = result_path.with_name(result_path.stem + ".map.npz")
     png_path = result_path.with_name(result_path.stem + ".map.png")
@@ -183,7 +184,8 @@ def save_degradation_map(maps, result_path: Path, overwrite: bool) -> Path:
             raise OutputError(f"{path} already exists", hint="pass --overwrite to replace it")
     arrays = maps.to_arrays()
     atomic_write(npz_path, lambda file: np.savez_compressed(file, **arrays), overwrite=overwrite)
-    image_io.save_image(maps.preview_rgb(), png_path, overwrite=overwrite)
+    picture = map_picture(maps.preview_rgb(), output_size, maps.picture_title, maps.picture_legend)
+    image_io.save_image(picture.astype(np.float32) / 255, png_path, overwrite=overwrite)
     return npz_path
 
 
@@ -253,7 +255,7 @@ def restore_file(
             # so the job's state agrees with the disk and a re-run does not restore it again.
             try:
                 result.map_path = save_degradation_map(
-                    restored.degradation_maps, output_path, options.overwrite
+                    restored.degradation_maps, output_path, options.overwrite, rgb.shape[:2]
                 )
             except EngineError as error:
                 result.warnings.append(f"{output_path}: the degradation map was not saved: {error}")

@@ -22,7 +22,7 @@ import collections
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from engine import protocol as p
 from engine.errors import BadSettingError, EngineError, JobInterrupted, OutOfMemory
@@ -44,8 +44,13 @@ class JobRunner:
         *,
         max_warm: int = 1,
         progress_hz: float = JOB_PROGRESS_HZ,
+        warm_up: Callable[[], None] | None = None,
     ) -> None:
+        """`warm_up` runs first on the worker thread (e.g. importing the model code while the
+        client gets ready): on that thread, so a first job never imports the same modules
+        from a second thread at the same time (diffusers' circular imports break then)."""
         self._emit = emit
+        self._warm_up = warm_up
         self.kinds: dict[type[p.Request], JobKind] = {kind.request_type: kind for kind in kinds}
         self.models = WarmModels(max_warm)
         self.progress_hz = progress_hz
@@ -129,6 +134,11 @@ class JobRunner:
     # ------------------------------------------------------------------ worker
 
     def _work(self) -> None:
+        if self._warm_up is not None:
+            try:
+                self._warm_up()
+            except Exception:  # the first job will meet the same failure and report it
+                logger.exception("warming up failed")
         while True:
             with self._lock:
                 while not self._queue and not self._closing:

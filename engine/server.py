@@ -125,7 +125,10 @@ class EngineServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.client: Connection | None = None
         self.stopped = asyncio.Event()
-        self.runner = JobRunner(self._post, [RestoreJobs(config.store_root), GenirPromptsJobs()])
+        self._facts_done = threading.Event()
+        self.runner = JobRunner(
+            self._post, [RestoreJobs(config.store_root), GenirPromptsJobs()], warm_up=self._warm_up
+        )
         self.models = ModelService(config.store_root, self._post)
         self._facts: asyncio.Future | None = None
         self._background_tasks: set[asyncio.Task] = set()
@@ -154,6 +157,18 @@ class EngineServer:
             capabilities=list(CAPABILITIES),
             device=device,
         )
+
+    def _device_facts(self) -> tuple[str, list[dict[str, Any]]]:
+        try:
+            return device_facts()
+        finally:
+            self._facts_done.set()
+
+    def _warm_up(self) -> None:
+        """On the worker thread: import the model code while the client gets ready (seconds
+        off the first job), once torch is imported (by the device facts), never alongside."""
+        self._facts_done.wait()
+        _import_model_code()
 
     def facts(self) -> Awaitable[tuple[str, list[dict[str, Any]]]]:
         """Device facts, computed once in a thread (importing torch takes seconds)."""
@@ -223,28 +238,14 @@ class EngineServer:
 
     async def run(self) -> int:
         self.loop = asyncio.get_running_loop()
-        self._facts = asyncio.ensure_future(asyncio.to_thread(device_facts))
-        warming = asyncio.ensure_future(self._warm_up())
+        self._facts = asyncio.ensure_future(asyncio.to_thread(self._device_facts))
+        self.runner.start()  # imports the model code first (seconds off the first job)
         if self.config.stdio:
             await self._serve_stdio()
         else:
             await self._serve_tcp()
-        warming.cancel()
         await asyncio.to_thread(self.runner.shutdown)
         return 0
-
-    async def _warm_up(self) -> None:
-        """Import the model code while the client gets ready (seconds off the first job), then
-        start the job worker. Jobs queue meanwhile; the worker must not import the same
-        packages at the same time, or a lazily importing package (diffusers) can be seen
-        half-initialised ("cannot import name ... from partially initialized module")."""
-        try:
-            await self.facts()
-            await asyncio.to_thread(_import_model_code)
-        except Exception:  # the job that needs the code will say what is wrong
-            logger.exception("importing the model code failed")
-        finally:
-            self.runner.start()
 
     async def _serve_stdio(self) -> None:
         # The protocol owns the real stdout; anything else printed (by us or a library,

@@ -29,3 +29,23 @@ def tiny_sdxl_dir(tmp_path_factory):
     from engine.genir.tiny_base import save_tiny_sdxl
 
     return save_tiny_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl", seed=0)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Hub downloads meet a machine without a network (and not in HF_HUB_OFFLINE mode)."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from engine.weights import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for name in hub.PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    def unreachable(address, timeout):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(hub.socket, "create_connection", unreachable)

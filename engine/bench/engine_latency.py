@@ -7,6 +7,8 @@ Measured against a real `python -m engine --stdio` subprocess:
   `time.monotonic()` at debug level) to this process reading the event (same clock: Linux's
   CLOCK_MONOTONIC is system-wide);
 - interrupt to cancelled: from sending `interrupt` during denoising to reading `cancelled`;
+  and the same for the bundled starter restoring a 2048 px output (256 px x 8), sent after
+  its first, second, ... restorer tile;
 - events per second at the throttle: `ProgressThrottle` flooded with callbacks for a second;
 - resident memory of the idle engine, after hello and after a job (model loaded).
 """
@@ -41,6 +43,8 @@ class EngineBench:
     sent_to_client_ms: list[float] = field(default_factory=list)
     """From the throttle letting the event go to the client reading it: the transport."""
     interrupt_to_cancelled_ms: list[float] = field(default_factory=list)
+    starter_interrupt_to_cancelled_ms: list[float] = field(default_factory=list)
+    """Empty when the bundled starter is not installed."""
     throttle_events_per_s: float = 0.0
     idle_rss_bytes: int = 0
     loaded_rss_bytes: int = 0
@@ -96,27 +100,28 @@ class _Engine:
         self.process.wait(30)
 
 
-def _photo(path: Path) -> Path:
+def _photo(path: Path, size: int = 16) -> Path:
     import numpy as np
     from PIL import Image
 
-    pixels = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    pixels = np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)
     Image.fromarray(pixels, "RGB").save(path)
     return path
 
 
 def _throttle_rate(seconds: float = 1.0) -> float:
-    from engine.pipelines.restore import ProgressInfo
-    from engine.runner import Job, ProgressThrottle
+    from engine.pipelines.stage_plan import dreamclear_plan
+    from engine.progress import JobProgress
 
-    sent = []
-    job = Job("bench", Path("x"), Path("."), p.RestoreOptionsMessage(), None)
-    throttle = ProgressThrottle(job, sent.append)
+    sent: list[p.Event] = []
+    throttle = JobProgress("bench", None, sent.append)
+    plan = dreamclear_plan(10**9, captions=False)
     end = time.monotonic() + seconds
     step = 0
     while time.monotonic() < end:
         step += 1
-        throttle(ProgressInfo("denoise", step, 10**9, 1, 1))
+        throttle(plan.info("denoise", step, 10**9))
+    throttle.discard()
     return sum(isinstance(e, p.Progress) for e in sent) / seconds
 
 
@@ -175,11 +180,37 @@ def run(*, starts: int = 3, steps: int = 40, interrupts: int = 5) -> EngineBench
         asked = engine.send(p.Interrupt(id=f"stop-{index}"))
         received, _ = engine.until(lambda e: e["type"] == "cancelled")[-1]
         bench.interrupt_to_cancelled_ms.append((received - asked) * 1000)
+    _interrupt_starter(engine, bench, _photo(work / "big.png", 256), work / "out", interrupts)
     engine.stop()
 
     # 4. the throttle itself, flooded
     bench.throttle_events_per_s = _throttle_rate()
     return bench
+
+
+def _interrupt_starter(
+    engine: _Engine, bench: EngineBench, photo: Path, out: Path, interrupts: int
+) -> None:
+    """Interrupt the bundled starter after its first, second, ... restorer tile."""
+    from engine.weights.starter_io import starter_available
+
+    if not starter_available():
+        return
+    options = p.RestoreOptionsMessage(model="starter", upscale=8)
+    for index in range(interrupts):
+        engine.send(
+            p.Restore(
+                id=f"starter-{index}", inputs=[str(photo)], output_dir=str(out), options=options
+            )
+        )
+        engine.until(
+            lambda e, tile=index + 1: (
+                e["type"] == "progress" and e["stage"] == "remove" and e["tile"] >= tile
+            )
+        )
+        asked = engine.send(p.Interrupt(id=f"stop-starter-{index}"))
+        received, _ = engine.until(lambda e: e["type"] == "cancelled")[-1]
+        bench.starter_interrupt_to_cancelled_ms.append((received - asked) * 1000)
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -190,6 +221,7 @@ def _percentile(values: list[float], share: float) -> float:
 def format_report(bench: EngineBench) -> str:
     latency = bench.callback_to_client_ms
     stops = bench.interrupt_to_cancelled_ms
+    starter = bench.starter_interrupt_to_cancelled_ms
     rows = [
         (
             f"engine start to hello reply (median of {len(bench.start_to_hello_s)})",
@@ -211,6 +243,12 @@ def format_report(bench: EngineBench) -> str:
         (
             f"interrupt to cancelled, median / max ({len(stops)} runs)",
             f"{statistics.median(stops):.0f} ms / {max(stops):.0f} ms" if stops else "n/a",
+        ),
+        (
+            f"interrupt to cancelled, starter 2048 px, median / max ({len(starter)} runs)",
+            f"{statistics.median(starter):.0f} ms / {max(starter):.0f} ms"
+            if starter
+            else "n/a (no bundled starter)",
         ),
         ("progress events per second, throttle flooded", f"{bench.throttle_events_per_s:.1f}"),
         ("idle engine resident memory", f"{bench.idle_rss_bytes / 2**20:.0f} MiB"),

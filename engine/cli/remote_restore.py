@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import socket
-import types
 from pathlib import Path
 from typing import TextIO
 
@@ -166,10 +165,9 @@ def _run(link: EngineLink, args: argparse.Namespace, stream: TextIO) -> int:
                     )
                 bars[job_id] = StepProgress(Path(event.input).name, stream)
             elif isinstance(event, p.StageEvent) and job_id in bars:
-                if event.stage != "denoise":  # denoise is drawn from its progress events
-                    bars[job_id](types.SimpleNamespace(stage=event.stage))
+                bars[job_id].enter(event.stage)
             elif isinstance(event, p.Progress) and job_id in bars:
-                bars[job_id](event)
+                bars[job_id].show_event(event)
             elif isinstance(event, p.Warning):
                 tqdm.write(f"warning: {event.message}", file=stream)
             elif isinstance(event, p.Result | p.Error | p.Cancelled) and job_id in pending:

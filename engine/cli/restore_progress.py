@@ -3,11 +3,16 @@ and the closing summary. Torch-free, so the remote client stays light."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
 from tqdm import tqdm
+
+from engine import protocol as p
+from engine.pipelines.stage_plan import STAGE_WORDS
+from engine.progress import FractionEta
 
 
 @dataclass
@@ -22,26 +27,58 @@ class FileOutcome:
     """Its result was there already (--skip-existing); `output` names it."""
 
 
-class StepProgress:
-    """A tqdm bar for one file's denoising steps, with stage and tile in its description."""
+BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}| {elapsed}<{eta}"
+"""tqdm adds the colon after the description itself."""
 
-    def __init__(self, name: str, stream: TextIO) -> None:
+
+class _JobBar(tqdm):
+    """A tqdm bar whose remaining time is the job's own ETA (`eta_text`), not tqdm's guess."""
+
+    eta_text = "?"
+
+    @property
+    def format_dict(self):
+        return {**super().format_dict, "eta": self.eta_text}
+
+
+class StepProgress:
+    """One bar per file over the whole job: its fraction, its position in words and the ETA,
+    e.g. `bridge.jpg Removing degradations (tile 3/9):  35%|███▌      | 00:40<01:15`.
+
+    Called with a pipeline's `ProgressInfo` (the local run: the ETA is computed here, as the
+    engine does) or fed the engine's `progress` and `stage` events (`show_event`, `enter`)."""
+
+    def __init__(self, name: str, stream: TextIO, clock: Callable[[], float] = time.monotonic):
         self.name = name
-        self.bar = tqdm(
-            total=1, desc=name, unit="step", file=stream, leave=False, dynamic_ncols=True
+        self.clock = clock
+        self.eta = FractionEta()
+        self.bar = _JobBar(
+            total=100,
+            desc=name,
+            file=stream,
+            leave=False,
+            dynamic_ncols=True,
+            bar_format=BAR_FORMAT,
         )
 
     def __call__(self, info) -> None:
-        if info.stage == "denoise":
-            total = max(info.steps * max(info.tiles, 1), 1)
-            if self.bar.total != total:
-                self.bar.reset(total=total)
-            # step and tile are 1-based.
-            self.bar.n = (info.step - 1) * max(info.tiles, 1) + info.tile
-            self.bar.set_description(f"{self.name} [denoise]", refresh=False)
-            self.bar.refresh()
-        else:
-            self.bar.set_description(f"{self.name} [{info.stage}]")
+        self.show(info.fraction, info.label, self.eta(info.fraction, self.clock()))
+
+    def show_event(self, event: p.Progress) -> None:
+        self.show(
+            event.fraction, event.label or STAGE_WORDS.get(event.stage, event.stage), event.eta_s
+        )
+
+    def enter(self, stage: str) -> None:
+        """A stage without positions (loading, saving): only the words change."""
+        self.bar.set_description(f"{self.name} {STAGE_WORDS.get(stage, stage)}")
+
+    def show(self, fraction: float | None, label: str, eta_s: float | None) -> None:
+        if fraction is not None:
+            self.bar.n = round(100 * min(max(fraction, 0.0), 1.0), 1)
+        self.bar.eta_text = tqdm.format_interval(eta_s) if eta_s is not None else "?"
+        self.bar.set_description(f"{self.name} {label}", refresh=False)
+        self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()

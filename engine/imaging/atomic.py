@@ -97,7 +97,8 @@ def _temp_prefix(path: Path) -> str:
     return f".{path.name[:40]}.dreamclear-{_host_tag()}-{os.getpid()}-"
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (always True where that cannot be asked)."""
     if os.name != "posix":  # os.kill(pid, 0) would kill it on Windows: only the age rule there
         return True
     try:
@@ -124,7 +125,7 @@ def remove_stale_temp_files(folder: Path) -> None:
             if not entry.is_file(follow_symlinks=False):
                 continue
             untouched = now - entry.stat(follow_symlinks=False).st_mtime
-            writer_gone = match["host"] == _host_tag() and not _process_exists(int(match["pid"]))
+            writer_gone = match["host"] == _host_tag() and not process_exists(int(match["pid"]))
             if writer_gone or untouched > STALE_AFTER_S:
                 os.unlink(entry.path)
                 logger.info("Removed %s, left by a write that never finished.", entry.path)

@@ -68,12 +68,14 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
-def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[TileBox]:
+def tile_grid(height: int, width: int, tile: int | tuple[int, int], overlap: int) -> list[TileBox]:
     """Row-major tiles covering a (height, width) grid.
 
-    Each tile is `tile` x `tile`, clipped to the grid on an axis shorter than `tile`.
+    Each tile is `tile` x `tile` (or `tile` = (tile height, tile width)), clipped to the grid
+    on an axis shorter than the tile.
     """
-    tile_h, tile_w = min(tile, height), min(tile, width)
+    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
+    tile_h, tile_w = min(tile_h, height), min(tile_w, width)
     overlap_h, overlap_w = min(overlap, tile_h - 1), min(overlap, tile_w - 1)
     return [
         TileBox(top, left, tile_h, tile_w)

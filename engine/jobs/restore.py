@@ -4,8 +4,8 @@ A `restore` request names files, folders or globs; `plan` checks its options and
 per image (a name that matches nothing still becomes a job, which fails in its turn as
 `bad_input`). `run` loads the restorer (warm between jobs), restores the file through
 `engine.restore_files` and answers `result`, with a `degradation_map` event before it when
-asked. Out of memory outside the denoising loop (which handles its own) halves every tile and
-retries once, with a warning.
+asked and `preview` events while it runs (`engine.previews`). Out of memory outside the
+denoising loop (which handles its own) halves every tile and retries once, with a warning.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from engine.errors import BadSettingError, EngineError
 from engine.fault_injection import TEST_FAULTS_ENV, faults_from_environment
 from engine.jobs.base import JobContext, PlannedJob
 from engine.path_policy import PathPolicy
+from engine.previews import JobPreviews
 
 MIN_PIXEL_TILE = 64
 """The out-of-memory retry never halves the VAE or remover tiles below this (pixels)."""
@@ -96,13 +97,20 @@ class RestoreJobs:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         options = RestoreOptions.from_message(spec.options, restorer.min_short_side)
+        previews = JobPreviews(context.job_id, context.request_id, context.emit)
         try:
-            outcome = self._restore_once(spec, restorer, options, context, {}, first=True)
-        except torch.OutOfMemoryError:
-            extra, message = halved_tiles(options)
-            context.warn(message)
-            release_memory()
-            outcome = self._restore_once(spec, restorer, options, context, extra, first=False)
+            try:
+                outcome = self._restore_once(
+                    spec, restorer, options, context, {"on_preview": previews}, first=True
+                )
+            except torch.OutOfMemoryError:
+                extra, message = halved_tiles(options)
+                context.warn(message)
+                release_memory()
+                extra = {**extra, "on_preview": previews}
+                outcome = self._restore_once(spec, restorer, options, context, extra, first=False)
+        finally:
+            previews.close()  # the job's last preview was sent; its file is not needed
         result, output, pipeline_done = outcome
         if result.failure is not None:
             raise result.failure

@@ -30,10 +30,12 @@ from engine.imaging.tile_grid import TileBox, gaussian_weights, tile_grid
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.components import RestoreComponents
 from engine.pipelines.samplers import SAMPLER_NAMES, Sampler, make_sampler
+from engine.pipelines.stage_plan import ProgressInfo, dreamclear_plan
 from engine.pipelines.tile_budget import (
     auto_latent_tile,
     available_memory_bytes,
 )
+from engine.pipelines.tiled_apply import Partial
 from engine.pipelines.tiled_remover import DEFAULT_REMOVER_TILE, remove_degradation_tiled
 from engine.pipelines.tiled_vae import (
     DEFAULT_VAE_TILE,
@@ -48,20 +50,6 @@ GUIDANCE_CHANNELS = {"published": 3, "all": 4}
 (inherited from DiT) guides only the first 3 of the 4; "all" guides every epsilon channel."""
 MIN_LATENT_TILE = 32
 """Out-of-memory retries never shrink the latent tile below this (or the starting tile)."""
-
-
-@dataclass(frozen=True)
-class ProgressInfo:
-    """Where a restoration is: `step` of `steps` in `stage`, `tile` of `tiles` in that step.
-
-    All counters start at 1; a stage without steps or tiles reports 1 of 1.
-    """
-
-    stage: Stage
-    step: int
-    steps: int
-    tile: int
-    tiles: int
 
 
 @dataclass
@@ -93,6 +81,17 @@ class DegradationMaps:
         ("blue", "expert 3 router weight"),
     )
     """What the preview's colours mean."""
+    picture_title = "DreamClear MoAM routing per 16 px token (averaged over blocks and steps)"
+
+    @property
+    def picture_legend(self) -> list[tuple[str | None, str]]:
+        """Every channel of the map, its colour in the picture and its value scale."""
+        rows: list[tuple[str | None, str]] = [
+            (colour, f"{meaning}, 0 (dark) to 1 (full); the three sum to 1")
+            for colour, meaning in self.legend
+        ]
+        rows.append((None, "magnitude of the degradation features: not drawn, see .map.npz"))
+        return rows
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Everything, per block, as float32 arrays (saved as `.map.npz`)."""
@@ -105,6 +104,12 @@ class DegradationMaps:
     def preview_rgb(self) -> np.ndarray:
         """(th, tw, 3) in [0, 1]: block-averaged router weights, one colour per expert."""
         return self.mean_router.float().clamp(0, 1).cpu().numpy()
+
+
+OnPreview = Callable[[Callable[[], torch.Tensor], tuple[int, int]], None]
+"""`on_preview(render, output_size)`: a preview may be taken now; `render()` gives the result
+so far, (1, 3, h, w) in [0, 1] at about the output's aspect, and costs time: call it only
+when a preview is wanted. `output_size` is the final (height, width)."""
 
 
 @dataclass
@@ -464,6 +469,7 @@ class DreamClearRestorePipeline:
         callback_on_step_end: Callable[[Any, int, int, dict], dict | None] | None = None,
         on_progress: Callable[[ProgressInfo], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
+        on_preview: OnPreview | None = None,
         cancel: CancelToken | None = None,
     ) -> RestoreOutput:
         """Restore `image` (1, 3, h, w) float in [0, 1].
@@ -486,6 +492,8 @@ class DreamClearRestorePipeline:
                 step; may return {"latents": new_x}.
             on_progress: receives a `ProgressInfo` after each tile of each stage.
             on_warning: receives human-readable warnings (e.g. a tile size reduced).
+            on_preview: offered the reference image after the remover and the decoded
+                result so far after every decoder tile (see `OnPreview`).
             cancel: checked between stages and before every tile of every denoising step;
                 once cancelled the call raises `JobInterrupted`.
         """
@@ -512,11 +520,13 @@ class DreamClearRestorePipeline:
         device, p = self.device, self.patch_size
         timings: dict[str, float] = {}
         started = stage_started = time.perf_counter()
+        captions = prompt is None and caption == "auto" and self.captioner is not None
+        plan = dreamclear_plan(num_inference_steps, captions)
 
         def progress(stage: Stage, step: int = 1, steps: int = 1):
             def report(tile: int = 1, tiles: int = 1) -> None:
                 if on_progress is not None:
-                    on_progress(ProgressInfo(stage, step, steps, tile, tiles))
+                    on_progress(plan.info(stage, step, steps, tile, tiles))
                 # The denoising loop checks before each tile itself, to say how far it got.
                 if stage != "denoise":
                     cancel.raise_if_cancelled()
@@ -545,6 +555,8 @@ class DreamClearRestorePipeline:
             reference = lq
             progress("remove")()
         stage_done("remove")
+        if on_preview is not None:
+            on_preview(lambda: reference, out_size)
         cancel.raise_if_cancelled()
 
         # 3. Caption
@@ -646,7 +658,17 @@ class DreamClearRestorePipeline:
         stage_done("denoise")
 
         # 7. Decode (tiled)
-        restored = decode_tiled(self.vae, x, vae_tile_size, on_tile=progress("decode")).to(device)
+        def offer_preview(partial: Partial) -> None:
+            if on_preview is not None:
+                on_preview(lambda: partial(reference), out_size)
+
+        restored = decode_tiled(
+            self.vae,
+            x,
+            vae_tile_size,
+            on_tile=progress("decode"),
+            on_partial=offer_preview if on_preview is not None else None,
+        ).to(device)
         stage_done("decode")
 
         # 8. Colour fix against the reference, then resize to exactly upscale x input

@@ -2,9 +2,14 @@
 
 bicubic upscale to exactly factor x input -> the starter restorer (same contract as the
 degradation remover: input already at the target size, output the same size), in tiles ->
-colour fix against the upscaled input (wavelet by default, as DreamClear's) ->
 the degradation estimator on the same upscaled input, one value per 16 px token for each of
-blur, noise, JPEG and downscaling. It takes the DreamClear pipeline's keywords so callers
+blur, noise, JPEG and downscaling, in tiles -> colour fix against the upscaled input (wavelet
+by default, as DreamClear's).
+
+Tiles are small (at most `STARTER_MAX_TILE` px, well under a second each on a 2-core CPU)
+and sized by `fit_tiles` so that their overlap costs little (at most ~1.3x one pass); they
+are blended as every tiled stage. An interrupt is checked between tiles and, on a busy CPU
+where one tile takes seconds, before every layer of the networks (`interruptible`). It takes the DreamClear pipeline's keywords so callers
 need not care which restorer they hold; the diffusion-only ones are accepted and ignored.
 """
 
@@ -22,17 +27,27 @@ from torch import nn
 
 from engine.cancel import CancelToken
 from engine.errors import BadInputError, BadSettingError
+from engine.imaging.tile_fit import fit_tiles
 from engine.imaging.tile_grid import TileBox
+from engine.models.starter import SHUFFLE_FACTOR
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
-from engine.pipelines.restore import ProgressInfo, RestoreOutput
+from engine.pipelines.interruptible import interruptible
+from engine.pipelines.restore import OnPreview, RestoreOutput
+from engine.pipelines.stage_plan import ProgressInfo, starter_plan
 from engine.pipelines.strength import upscale_input
-from engine.pipelines.tiled_apply import apply_tiled
-from engine.pipelines.tiled_remover import DEFAULT_REMOVER_TILE, remove_degradation_tiled
+from engine.pipelines.tiled_apply import Partial, apply_tiled
+from engine.pipelines.tiled_remover import remove_degradation_tiled
 
 TOKEN_PX = 16
 """The estimator predicts one value per 16x16 output pixels."""
-ESTIMATOR_TILE_TOKENS = 64
-"""Estimator tiles of 64 tokens (1024 px), overlapping by 8 tokens, keep memory flat."""
+ESTIMATOR_TILE_TOKENS = 32
+"""Estimator tiles of at most 32 tokens (512 px), overlapping by 4 tokens."""
+ESTIMATOR_OVERLAP_TOKENS = 4
+STARTER_MAX_TILE = 384
+"""Restorer tiles of at most 384 px (~0.5 s each on 2 CPU cores), overlapping by 32 px."""
+STARTER_MIN_TILE = 192
+STARTER_TILE_OVERLAP = 32
+"""Or an eighth of the tile when the tiles are capped below 256 px."""
 
 
 @dataclass
@@ -47,6 +62,19 @@ class StrengthMaps:
     def legend(self) -> tuple[tuple[str, str], ...]:
         """The preview shows the first three channels as red, green and blue."""
         return tuple(zip(("red", "green", "blue"), self.channels[:3], strict=False))
+
+    picture_title = "Starter degradation estimate per 16 px token"
+
+    @property
+    def picture_legend(self) -> list[tuple[str | None, str]]:
+        """Every channel of the map, its colour in the picture and its value scale."""
+        drawn = dict((channel, colour) for colour, channel in self.legend)
+        return [
+            (drawn.get(channel), f"{channel} strength, 0 (none, dark) to 1 (strongest, full)")
+            if channel in drawn
+            else (None, f"{channel} strength, 0 to 1: not drawn, see .map.npz")
+            for channel in self.channels
+        ]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -80,18 +108,23 @@ class StarterRestorePipeline:
         image: torch.Tensor,
         *,
         upscale: float = 4,
-        remover_tile_size: int = DEFAULT_REMOVER_TILE,
+        remover_tile_size: int = STARTER_MAX_TILE,
         color_fix: str = "wavelet",
         return_maps: bool = False,
         on_progress: Callable[[ProgressInfo], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
+        on_preview: OnPreview | None = None,
         cancel: CancelToken | None = None,
         **_diffusion_options: Any,
     ) -> RestoreOutput:
         """Restore `image` (1, 3, h, w) float in [0, 1] to round(upscale * h) x round(upscale * w).
 
-        Diffusion options (steps, guidance, sampler, seed, caption, latent tiles) are accepted
-        so one call serves both restorers, and ignored here.
+        `remover_tile_size` caps the restorer's tiles (the out-of-memory retry halves it).
+        `on_preview(render, output_size)` is offered the result so far after every restorer
+        tile: `render()` gives it (1, 3, H, W), finished tiles restored and the rest the
+        plain upscale; call it only when a preview is wanted. Diffusion options (steps,
+        guidance, sampler, seed, caption, latent tiles) are accepted so one call serves both
+        restorers, and ignored here.
         """
         # 0. Validate
         if (
@@ -109,10 +142,13 @@ class StarterRestorePipeline:
         cancel = cancel or CancelToken()
         started = time.perf_counter()
 
+        estimating = return_maps and self.estimator is not None
+        plan = starter_plan(estimate=estimating)
+
         def report(stage: str) -> Callable[[int, int], None]:
             def on_tile(tile: int, tiles: int) -> None:
                 if on_progress is not None:
-                    on_progress(ProgressInfo(stage, 1, 1, tile, tiles))  # type: ignore[arg-type]
+                    on_progress(plan.info(stage, 1, 1, tile, tiles))
                 cancel.raise_if_cancelled()
 
             return on_tile
@@ -124,17 +160,42 @@ class StarterRestorePipeline:
 
         # 2. Restore in tiles, keeping the pixel tiles it ran on for the client's tile overlay
         tiles: list[TileBox] = []
-        restored = remove_degradation_tiled(
-            self.restorer, lq, remover_tile_size, on_tile=report("remove"), on_grid=tiles.extend
+        max_tile = min(remover_tile_size, STARTER_MAX_TILE)
+        overlap = min(STARTER_TILE_OVERLAP, max_tile // 8)
+        tile = fit_tiles(
+            *out_size,
+            max_tile=max_tile,
+            min_tile=min(max_tile, STARTER_MIN_TILE),
+            overlap=overlap,
+            multiple=SHUFFLE_FACTOR,
         )
-        # 2b. Colours from the input: a small L1-trained net drifts in colour on photos unlike
-        # its training crops; the wavelet fix keeps its detail and the input's low frequencies.
-        restored = apply_color_fix(color_fix, restored, lq)
+
+        def offer_preview(partial: Partial) -> None:
+            if on_preview is not None:
+                on_preview(lambda: partial(lq), out_size)
+
+        with interruptible(self.restorer, cancel):
+            restored = remove_degradation_tiled(
+                self.restorer,
+                lq,
+                tile,
+                tile_overlap=overlap,
+                size_multiple=SHUFFLE_FACTOR,
+                on_tile=report("remove"),
+                on_grid=tiles.extend,
+                on_partial=offer_preview if on_preview is not None else None,
+            )
 
         # 3. Estimate the degradations per token
         maps = None
-        if return_maps and self.estimator is not None:
-            maps = StrengthMaps(self.estimate(lq, report("estimate")), self.channels)
+        if estimating:
+            with interruptible(self.estimator, cancel):
+                maps = StrengthMaps(self.estimate(lq, report("estimate")), self.channels)
+
+        # 4. Colours from the input: a small L1-trained net drifts in colour on photos unlike
+        # its training crops; the wavelet fix keeps its detail and the input's low frequencies.
+        restored = apply_color_fix(color_fix, restored, lq)
+        report("colour")(1, 1)
         timings = {"total": time.perf_counter() - started}
         return RestoreOutput(restored.clamp_(0, 1), maps, tiles, timings)
 
@@ -143,17 +204,25 @@ class StarterRestorePipeline:
     ) -> torch.Tensor:
         """(1, 3, H, W) upscaled LQ -> (C, ceil(H/16), ceil(W/16)) strengths in [0, 1].
 
-        The image is reflect-padded to whole tokens and run in tiles of 64 tokens.
+        The image is reflect-padded to whole tokens and run in tiles of at most 32 tokens.
         """
         height, width = lq.shape[-2:]
         pad_h, pad_w = -height % TOKEN_PX, -width % TOKEN_PX
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
         padded = F.pad(lq, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else lq
+        tokens_h, tokens_w = padded.shape[-2] // TOKEN_PX, padded.shape[-1] // TOKEN_PX
+        tile = fit_tiles(
+            tokens_h,
+            tokens_w,
+            max_tile=ESTIMATOR_TILE_TOKENS,
+            min_tile=ESTIMATOR_TILE_TOKENS // 2,
+            overlap=ESTIMATOR_OVERLAP_TOKENS,
+        )
         strengths = apply_tiled(
             self.estimator,
             padded,
-            tile=ESTIMATOR_TILE_TOKENS,
-            overlap=8,
+            tile=tile,
+            overlap=ESTIMATOR_OVERLAP_TOKENS,
             in_unit=TOKEN_PX,
             out_unit=1,
             out_channels=len(self.channels),

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.pipelines.tiled_apply import OnGrid, OnTile, apply_tiled
+from engine.pipelines.tiled_apply import OnGrid, OnPartial, OnTile, apply_tiled
 
 DEFAULT_REMOVER_TILE = 1024
 REMOVER_SIZE_MULTIPLE = 64
@@ -27,17 +27,21 @@ def default_remover_overlap(tile_size: int) -> int:
 def remove_degradation_tiled(
     remover: nn.Module,
     image: torch.Tensor,
-    tile_size: int = DEFAULT_REMOVER_TILE,
+    tile_size: int | tuple[int, int] = DEFAULT_REMOVER_TILE,
     tile_overlap: int | None = None,
     size_multiple: int = REMOVER_SIZE_MULTIPLE,
     on_tile: OnTile | None = None,
     on_grid: OnGrid | None = None,
+    on_partial: OnPartial | None = None,
 ) -> torch.Tensor:
     """(B, 3, H, W) in [0, 1] -> (B, 3, H, W) float32 in [0, 1].
 
-    `on_tile` and `on_grid` are passed to `apply_tiled`; the grid is in pixels.
+    `on_tile`, `on_grid` and `on_partial` are passed to `apply_tiled`; the grid is in pixels.
     """
-    tile_overlap = default_remover_overlap(tile_size) if tile_overlap is None else tile_overlap
+    if tile_overlap is None:
+        tile_overlap = default_remover_overlap(
+            tile_size if isinstance(tile_size, int) else min(tile_size)
+        )
     param = next(remover.parameters())
 
     def run(pixels: torch.Tensor) -> torch.Tensor:
@@ -50,6 +54,12 @@ def remove_degradation_tiled(
         return remover(pixels)[..., :height, :width]
 
     out = apply_tiled(
-        run, image, tile=tile_size, overlap=tile_overlap, on_tile=on_tile, on_grid=on_grid
+        run,
+        image,
+        tile=tile_size,
+        overlap=tile_overlap,
+        on_tile=on_tile,
+        on_grid=on_grid,
+        on_partial=on_partial,
     )
     return out.clamp_(0.0, 1.0)

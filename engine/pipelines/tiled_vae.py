@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKL
 
-from engine.pipelines.tiled_apply import OnTile, apply_tiled
+from engine.pipelines.tiled_apply import OnPartial, OnTile, apply_tiled
 
 VAE_DOWNSAMPLE = 8
 DEFAULT_VAE_TILE = 1024
@@ -75,8 +75,11 @@ def decode_tiled(
     tile_size: int = DEFAULT_VAE_TILE,
     tile_overlap: int | None = None,
     on_tile: OnTile | None = None,
+    on_partial: OnPartial | None = None,
 ) -> torch.Tensor:
-    """(B, 4, h, w) scaled latent -> (B, 3, 8h, 8w) float32 image in about [0, 1]."""
+    """(B, 4, h, w) scaled latent -> (B, 3, 8h, 8w) float32 image in about [0, 1].
+
+    `on_partial` (for previews) is passed to `apply_tiled`."""
     tile_overlap = default_vae_overlap(tile_size) if tile_overlap is None else tile_overlap
     _check_tiling(tile_size, tile_overlap)
     scale = _scaling_factor(vae)
@@ -95,4 +98,5 @@ def decode_tiled(
         out_unit=VAE_DOWNSAMPLE,
         out_channels=vae.config.out_channels,
         on_tile=on_tile,
+        on_partial=on_partial,
     )

@@ -2,13 +2,18 @@
 
 huggingface_hub resumes interrupted downloads (partial files are kept and continued on the next
 call) and honours its offline mode; progress goes to a callback instead of a bar; hub and
-network failures become `EngineError`s whose hint names the command to run next.
+network failures become `EngineError`s whose hint names the command to run next. Without a
+network the download fails at once (`check_hub_reachable`): huggingface_hub itself would retry
+for half a minute, logging every try.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import socket
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +35,8 @@ class DownloadProgress:
 
 
 ProgressCallback = Callable[[DownloadProgress], None]
+HUB_CHECK_TIMEOUT_S = 5.0
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 def download_model(
@@ -47,9 +54,20 @@ def download_model(
     assert entry.repo is not None
     import huggingface_hub
 
+    again = f"run `{download_command}` again (it resumes)"
+    reason = check_hub_reachable()
+    if reason is not None:
+        raise ModelNotInstalledError(
+            f"Cannot download {entry.name}: the model hub cannot be reached ({reason}).",
+            hint=f"check the network connection, then {again}; "
+            f"or import a local copy with `{import_command}`",
+        )
     folder.mkdir(parents=True, exist_ok=True)
     tqdm_class = _progress_tqdm(entry.name, progress) if progress else None
-    with _hub_errors(entry.name, entry.repo, folder, download_command, import_command):
+    with (
+        _hub_errors(entry.name, entry.repo, folder, download_command, import_command),
+        _hub_warnings_once(),
+    ):
         for file in entry.files:
             huggingface_hub.hf_hub_download(
                 repo_id=entry.repo,
@@ -64,6 +82,41 @@ def download_model(
                 local_dir=folder,
                 tqdm_class=tqdm_class,
             )
+
+
+def check_hub_reachable(timeout: float = HUB_CHECK_TIMEOUT_S) -> str | None:
+    """None when a connection to the hub opens within `timeout`, else why not, in words.
+
+    Behind a proxy (HTTPS_PROXY, ALL_PROXY) only the proxy can tell: the check is skipped."""
+    if any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return None
+    from huggingface_hub import constants
+
+    url = urllib.parse.urlsplit(constants.ENDPOINT)
+    host = url.hostname or "huggingface.co"
+    port = url.port or (80 if url.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return f"{host} cannot be resolved: no network or no DNS"
+    except TimeoutError:
+        return f"{host} did not answer within {timeout:g} s"
+    except OSError as error:
+        return f"{host}: {error.strerror or error}"
+
+
+@contextmanager
+def _hub_warnings_once() -> Iterator[None]:
+    """huggingface_hub prints its warnings through its own handler; passing them on to ours
+    too would print each one twice."""
+    hub_logger = logging.getLogger("huggingface_hub")
+    propagate = hub_logger.propagate
+    hub_logger.propagate = False
+    try:
+        yield
+    finally:
+        hub_logger.propagate = propagate
 
 
 def offline() -> bool:

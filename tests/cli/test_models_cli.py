@@ -63,6 +63,13 @@ def test_download_offline_is_one_error_and_a_hint(store, monkeypatch, capsys):
     assert "hint:" in err and "Traceback" not in err
 
 
+def test_download_without_a_network_is_one_error_at_once(store, no_network, capsys):
+    assert main(["models", "download", "dreamclear"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "WARNING" not in err and "Retrying" not in err
+    assert "the model hub cannot be reached" in err and "hint:" in err
+
+
 def test_download_unknown_model(store, capsys):
     assert main(["models", "download", "nope"]) == 1
     assert "Unknown model 'nope'" in capsys.readouterr().err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import types
 
+import pytest
+
 from engine.progress import JobProgress
 
 
@@ -64,3 +66,24 @@ def test_a_flood_never_exceeds_the_rate():
     sent = progress(events)
     assert len(sent) <= 0.5 * 20 + 2
     assert sent == sorted(sent)  # latest wins, never an older position after a newer one
+
+
+def test_progress_carries_the_fraction_never_going_back_its_label_and_an_eta():
+    from engine.pipelines.stage_plan import starter_plan
+
+    now = [0.0]
+    events: list = []
+    progress = JobProgress("job", "r", events.append, hz=1000.0, clock=lambda: now[0])
+    plan = starter_plan(estimate=False)
+    for tile in (1, 2, 3):
+        now[0] += 1.0
+        progress(plan.info("remove", tile=tile, tiles=4))
+    now[0] += 1.0
+    progress(plan.info("remove", tile=1, tiles=4))  # an out-of-memory retry starts again
+    sent = [e for e in events if e.TYPE == "progress"]
+    assert [e.fraction for e in sent] == sorted(e.fraction for e in sent)
+    assert sent[-1].fraction == sent[-2].fraction
+    assert sent[1].label == "Removing degradations (tile 2/4)"
+    assert sent[0].eta_s is None  # no rate from one position
+    # 2 more tiles (46% of the job) in 2 s: the remaining 31% takes ~1.3 s.
+    assert sent[2].eta_s == pytest.approx(1.33, abs=0.02)

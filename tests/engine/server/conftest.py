@@ -20,3 +20,23 @@ def stdio_engine(tmp_path_factory):
     assert hello(client)["type"] == "hello_reply"
     yield engine, client
     engine.stop()
+
+
+@pytest.fixture(scope="module")
+def starter_model_dir(tmp_path_factory):
+    """A tiny randomly initialised starter saved in the bundled layout."""
+    import torch
+    from safetensors.torch import save_file
+
+    from engine.models.starter import DegradationEstimator, build_starter_restorer
+    from engine.weights import starter_io
+
+    starter = tmp_path_factory.mktemp("starter")
+    torch.manual_seed(0)
+    restorer = build_starter_restorer(num_feat=8, num_block=1)
+    state = {k: v.contiguous() for k, v in restorer.state_dict().items()}
+    save_file(state, starter / starter_io.RESTORER_FILE)
+    DegradationEstimator(channels=8, num_layers=1).save_pretrained(
+        starter / starter_io.ESTIMATOR_FOLDER
+    )
+    return starter

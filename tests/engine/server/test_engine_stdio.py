@@ -82,7 +82,7 @@ def test_three_jobs_run_fifo_with_events_in_order(stdio_engine, tiny_model_dir, 
         kinds = job_events(events, job_id)
         assert kinds[:3] == ["accepted", "queued", "started"]
         assert kinds[-1] == "result", events
-        assert set(kinds[3:-1]) <= {"stage", "progress", "warning"}
+        assert set(kinds[3:-1]) <= {"stage", "progress", "warning", "preview"}
         stages = [e["stage"] for e in events if e.get("job_id") == job_id and e["type"] == "stage"]
         assert stages == [
             "load",
@@ -191,26 +191,6 @@ def test_missing_input_and_saved_map(stdio_engine, tiny_model_dir, tmp_path):
     assert events[-1]["kind"] == "bad_input" and "missing.png" in events[-1]["message"]
 
 
-@pytest.fixture(scope="module")
-def starter_model_dir(tmp_path_factory):
-    """A tiny randomly initialised starter saved in the bundled layout."""
-    import torch
-    from safetensors.torch import save_file
-
-    from engine.models.starter import DegradationEstimator, build_starter_restorer
-    from engine.weights import starter_io
-
-    starter = tmp_path_factory.mktemp("starter")
-    torch.manual_seed(0)
-    restorer = build_starter_restorer(num_feat=8, num_block=1)
-    state = {k: v.contiguous() for k, v in restorer.state_dict().items()}
-    save_file(state, starter / starter_io.RESTORER_FILE)
-    DegradationEstimator(channels=8, num_layers=1).save_pretrained(
-        starter / starter_io.ESTIMATOR_FOLDER
-    )
-    return starter
-
-
 def test_a_starter_model_restores_with_its_map(stdio_engine, starter_model_dir, tmp_path):
     """The starter's maps (named channels, not router weights) reach the client with a legend."""
     _, client = stdio_engine
@@ -264,8 +244,9 @@ def test_a_starter_job_at_strength_zero_saves_the_bicubic_upscale(
 def test_a_starter_job_reports_the_remover_tiles_in_output_pixels(
     stdio_engine, starter_model_dir, tmp_path
 ):
-    """The out-of-memory retry halves the remover tile to 512 px (the only way to set it over
-    the protocol), so 272 px x2 = 544 px of output is restored in 2 x 2 tiles."""
+    """272 px x2 = 544 px of output is restored in 2 x 2 tiles of 288 px (the fitted size,
+    whose 32 px overlap repeats least); the out-of-memory retry halves the cap on the
+    remover's tile to 512 px, which leaves them as they are."""
     _, client = stdio_engine
     photo = write_photo(tmp_path / "oom-me-starter.png", size=272)
     client.send(
@@ -282,10 +263,10 @@ def test_a_starter_job_reports_the_remover_tiles_in_output_pixels(
     warnings = [e["message"] for e in events if e["type"] == "warning"]
     assert len(warnings) == 1 and "remover 512 px" in warnings[0]
     assert events[-1]["tile_grid"] == [
-        [0, 0, 512, 512],
-        [0, 32, 512, 512],
-        [32, 0, 512, 512],
-        [32, 32, 512, 512],
+        [0, 0, 288, 288],
+        [0, 256, 288, 288],
+        [256, 0, 288, 288],
+        [256, 256, 288, 288],
     ]
 
 

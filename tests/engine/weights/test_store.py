@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +12,7 @@ from huggingface_hub import constants
 
 from dreamclear_studio_resources import resource_path
 from engine.errors import BadSettingError, CheckpointError, ModelNotInstalledError, OutputError
+from engine.weights import hub
 from engine.weights import store as store_module
 from engine.weights.checkpoint_inspection import recognise
 from engine.weights.store import ModelStore, default_root
@@ -102,6 +104,7 @@ def online(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub, "check_hub_reachable", lambda: None)  # the hub itself is faked
 
 
 def test_download_refused_offline_with_a_clear_error(store, monkeypatch):
@@ -113,6 +116,18 @@ def test_download_refused_offline_with_a_clear_error(store, monkeypatch):
     assert "offline" in caught.value.message
     assert "HF_HUB_OFFLINE" in caught.value.hint
     assert calls == []
+
+
+def test_download_without_a_network_fails_at_once_with_one_error(store, monkeypatch, no_network):
+    calls = []
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda **kw: calls.append(kw))
+    started = time.monotonic()
+    with pytest.raises(ModelNotInstalledError) as caught:
+        store.download("swinir")
+    assert time.monotonic() - started < 1.0 and calls == []
+    assert "the model hub cannot be reached" in caught.value.message
+    assert "cannot be resolved" in caught.value.message
+    assert "check the network connection" in caught.value.hint
 
 
 def test_download_asks_the_hub_for_the_right_files(store, monkeypatch, online, fakes):
