@@ -13,8 +13,8 @@ def test_the_issue_photo_at_x4_is_named_in_pixels_megabytes_and_time():
     assert (estimate.width, estimate.height) == (8192, 4608)
     assert estimate.megapixels == pytest.approx(37.75, abs=0.01)
     assert estimate.seconds == pytest.approx(37.75 * DEFAULT_S_PER_MP["dreamclear"], abs=1)
-    assert not estimate.large  # 40 MP is the line
-    assert SpeedBook().estimate("dreamclear", (2400, 1800), 4).large
+    assert estimate.large  # over 32 MP: warned
+    assert not SpeedBook().estimate("dreamclear", (1024, 768), 4).large  # 12.6 MP
 
 
 def test_measured_speed_replaces_the_default_and_leans_to_the_latest_job():

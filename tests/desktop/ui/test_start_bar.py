@@ -89,7 +89,7 @@ def test_the_selected_job_shows_its_size_and_time_and_warns_when_large(
     bar = window.start_bar
     assert "Output 12000 × 8000 px (96.0 MP, about 144 MB)" in bar.estimate.text()
     assert "with dreamclear (a typical speed)" in bar.estimate.text()
-    assert bar.warning.isVisible() and "96 MP is over 40 MP" in bar.warning.text()
+    assert bar.warning.isVisible() and "96 MP is over 32 MP" in bar.warning.text()
     upscale = window.settings_panel.editors["upscale"]
     upscale.setCurrentIndex(upscale.findData(2))  # edits the selected job
     assert job.options.upscale == 2
