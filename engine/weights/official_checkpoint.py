@@ -251,11 +251,12 @@ def infer_config(state_dict: Mapping[str, Tensor]) -> dict[str, Any]:
 class _Reader:
     """Hands out source tensors and remembers which were used, to report leftovers."""
 
-    def __init__(self, state_dict: Mapping[str, Tensor]) -> None:
+    def __init__(self, state_dict: Mapping[str, Tensor], dtype: torch.dtype | None) -> None:
         self.state_dict = state_dict
+        self.dtype = dtype
         self.used: set[str] = set()
 
-    def __getitem__(self, key: str) -> Tensor:
+    def raw(self, key: str) -> Tensor:
         try:
             tensor = self.state_dict[key]
         except KeyError:
@@ -266,6 +267,18 @@ class _Reader:
         self.used.add(key)
         return tensor
 
+    def __getitem__(self, key: str) -> Tensor:
+        """The tensor in the target dtype (the source tensor itself when already in it)."""
+        tensor = self.raw(key)
+        return tensor if self.dtype is None else tensor.to(self.dtype)
+
+    def split(self, key: str, parts: int) -> list[Tensor]:
+        """A fused projection cut along dim 0, each piece cast while copied: only the target
+        dtype is ever allocated (casting after the split held a source-dtype copy of every
+        piece). Copies, not views: safetensors refuses tensors that share storage."""
+        dtype = self.dtype or self.state_dict[key].dtype
+        return [piece.to(dtype, copy=True) for piece in self.raw(key).chunk(parts, dim=0)]
+
     def check_all_used(self, ignore: Callable[[str], bool]) -> None:
         left = sorted(k for k in self.state_dict if k not in self.used and not ignore(k))
         if left:
@@ -275,22 +288,17 @@ class _Reader:
             )
 
 
-def _split(tensor: Tensor, parts: int) -> list[Tensor]:
-    # Clones, not views: safetensors refuses tensors that share storage.
-    return [piece.clone() for piece in tensor.chunk(parts, dim=0)]
-
-
 def _convert_block(src: _Reader, prefix: str, dst_prefix: str) -> dict[str, Tensor]:
     """One PixArt block (fused qkv, fused kv) -> one diffusers BasicTransformerBlock."""
     out: dict[str, Tensor] = {}
     for param in ("weight", "bias"):
-        q, k, v = _split(src[f"{prefix}attn.qkv.{param}"], 3)  # laid out (3, heads, head_dim)
+        q, k, v = src.split(f"{prefix}attn.qkv.{param}", 3)  # laid out (3, heads, head_dim)
         out |= {
             f"{dst_prefix}attn1.to_q.{param}": q,
             f"{dst_prefix}attn1.to_k.{param}": k,
             f"{dst_prefix}attn1.to_v.{param}": v,
         }
-        k, v = _split(src[f"{prefix}cross_attn.kv_linear.{param}"], 2)  # (2, heads, head_dim)
+        k, v = src.split(f"{prefix}cross_attn.kv_linear.{param}", 2)  # (2, heads, head_dim)
         out |= {f"{dst_prefix}attn2.to_k.{param}": k, f"{dst_prefix}attn2.to_v.{param}": v}
         for old, new in (
             ("attn.proj", "attn1.to_out.0"),
@@ -337,7 +345,9 @@ def _is_position_table(key: str) -> bool:
     return key.rsplit(".", 1)[-1] == "pos_embed"
 
 
-def convert_pixart_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def convert_pixart_state_dict(
+    state_dict: Mapping[str, Tensor], dtype: torch.dtype | None = None
+) -> dict[str, Tensor]:
     """Official PixArt base (e.g. PixArt-XL-2-1024-MS.pth) -> diffusers PixArt key layout.
 
     The result also holds `null_caption_embedding` (PixArt's y_embedding), which has no place
@@ -348,17 +358,20 @@ def convert_pixart_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Ten
         CheckpointError: not a PixArt checkpoint, or incomplete.
     """
     _require(state_dict, ("x_embedder.proj.weight", "blocks.0.attn.qkv.weight"), "PixArt")
-    src = _Reader(state_dict)
+    src = _Reader(state_dict, dtype)
     out = _convert_base(src, "", _count(state_dict, "blocks."))
     src.check_all_used(_is_position_table)
     return out
 
 
-def convert_dreamclear_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def convert_dreamclear_state_dict(
+    state_dict: Mapping[str, Tensor], dtype: torch.dtype | None = None
+) -> dict[str, Tensor]:
     """Official DreamClear (DreamClear-1024.pth) -> `DreamClearTransformer2DModel` key layout.
 
     Fused projections are split (self-attention qkv into to_q/to_k/to_v, every kv_linear into
-    to_k/to_v, k first); positional-embedding tables are dropped.
+    to_k/to_v, k first); positional-embedding tables are dropped. With `dtype`, every tensor
+    is cast as it is taken (None keeps the checkpoint's dtypes).
 
     Raises:
         CheckpointError: not a DreamClear checkpoint (the message names what it looks like),
@@ -374,7 +387,7 @@ def convert_dreamclear_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str,
         ),
         "DreamClear",
     )
-    src = _Reader(state_dict)
+    src = _Reader(state_dict, dtype)
     out = _convert_base(src, "base_model.", _count(state_dict, "base_model.blocks."))
     num_experts = _count(state_dict, "am_lq.0.experts.")
 
@@ -400,7 +413,7 @@ def convert_dreamclear_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str,
 
     for i in range(_count(state_dict, "cross_de.")):
         for param in ("weight", "bias"):
-            k, v = _split(src[f"cross_de.{i}.kv_linear.{param}"], 2)
+            k, v = src.split(f"cross_de.{i}.kv_linear.{param}", 2)
             out[f"degradation_attention.{i}.to_k.{param}"] = k
             out[f"degradation_attention.{i}.to_v.{param}"] = v
             for old, new in (
@@ -489,7 +502,7 @@ def convert_checkpoint_to_folder(
             f"{pth_path.name} is {_describe(state_dict)}, not DreamClear",
             "pass DreamClear-1024.pth",
         )
-    converted = {k: v.to(dtype) for k, v in convert_dreamclear_state_dict(state_dict).items()}
+    converted = convert_dreamclear_state_dict(state_dict, dtype)
     del state_dict
 
     with init_empty_weights():

@@ -443,3 +443,18 @@ def test_convert_checkpoint_to_folder_rejects_foreign_file(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="not DreamClear"):
         convert_checkpoint_to_folder(pth, tmp_path / "out", torch.float16)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_casting_while_converting_matches_casting_after(dtype) -> None:
+    # The old path converted in the checkpoint's dtype, then cast: the results must be equal
+    # bit for bit, and no piece of a split may share storage with another tensor.
+    sd = official_state_dict(seed=3)
+    old = {k: v.to(dtype) for k, v in convert_dreamclear_state_dict(sd).items()}
+    new = convert_dreamclear_state_dict(sd, dtype)
+    assert new.keys() == old.keys()
+    for key, tensor in new.items():
+        assert tensor.dtype == dtype, key
+        assert torch.equal(tensor.view(torch.uint8), old[key].view(torch.uint8)), key
+    storages = [t.untyped_storage().data_ptr() for k, t in new.items() if ".to_k." in k]
+    assert len(set(storages)) == len(storages)
