@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     convert.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16")
     convert.add_argument("--force", action="store_true", help="convert again even if present")
+    convert.add_argument(
+        "--remove-source",
+        action="store_true",
+        help="delete DreamClear-1024.pth once the conversion is verified (restores need only it)",
+    )
 
     remove = verbs.add_parser("remove", parents=[common], help="delete a model from the store")
     remove.add_argument("name")
@@ -82,6 +87,7 @@ def _list(store, args: argparse.Namespace, out: TextIO) -> int:
     from engine.weights.store import human_size
 
     rows = [("NAME", "STATUS", "SIZE", "LICENCE", "LOCATION")]
+    notes = []
     for status in store.installed():
         entry = status.entry
         if status.status == "installed":
@@ -97,6 +103,12 @@ def _list(store, args: argparse.Namespace, out: TextIO) -> int:
             state += " (bundled)"
         if status.converted:
             state += f" +{','.join(status.converted)}"
+            state += "" if status.source_present else " (source removed)"
+            if status.source_present:
+                notes.append(
+                    f"{status.name}: converted, so {store.source_path().name} may be removed: "
+                    f"`{store.command('convert', '--dtype', status.converted[0], '--remove-source')}`"
+                )
         licence = entry.licence if entry else "(local)"
         location = str(status.path) if status.status != "missing" else "-"
         rows.append((status.name, state, size, licence, location))
@@ -104,6 +116,7 @@ def _list(store, args: argparse.Namespace, out: TextIO) -> int:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         out.write("  ".join([*cells, row[4]]).rstrip() + "\n")
+    out.writelines(f"\n{note}" for note in notes)
     out.write(f"\nstore: {store.root}\n")
     return 0
 
@@ -158,6 +171,11 @@ def _convert(store, args: argparse.Namespace, out: TextIO) -> int:
     out.flush()
     folder = store.convert("dreamclear", args.dtype, force=args.force)
     out.write(f"dreamclear: converted to {folder}\n")
+    if args.remove_source:
+        from engine.weights.store import human_size
+
+        freed = store.remove_source()
+        out.write(f"dreamclear: removed the source ({human_size(freed)} freed)\n")
     return 0
 
 

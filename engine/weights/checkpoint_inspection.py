@@ -18,6 +18,8 @@ from engine.errors import CheckpointError, first_line
 
 MODEL_FILE = "dreamclear-model.json"
 """Marks a folder in our model-folder layout (engine.weights.components_io)."""
+CONVERTED_MARKER = "converted_from.json"
+"""Written last into a converted transformer folder (engine.weights.official_checkpoint)."""
 TORCH_SUFFIXES = (".pth", ".ckpt", ".pt", ".bin")
 WEIGHT_SUFFIXES = (".safetensors", *TORCH_SUFFIXES)
 
@@ -76,6 +78,26 @@ def _recognise_folder(path: Path) -> Recognised:
         "not a model DreamClear Studio uses.",
         hint="see `dreamclear models list` for the models it knows",
     )
+
+
+def converted_marker(folder: Path) -> dict[str, Any] | None:
+    """What a converted transformer folder was made from (`source`, `source_bytes`, `dtype`),
+    or None unless the folder is complete: marker, config and every weight shard present."""
+    try:
+        marker = json.loads((folder / CONVERTED_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or not (folder / "config.json").is_file():
+        return None
+    index = folder / "diffusion_pytorch_model.safetensors.index.json"
+    if not index.is_file():
+        shards = {"diffusion_pytorch_model.safetensors"}
+    else:
+        try:
+            shards = set(json.loads(index.read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+    return marker if all((folder / shard).is_file() for shard in shards) else None
 
 
 def checkpoint_keys(path: Path) -> set[str]:

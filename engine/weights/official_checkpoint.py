@@ -24,6 +24,7 @@ from torch import Tensor
 
 from engine.errors import CheckpointError
 from engine.models.presets import DREAMCLEAR_1024, TINY
+from engine.weights.checkpoint_inspection import CONVERTED_MARKER, converted_marker
 
 __all__ = [
     "convert_checkpoint_to_folder",
@@ -41,7 +42,6 @@ _PRESETS_BY_HIDDEN_SIZE = {
 }
 # PixArt's head size; used for hidden sizes that match no preset.
 _PIXART_HEAD_DIM = 72
-_MARKER_FILE = "converted_from.json"
 _HINT_REDOWNLOAD = "download the file again; its size should match the one listed on the hub"
 
 
@@ -441,23 +441,6 @@ def convert_dreamclear_state_dict(
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_complete(folder: Path, marker: dict[str, Any]) -> bool:
-    try:
-        saved = json.loads((folder / _MARKER_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    if saved != marker or not (folder / "config.json").is_file():
-        return False
-    index = folder / "diffusion_pytorch_model.safetensors.index.json"
-    if index.is_file():
-        try:
-            shards = set(json.loads(index.read_text())["weight_map"].values())
-        except (OSError, ValueError, KeyError):
-            return False
-        return all((folder / shard).is_file() for shard in shards)
-    return (folder / "diffusion_pytorch_model.safetensors").is_file()
-
-
 def convert_checkpoint_to_folder(
     pth_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -491,7 +474,7 @@ def convert_checkpoint_to_folder(
         "source_bytes": stat.st_size,
         "dtype": str(dtype).removeprefix("torch."),
     }
-    if _is_complete(out_dir, marker):
+    if converted_marker(out_dir) == marker:
         logger.info("reusing converted model in %s", out_dir)
         return out_dir
 
@@ -521,7 +504,7 @@ def convert_checkpoint_to_folder(
     shutil.rmtree(staging, ignore_errors=True)
     try:
         model.save_pretrained(staging, safe_serialization=True)
-        (staging / _MARKER_FILE).write_text(json.dumps(marker, indent=2))
+        (staging / CONVERTED_MARKER).write_text(json.dumps(marker, indent=2))
         if out_dir.exists():  # stale or other dtype: move aside, then swap in
             stale = out_dir.with_name(f".{out_dir.name}.stale-{os.getpid()}")
             out_dir.rename(stale)

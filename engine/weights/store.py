@@ -29,6 +29,7 @@ from engine.errors import BadSettingError, ModelNotInstalledError, OutputError
 from engine.weights.checkpoint_inspection import (
     MODEL_FILE,
     check_file_header,
+    converted_marker,
     recognise,
     weight_and_config_files,
 )
@@ -50,6 +51,9 @@ LOCAL_FOLDER = "local"
 # Hub sizes are rounded to 3 significant digits, so a complete file is at least this share.
 APPROX_SIZE_TOLERANCE = 0.99
 DTYPES = ("bf16", "fp16", "fp32")
+_TORCH_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+CONVERTED_MODEL = "dreamclear"
+"""The one model whose source is converted; a verified conversion is all a restore needs."""
 _LOCAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 Status = Literal["installed", "partial", "missing"]
@@ -85,7 +89,9 @@ class ModelStatus:
     entry: ModelEntry | None = None
     """The manifest entry; None for a local model folder."""
     converted: tuple[str, ...] = ()
-    """dtypes of the converted transformer present (dreamclear only)."""
+    """dtypes of the verified converted transformer present (dreamclear only)."""
+    source_present: bool = True
+    """False when the model is installed as its conversion only (the source was removed)."""
 
     @property
     def installed(self) -> bool:
@@ -148,9 +154,24 @@ class ModelStore:
             path = folder / part
         else:
             path = folder
-        converted = tuple(d for d in DTYPES if (folder / f"converted-{d}").is_dir())
+        converted = self.converted_dtypes() if name == CONVERTED_MODEL else ()
+        source_present = not missing
+        if converted and not source_present:
+            # A verified conversion is all a restore needs: the source may have been removed.
+            status, path, missing = "installed", self.converted_dir(converted[0]), []
         size = _disk_size(folder) if folder.exists() else 0
-        return ModelStatus(name, status, path, size, tuple(missing), entry, converted)
+        return ModelStatus(
+            name, status, path, size, tuple(missing), entry, converted, source_present
+        )
+
+    def converted_dtypes(self) -> tuple[str, ...]:
+        """The dtypes DreamClear is converted to, complete and made in that dtype."""
+        return tuple(
+            d
+            for d in DTYPES
+            if (marker := converted_marker(self.converted_dir(d))) is not None
+            and marker.get("dtype") == _TORCH_NAMES[d]
+        )
 
     def _local_status(self, name: str) -> ModelStatus:
         folder = self.model_dir(name)
@@ -376,29 +397,71 @@ class ModelStore:
     def converted_dir(self, dtype: str) -> Path:
         return self.model_dir("dreamclear") / f"converted-{_check_dtype(dtype)}"
 
+    def source_path(self) -> Path:
+        """Where DreamClear's official checkpoint is (present or not)."""
+        entry = self.manifest.get(CONVERTED_MODEL)
+        return self.model_dir(CONVERTED_MODEL) / entry.files[0].path
+
     def convert(self, name: str = "dreamclear", dtype: str = "bf16", force: bool = False) -> Path:
-        """Convert the official DreamClear .pth once into a safetensors folder in the store."""
-        if name != "dreamclear":
+        """The converted DreamClear transformer in `dtype`, converting the official .pth once.
+
+        A verified conversion is used without the .pth. Without the .pth and a conversion in
+        another dtype, ModelNotInstalledError says which dtypes are there: never a fallback."""
+        if name != CONVERTED_MODEL:
             raise BadSettingError(
                 f"Only dreamclear is converted; {name} is used as it is.",
                 hint="run `dreamclear models convert --dtype bf16`",
             )
         out_dir = self.converted_dir(dtype)
-        if force and out_dir.exists():
+        source = self.source_path()
+        if force and out_dir.exists() and source.is_file():
             shutil.rmtree(out_dir)
-        if (out_dir / "config.json").is_file():
-            # Written atomically by the converter: present means complete; the .pth may be gone.
+        if not force and dtype in self.converted_dtypes():
             return out_dir
-        checkpoint = self.require("dreamclear")
+        if not source.is_file():
+            self._explain_missing_source(dtype)
         from engine.weights.official_checkpoint import convert_checkpoint_to_folder
 
         try:
-            return Path(convert_checkpoint_to_folder(checkpoint, out_dir, torch_dtype(dtype)))
+            return Path(convert_checkpoint_to_folder(source, out_dir, torch_dtype(dtype)))
         except OSError as exc:
             raise OutputError(
                 f"Cannot write the converted model to {out_dir}: {exc.strerror or exc}",
                 hint="check free space and permissions of the store",
             ) from None
+
+    def _explain_missing_source(self, dtype: str) -> None:
+        there = self.converted_dtypes()
+        if not there:
+            self.require(CONVERTED_MODEL)  # raises, naming the download/import commands
+        others = " and ".join(there)
+        raise ModelNotInstalledError(
+            f"DreamClear is converted to {others} only, and {self.source_path().name}, needed "
+            f"to convert it to {dtype}, was removed.",
+            hint=f"use --dtype {there[0]}, or get the source again "
+            f"(`{self.command('download', CONVERTED_MODEL)}` or "
+            f"`{self.command('import', 'PATH')}`) and run "
+            f"`{self.command('convert', '--dtype', dtype)}`",
+        )
+
+    def remove_source(self) -> int:
+        """Delete DreamClear's official .pth once a verified conversion exists; returns the bytes
+        freed (none for a link: the linked file is kept)."""
+        source = self.source_path()
+        if not self.converted_dtypes():
+            raise BadSettingError(
+                f"{source.name} is not removed: DreamClear has no verified conversion yet.",
+                hint=f"run `{self.command('convert', '--dtype', 'bf16')}` first",
+            )
+        if source.is_symlink():
+            source.unlink()
+            return 0
+        if not source.is_file():
+            return 0
+        freed = source.stat().st_size
+        source.unlink()
+        logger.info("removed %s (converted: %s)", source, ", ".join(self.converted_dtypes()))
+        return freed
 
 
 # ----------------------------------------------------------------------- helpers

@@ -130,7 +130,10 @@ def test_dreamclear_spec_assembles_the_official_store_layout(tiny, store, fakes)
     an existing converted folder is used without touching the .pth."""
     root = store.root
     fakes.dreamclear_pth(root / "dreamclear" / "DreamClear-1024.pth")
-    tiny.transformer.save_pretrained(root / "dreamclear" / "converted-fp32")
+    converted = root / "dreamclear" / "converted-fp32"
+    tiny.transformer.save_pretrained(converted)
+    marker = {"source": "DreamClear-1024.pth", "source_bytes": 1, "dtype": "float32"}
+    (converted / "converted_from.json").write_text(json.dumps(marker))
     fakes.swinir_ckpt(root / "swinir" / "general_swinir_v1.ckpt")
     tiny.vae.save_pretrained(root / "sd-vae" / "sd-vae-ft-ema")
     t5 = root / "t5-xxl" / "t5-v1_1-xxl"
