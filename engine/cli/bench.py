@@ -51,6 +51,18 @@ def register(subparsers) -> None:
     )
     tiling.set_defaults(func=run_tiling)
 
+    convert = kinds.add_parser(
+        "convert",
+        help="peak memory of converting an official-layout checkpoint, old path vs ours",
+        description="Save a random fp32 checkpoint in the official DreamClear layout, convert it "
+        "in a fresh process with the old path (split in fp32, cast after) and with ours (cast "
+        "while splitting), and print peak resident memory against the converted weights' size.",
+    )
+    convert.add_argument("--hidden", type=int, default=720, help="hidden size (default 720)")
+    convert.add_argument("--layers", type=int, default=4, help="blocks per branch (default 4)")
+    convert.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="bf16")
+    convert.set_defaults(func=run_convert)
+
     quality = kinds.add_parser(
         "quality",
         help="PSNR/SSIM/NIQE (LPIPS) of a model vs bicubic on degraded photo crops",
@@ -170,6 +182,14 @@ def run_tiling(args: argparse.Namespace) -> int:
     modes = ("tiled", "published") if args.compare_untiled else ("tiled",)
     samples = tiling.run(args.megapixels, args.steps, args.upscale, modes, args.model)
     print(tiling.format_table(samples))
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from engine.bench import convert_memory
+
+    samples = convert_memory.run(args.hidden, args.layers, args.dtype)
+    print(convert_memory.markdown(samples))
     return 0
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from engine.bench.official_layout import OfficialLayout, dreamclear_shapes, pixart_shapes, randomize
 from engine.errors import CheckpointError
 from engine.models.dreamclear_transformer import DreamClearTransformer2DModel
 from engine.models.presets import TINY
@@ -35,104 +36,23 @@ BASE_SIZE = TINY["sample_size"] // PATCH
 POS_SCALE = TINY["interpolation_scale"]
 
 
-# ---------------------------------------------------------------------------------------------
-# The official layout, with random non-zero values everywhere
-# ---------------------------------------------------------------------------------------------
-
-
-def _linear(shapes: dict, name: str, fan_in: int, fan_out: int) -> None:
-    shapes[f"{name}.weight"] = (fan_out, fan_in)
-    shapes[f"{name}.bias"] = (fan_out,)
-
-
-def _pixart_block_shapes(shapes: dict, prefix: str) -> None:
-    _linear(shapes, f"{prefix}attn.qkv", D, 3 * D)
-    _linear(shapes, f"{prefix}attn.proj", D, D)
-    _linear(shapes, f"{prefix}cross_attn.q_linear", D, D)
-    _linear(shapes, f"{prefix}cross_attn.kv_linear", D, 2 * D)
-    _linear(shapes, f"{prefix}cross_attn.proj", D, D)
-    _linear(shapes, f"{prefix}mlp.fc1", D, 4 * D)
-    _linear(shapes, f"{prefix}mlp.fc2", 4 * D, D)
-    shapes[f"{prefix}scale_shift_table"] = (6, D)
-
-
-def _pixart_shapes(prefix: str) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {
-        f"{prefix}x_embedder.proj.weight": (D, 4, PATCH, PATCH),
-        f"{prefix}x_embedder.proj.bias": (D,),
-        f"{prefix}y_embedder.y_embedding": (CAPTION_L, CAPTION_C),
-        f"{prefix}final_layer.scale_shift_table": (2, D),
-        f"{prefix}pos_embed": (1, BASE_SIZE * BASE_SIZE, D),
-    }
-    _linear(shapes, f"{prefix}t_embedder.mlp.0", 256, D)
-    _linear(shapes, f"{prefix}t_embedder.mlp.2", D, D)
-    _linear(shapes, f"{prefix}t_block.1", D, 6 * D)
-    for name in ("csize_embedder", "ar_embedder"):
-        _linear(shapes, f"{prefix}{name}.mlp.0", 256, D // 3)
-        _linear(shapes, f"{prefix}{name}.mlp.2", D // 3, D // 3)
-    _linear(shapes, f"{prefix}y_embedder.y_proj.fc1", CAPTION_C, D)
-    _linear(shapes, f"{prefix}y_embedder.y_proj.fc2", D, D)
-    _linear(shapes, f"{prefix}final_layer.linear", D, PATCH * PATCH * 8)
-    for i in range(LAYERS):
-        _pixart_block_shapes(shapes, f"{prefix}blocks.{i}.")
-    return shapes
-
-
-def _modulator_shapes(shapes: dict, prefix: str) -> None:
-    _linear(shapes, f"{prefix}shared_proj", D, D // 2)
-    _linear(shapes, f"{prefix}proj_add", D // 2, D)
-    _linear(shapes, f"{prefix}proj_mul", D // 2, D)
-
-
-def _dreamclear_shapes() -> dict[str, tuple[int, ...]]:
-    shapes = _pixart_shapes("base_model.")
-    for branch in ("lq", "pre"):
-        shapes[f"c_embedder_{branch}.proj.weight"] = (D, 4, PATCH, PATCH)
-        shapes[f"c_embedder_{branch}.proj.bias"] = (D,)
-        shapes[f"x_embedder_{branch}.proj.weight"] = (D, 4, PATCH, PATCH)
-        shapes[f"x_embedder_{branch}.proj.bias"] = (D,)
-        for i in range(LAYERS):
-            _pixart_block_shapes(shapes, f"controlnet_{branch}.{i}.copied_block.")
-    for i in range(LAYERS):
-        for name, (fan_in, fan_out) in {
-            "q_linear": (D, D),
-            "kv_linear": (D, 2 * D),
-            "proj": (D, D),
-            "de_proj": (D, D),
-        }.items():
-            _linear(shapes, f"cross_de.{i}.{name}", fan_in, fan_out)
-        for norm in ("norm1", "norm2"):
-            shapes[f"cross_de.{i}.{norm}.weight"] = (D,)
-            shapes[f"cross_de.{i}.{norm}.bias"] = (D,)
-        _modulator_shapes(shapes, f"am_pre.{i}.")
-        for expert in range(EXPERTS):
-            _modulator_shapes(shapes, f"am_lq.{i}.experts.{expert}.")
-        _linear(shapes, f"am_lq.{i}.gate.0", D, EXPERTS * 8)
-        _linear(shapes, f"am_lq.{i}.gate.2", EXPERTS * 8, EXPERTS)
-    return shapes
-
-
-def _randomize(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    out = {}
-    for key, shape in shapes.items():
-        tensor = torch.randn(shape, generator=generator)
-        if key.endswith("norm1.weight") or key.endswith("norm2.weight"):
-            tensor = 1 + 0.1 * tensor
-        elif len(shape) >= 2 and "pos_embed" not in key and "y_embedding" not in key:
-            tensor = tensor / math.prod(shape[1:]) ** 0.5
-        else:
-            tensor = 0.1 * tensor
-        out[key] = tensor
-    return out
+LAYOUT = OfficialLayout(
+    hidden=D,
+    layers=LAYERS,
+    experts=EXPERTS,
+    patch=PATCH,
+    caption_channels=CAPTION_C,
+    caption_length=CAPTION_L,
+    base_size=BASE_SIZE,
+)
 
 
 def official_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    return _randomize(_dreamclear_shapes(), seed)
+    return randomize(dreamclear_shapes(LAYOUT), seed)
 
 
 def pixart_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    return _randomize(_pixart_shapes(""), seed)
+    return randomize(pixart_shapes(LAYOUT), seed)
 
 
 # ---------------------------------------------------------------------------------------------
