@@ -20,12 +20,28 @@ from engine.path_policy import PathPolicy
 
 
 @dataclass(frozen=True)
-class PromptsPosition:
+class StagePosition:
+    """Where a GenIR stage job is: `step` items of `steps` done."""
+
     stage: str
     step: int
     steps: int
     tile: int = 1
     tiles: int = 1
+
+
+def plan_run(request_type: str, run_folder: str, paths: PathPolicy) -> list[PlannedJob[Path]]:
+    """One job for the run folder `run_folder`, its config read and checked and every path
+    it names allowed (the `plan` of every GenIR stage's job kind)."""
+    from engine.genir.run_folder import load_run
+
+    if not run_folder:
+        raise BadSettingError(f"{request_type} needs a run folder", hint="name one in `run`")
+    run = paths.check(run_folder, "the run folder")
+    config = load_run(run)
+    paths.check(str(config.images), "the run's images folder")
+    paths.check(str(config.base_model), "the run's base model")
+    return [PlannedJob(label=str(run), spec=run)]
 
 
 class GenirPromptsJobs:
@@ -34,15 +50,7 @@ class GenirPromptsJobs:
     request_type: ClassVar[type[p.Request]] = p.GenirPrompts
 
     def plan(self, request: p.GenirPrompts, paths: PathPolicy) -> list[PlannedJob[Path]]:
-        from engine.genir.run_folder import load_run
-
-        if not request.run:
-            raise BadSettingError("genir_prompts needs a run folder", hint="name one in `run`")
-        run = paths.check(request.run, "the run folder")
-        config = load_run(run)
-        paths.check(str(config.images), "the run's images folder")
-        paths.check(str(config.base_model), "the run's base model")
-        return [PlannedJob(label=str(run), spec=run)]
+        return plan_run(request.TYPE, request.run, paths)
 
     def run(self, spec: Path, context: JobContext) -> p.Result:
         from engine.genir.prompts_stage import run_prompts_stage
@@ -54,7 +62,7 @@ class GenirPromptsJobs:
             spec,
             load_run(spec),
             check_cancelled=lambda: context.cancel.raise_if_cancelled("GenIR prompts interrupted"),
-            report=lambda done, total: context.report(PromptsPosition("prompts", done, total)),
+            report=lambda done, total: context.report(StagePosition("prompts", done, total)),
         )
         context.progress.flush()
         return p.Result(
