@@ -24,8 +24,7 @@ from typing import Any
 from engine import protocol as p
 from engine.connection import HELLO_TIMEOUT_S, READ_CHUNK, Connection
 from engine.errors import EngineError, error_event
-from engine.jobs.genir_pairs import GenirPairsJobs
-from engine.jobs.genir_prompts import GenirPromptsJobs
+from engine.jobs.genir_stages import GenirPairsJobs, GenirPromptsJobs
 from engine.jobs.restore import RestoreJobs
 from engine.model_service import ModelService
 from engine.path_policy import ANYWHERE, PathPolicy

@@ -136,7 +136,7 @@ def _pairs(args: argparse.Namespace, out: TextIO) -> int:
     for skipped in outcome.skipped:
         out.write(f"skipped {skipped.key}: {skipped.reason}\n")
     out.write(
-        f"{outcome.pairs} pairs in {outcome.folder} ({outcome.made} made now, "
+        f"{outcome.pairs} pairs in {outcome.path} ({outcome.made} made now, "
         f"{len(outcome.skipped)} images skipped)\n"
     )
     return 0

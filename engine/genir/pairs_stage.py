@@ -59,7 +59,8 @@ class PairsOutcome:
     """Pairs made in this call."""
     skipped: tuple[Skipped, ...]
     """Images that are not positives, with why (too small, unreadable)."""
-    folder: Path
+    path: Path
+    """The stage's folder, RUN/pairs."""
 
 
 def run_pairs_stage(
