@@ -13,13 +13,15 @@ from diffusers import DiffusionPipeline, StableDiffusionXLImg2ImgPipeline
 from PIL import Image, ImageOps
 
 from engine.errors import BadSettingError
+from engine.genir.text_encoders import align_eos_token_ids
 
 
 def load_img2img(
     base_model: Path | None = None, *, pipe: DiffusionPipeline | None = None
 ) -> StableDiffusionXLImg2ImgPipeline:
     """The img2img pipeline of the SDXL folder `base_model`, or sharing the modules of a loaded
-    text-to-image `pipe`. Prints no progress bar."""
+    text-to-image `pipe`, its encoders' eos ids aligned (GenIR's rule for a loaded base).
+    Prints no progress bar."""
     if pipe is not None:
         img2img = StableDiffusionXLImg2ImgPipeline.from_pipe(pipe)
     elif base_model is not None:
@@ -28,6 +30,7 @@ def load_img2img(
         )
     else:
         raise ValueError("give base_model or pipe")
+    align_eos_token_ids(img2img)
     img2img.set_progress_bar_config(disable=True)
     return img2img
 

@@ -174,3 +174,14 @@ def test_captions_from_a_captions_file_and_a_captioner(tmp_path, tiny_sdxl_dir, 
     assert outcome.pairs == 4
     assert pair_files(run, "a.png")[2].read_text() == "from the file\n"
     assert pair_files(run, "sub/d.jpg")[2].read_text() == "seen d.jpg\n"
+
+
+def test_img2img_from_a_loaded_text_to_image_pipeline_shares_its_modules(tiny_sdxl_dir):
+    from diffusers import StableDiffusionXLPipeline
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl_dir, local_files_only=True)
+    img2img = sdedit.load_img2img(pipe=pipe)
+    assert img2img.unet is pipe.unet and img2img.vae is pipe.vae
+    image = Image.new("RGB", (64, 64), (90, 120, 150))
+    negative = sdedit.sdedit_negative(img2img, image, "blurry", strength=0.5, steps=2, seed=1)
+    assert negative.size == (64, 64)
