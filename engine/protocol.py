@@ -38,6 +38,7 @@ Stage = Literal[
     "estimate",
     "save",
     "prompts",
+    "pairs",
 ]
 ErrorKind = Literal[
     "bad_input",
@@ -234,6 +235,19 @@ class GenirPrompts(Request):
     Added within version 2: an engine that takes it lists the capability "genir"."""
 
     TYPE: ClassVar[str] = "genir_prompts"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirPairs(Request):
+    """Run GenIR's "pairs" stage (stage 1) in a run folder made by `dreamclear genir init`: one
+    job, announced by `accepted` (its input: the run folder), reporting stage "pairs" with step
+    = pairs done of steps = positive images, answered by `result` (output: the run's pairs
+    folder). A killed or interrupted job resumes where it stopped when sent again.
+    Added within version 2 under the capability "genir", like `genir_prompts`."""
+
+    TYPE: ClassVar[str] = "genir_pairs"
     run: str = ""
     """The run folder on the engine's machine."""
 
@@ -451,6 +465,7 @@ REQUESTS: dict[str, type[Request]] = {
         ModelAction,
         Export,
         GenirPrompts,
+        GenirPairs,
     )
 }
 EVENTS: dict[str, type[Event]] = {

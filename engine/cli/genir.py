@@ -42,6 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     prompts.add_argument("run", type=Path, help="run folder")
 
+    pairs = verbs.add_parser(
+        "pairs",
+        help="make each positive's SDEdit negative (resumes where a killed run stopped)",
+    )
+    pairs.add_argument("run", type=Path, help="run folder")
+    pairs.add_argument(
+        "--limit", type=int, default=None, help="make at most this many pairs now (default: all)"
+    )
+
     status = verbs.add_parser("status", help="show the stage a run reached and its counts")
     status.add_argument("run", type=Path, help="run folder")
 
@@ -104,6 +113,35 @@ def _prompts(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _pairs(args: argparse.Namespace, out: TextIO) -> int:
+    from tqdm import tqdm
+
+    from engine.genir.pairs_stage import run_pairs_stage
+    from engine.genir.run_folder import load_run
+
+    config = load_run(args.run)
+    with tqdm(desc="pairs", unit="pair", file=sys.stderr) as bar:
+
+        def report(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            outcome = run_pairs_stage(args.run, config, limit=args.limit, report=report)
+        except KeyboardInterrupt:
+            bar.close()
+            sys.stderr.write("interrupted: run the same command again to resume\n")
+            return 130
+    for skipped in outcome.skipped:
+        out.write(f"skipped {skipped.key}: {skipped.reason}\n")
+    out.write(
+        f"{outcome.pairs} pairs in {outcome.path} ({outcome.made} made now, "
+        f"{len(outcome.skipped)} images skipped)\n"
+    )
+    return 0
+
+
 def _status(args: argparse.Namespace, out: TextIO) -> int:
     from engine.genir.run_folder import run_status
 
@@ -113,6 +151,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "init": _init,
+    "pairs": _pairs,
     "prompts": _prompts,
     "status": _status,
     "tiny-base": _tiny_base,

@@ -46,6 +46,16 @@ class PairsConfig:
     )
     """Words of the negative prompt that steers img2img toward bad images. The paper names
     "cartoon, painting, ..., over-smooth, dirty"; the words after those four are our choice."""
+    size: int = 1024
+    """Side of the square working size in pixels (a multiple of 8): each positive is resized
+    (shorter side) and centre-cropped to it, and its negative made at it. Our choice: SDXL's
+    native size (64 for the tiny test base)."""
+    min_side: int = 512
+    """Positives whose shorter side is below this many pixels are skipped and reported (the
+    paper asks for high-resolution positives but gives no bound; our choice)."""
+    captions: str = ""
+    """A captions file (UTF-8, one `relative/path.png<TAB>caption` line per image, paths from
+    the images folder); empty for none. A sidecar `NAME.txt` next to an image wins over it."""
 
 
 @dataclass
@@ -79,7 +89,7 @@ class FilterConfig:
 @dataclass
 class GenIRConfig:
     images: Path
-    """Folder of high-quality positive images (searched non-recursively)."""
+    """Folder of high-quality positive images (searched recursively)."""
     base_model: Path
     """SDXL base model folder in diffusers layout (model_index.json, unet/, vae/, ...)."""
     seed: int = 0
@@ -102,6 +112,8 @@ def load_config(path: Path | str) -> GenIRConfig:
     config = from_toml_table(GenIRConfig, raw)
     config.images = path.parent / config.images
     config.base_model = path.parent / config.base_model
+    if config.pairs.captions:
+        config.pairs.captions = str(path.parent / config.pairs.captions)
     validate(config)
     return config
 
@@ -133,6 +145,15 @@ def validate(config: GenIRConfig) -> None:
         "times pairs.steps must be at least 1 (img2img would run no step)",
     )
     require(all(w.strip() for w in pairs.negative_words), "pairs.negative_words", "has a blank")
+    require(
+        pairs.size >= 64 and pairs.size % 8 == 0, "pairs.size", "must be a multiple of 8, >= 64"
+    )
+    require(pairs.min_side >= 1, "pairs.min_side", "must be at least 1")
+    require(
+        not pairs.captions or Path(pairs.captions).is_file(),
+        "pairs.captions",
+        f"is not a file: {pairs.captions}",
+    )
     require(
         generation.resolution >= 64 and generation.resolution % 8 == 0,
         "generation.resolution",

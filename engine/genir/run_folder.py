@@ -2,6 +2,7 @@
 
     RUN/genir.toml           the config (engine.genir.config), commented, written by `init`
     RUN/prompts/             stage "prompts" (engine.genir.prompts_stage)
+    RUN/pairs/               stage 1 "pairs" (engine.genir.pairs_stage)
 
 The folder is the truth: `run_status` reads what is there and trusts no other record. Later
 stages (pairs, fine-tuning, generation, filtering, export) add their folders here.
@@ -14,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import BadSettingError, OutputError
-from engine.genir import prompts_stage
+from engine.genir import pairs_stage, prompts_stage
 from engine.genir.config import GenIRConfig, load_config, validate
+from engine.genir.positives import find_images
 from engine.imaging.atomic import atomic_write
 from engine.typed_config import to_toml
 
 CONFIG_NAME = "genir.toml"
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 
 CONFIG_HEADER = """\
 # A GenIR dataset build (DreamClear's data pipeline), written by `dreamclear genir init`.
@@ -83,11 +84,15 @@ def run_status(run: Path) -> RunStatus:
     status = RunStatus(Path(run), "initialised")
     status.counts["positive images"] = count_images(config.images)
     _prompts_status(status, config)
+    pairs = pairs_stage.count_pairs(status.run)
+    if pairs:
+        status.counts["pairs"] = pairs
+        status.stage = "pairs"
     return status
 
 
 def count_images(folder: Path) -> int:
-    return sum(1 for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return len(find_images(folder))
 
 
 def _prompts_status(status: RunStatus, config: GenIRConfig) -> None:

@@ -77,3 +77,60 @@ def test_prompts_stage_from_the_command_line(tmp_path, tiny_sdxl_dir, capsys):
     assert main(["genir", "status", str(run)]) == 0
     out = capsys.readouterr().out
     assert "stage reached: prompts" in out and "prompts accepted: 1000" in out
+
+
+def _pairs_run(tmp_path, base) -> Path:
+    from PIL import Image
+
+    images = tmp_path / "images"
+    (images / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png"):
+        Image.new("RGB", (80, 64), (200, 90, 30)).save(images / name)
+        (images / name).with_suffix(".txt").write_text("a red wall\n")
+    Image.new("RGB", (32, 32)).save(images / "tiny.png")
+    run = tmp_path / "run"
+    assert main(["genir", "init", str(run), "--images", str(images), "--base", str(base)]) == 0
+    config = run / "genir.toml"
+    text = config.read_text()
+    for old, new in (("steps = 30", "steps = 2"), ("size = 1024", "size = 64")):
+        text = text.replace(old, new, 1)  # the pairs section comes first
+    config.write_text(text.replace("min_side = 512", "min_side = 64"))
+    return run
+
+
+def test_pairs_stage_from_the_command_line(tmp_path, tiny_sdxl_dir, capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = _pairs_run(tmp_path, tiny_sdxl_dir)
+        assert main(["genir", "pairs", str(run), "--limit", "1"]) == 0
+        out = capsys.readouterr().out
+        assert "1 pairs" in out and "1 made now" in out
+        assert "skipped tiny.png: 32x32 px, shorter side below pairs.min_side 64" in out
+        assert main(["genir", "pairs", str(run)]) == 0
+        assert "2 pairs" in capsys.readouterr().out
+        assert main(["genir", "status", str(run)]) == 0
+        assert "pairs: 2" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_pairs_stage_without_captions_says_how_to_add_them(tmp_path, tiny_sdxl_dir, capsys):
+    run = _pairs_run(tmp_path, tiny_sdxl_dir)
+    (tmp_path / "images" / "a.txt").unlink()
+    assert main(["genir", "pairs", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "have no caption: a.png" in err and "sidecar" in err
+
+
+def test_pairs_stage_interrupted_says_how_to_resume(tmp_path, tiny_sdxl_dir, capsys, monkeypatch):
+    from engine.genir import pairs_stage
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pairs_stage, "run_pairs_stage", interrupted)
+    assert main(["genir", "pairs", str(_pairs_run(tmp_path, tiny_sdxl_dir))]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err

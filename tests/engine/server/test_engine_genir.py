@@ -57,3 +57,30 @@ def test_a_folder_that_is_no_run_is_refused_before_a_job(stdio_engine, tmp_path)
     assert error["job_id"] is None
     error = client.request({"type": "genir_prompts", "id": "g4"})
     assert error["kind"] == "bad_setting"
+
+
+def test_the_engine_runs_the_pairs_stage(stdio_engine, tmp_path, tiny_sdxl_dir):
+    from PIL import Image
+
+    _, client = stdio_engine
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (64, 64), (20, 140, 90)).save(images / "a.png")
+    (images / "a.txt").write_text("a green door\n")
+    run = tmp_path / "run"
+    init_run(run, images=images, base_model=tiny_sdxl_dir, seed=2)
+    config = run / "genir.toml"
+    text = config.read_text().replace("steps = 30", "steps = 2", 1)
+    config.write_text(text.replace("size = 1024", "size = 64").replace("= 512", "= 64"))
+    client.send({"type": "genir_pairs", "id": "p1", "run": str(run)})
+    events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"})
+    assert events[-1]["type"] == "result", events[-1]
+    assert events[-1]["output"] == str(run / "pairs")
+    assert {"type": "stage", "stage": "pairs"}.items() <= next(
+        e for e in events if e["type"] == "stage"
+    ).items()
+    last = [e for e in events if e["type"] == "progress"][-1]
+    assert (last["step"], last["steps"]) == (1, 1)
+    assert len(list((run / "pairs" / "negative").glob("*.png"))) == 1
+    error = client.request({"type": "genir_pairs", "id": "p2"})
+    assert error["kind"] == "bad_setting" and "genir_pairs needs a run folder" in error["message"]

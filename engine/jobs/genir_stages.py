@@ -1,0 +1,94 @@
+"""The job kinds of GenIR's stages: one run folder, one job, planned and run alike.
+
+`plan` reads and checks the run's config (torch-free, on the server's thread) and every path
+it names against the client's allowed folders. `run` imports the stage's function (lazily: the
+server's thread stays torch-free) and runs it with `check_cancelled` (called between items,
+raising when interrupted) and `report(done, total)`, reported as the stage's step and steps;
+its result's output is the stage's outcome `path`. Sent again, a job resumes from the stage's
+journal.
+
+- `genir_prompts` (engine.genir.prompts_stage): stage "prompts", step = prompts accepted so
+  far of steps = wanted, stopping between chunks; output prompts.jsonl.
+- `genir_pairs` (engine.genir.pairs_stage): stage "pairs", step = pairs done of steps =
+  positives, stopping between pairs; output the run's pairs folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from engine import protocol as p
+from engine.errors import BadSettingError
+from engine.jobs.base import JobContext, PlannedJob
+from engine.path_policy import PathPolicy
+
+
+@dataclass(frozen=True)
+class StagePosition:
+    """Where a GenIR stage job is: `step` items of `steps` done."""
+
+    stage: str
+    step: int
+    steps: int
+    tile: int = 1
+    tiles: int = 1
+
+
+class GenirStageJobs:
+    """A GenIR stage's `JobKind` (see the module docstring); subclasses name the stage."""
+
+    request_type: ClassVar[type[p.Request]]
+    stage: ClassVar[p.Stage]
+    work: ClassVar[str]
+    """The stage's function, "module:function"."""
+
+    def plan(self, request: Any, paths: PathPolicy) -> list[PlannedJob[Path]]:
+        from engine.genir.run_folder import load_run
+
+        if not request.run:
+            raise BadSettingError(f"{request.TYPE} needs a run folder", hint="name one in `run`")
+        run = paths.check(request.run, "the run folder")
+        config = load_run(run)
+        paths.check(str(config.images), "the run's images folder")
+        paths.check(str(config.base_model), "the run's base model")
+        return [PlannedJob(label=str(run), spec=run)]
+
+    def run(self, spec: Path, context: JobContext) -> p.Result:
+        from engine.genir.run_folder import load_run
+
+        module, name = self.work.split(":")
+        work = getattr(importlib.import_module(module), name)
+        started = time.perf_counter()
+        context.stage(self.stage)
+        outcome = work(
+            spec,
+            load_run(spec),
+            check_cancelled=lambda: context.cancel.raise_if_cancelled(
+                f"GenIR {self.stage} interrupted"
+            ),
+            report=lambda done, total: context.report(StagePosition(self.stage, done, total)),
+        )
+        context.progress.flush()
+        return p.Result(
+            request_id=context.request_id,
+            job_id=context.job_id,
+            input=str(spec),
+            output=str(outcome.path),
+            seconds=round(time.perf_counter() - started, 4),
+        )
+
+
+class GenirPromptsJobs(GenirStageJobs):
+    request_type = p.GenirPrompts
+    stage = "prompts"
+    work = "engine.genir.prompts_stage:run_prompts_stage"
+
+
+class GenirPairsJobs(GenirStageJobs):
+    request_type = p.GenirPairs
+    stage = "pairs"
+    work = "engine.genir.pairs_stage:run_pairs_stage"
