@@ -1,5 +1,5 @@
 """`dreamclear train CONFIG.toml [--resume latest|PATH] [--max-steps N] [--max-minutes M]
-[--output-dir DIR]`.
+[--output-dir DIR] [--events PATH|-]`.
 
 On one device it runs as is. For several GPUs or nodes, start the same command through
 accelerate (its own `accelerate config` decides processes and precision flags; plain DDP, as
@@ -58,12 +58,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="override checkpointing.output_dir",
     )
+    parser.add_argument(
+        "--events",
+        metavar="PATH|-",
+        default=None,
+        help="also write the run's progress as JSON lines to PATH, or to stdout with '-' "
+        "(trainer/events.py; the engine's `train` job reads them)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from trainer.config import load_config
+    from trainer.events import TrainEvents
 
+    events = TrainEvents.open(args.events)
     try:
         config = load_config(
             args.config,
@@ -74,9 +83,15 @@ def run(args: argparse.Namespace) -> int:
         # torch, accelerate and the models load only once the config is known to be good.
         from trainer.loop import train
 
-        export = train(config, resume=args.resume)
+        export = train(config, resume=args.resume, events=events)
     except EngineError as error:
+        events.error(error)
         print_error(error)
         return 1
-    print(f"Training done; weights exported to {export}")
+    except Exception as error:  # a bug, or a loss gone NaN: the traceback stays for people
+        events.error(error)
+        raise
+    finally:
+        events.close()
+    print(f"Training done; weights exported to {export}", file=events.words)
     return 0

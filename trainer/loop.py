@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from trainer import checkpoints, training_state
 from trainer.config import ConfigError, TrainConfig, config_to_toml
 from trainer.data import collate_crops
+from trainer.events import TrainEvents
 from trainer.tasks import build_task
 from trainer.tasks.base import Task
 
@@ -70,7 +71,9 @@ def build_optimizer(
 class Trainer:
     """Runs one task from a config; `run()` trains to `max_steps` and exports."""
 
-    def __init__(self, config: TrainConfig, resume: str | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig, resume: str | None = None, events: TrainEvents | None = None
+    ) -> None:
         self.config = config
         self.output_dir = config.checkpointing.output_dir
         self.accelerator = Accelerator(
@@ -78,6 +81,8 @@ class Trainer:
             gradient_accumulation_steps=config.gradient_accumulation_steps,
         )
         training_state.check_supported(self.accelerator)
+        self.events = events if events and self.accelerator.is_main_process else TrainEvents(None)
+        """`--events`: written by the main process only."""
         self.progress = TrainingProgress()
         self.next_checkpoint = 0
         """The n of the next `checkpoint_<n>` folder."""
@@ -157,6 +162,9 @@ class Trainer:
             mininterval=2.0,
             dynamic_ncols=True,
         )
+        self.events.emit(
+            "started", steps=max_steps, resume_step=progress.step, output_dir=self.output_dir
+        )
         saved_at = validated_at = progress.step
         if progress.step == 0 and config.validation.at_start:
             self.validate()
@@ -185,6 +193,7 @@ class Trainer:
                     )
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
+                self._step_event(loss, bar.total, time.monotonic() - started, first_step)
                 if accelerator.is_main_process:
                     checkpoints.append_csv(
                         self.output_dir / "losses.csv",
@@ -213,9 +222,23 @@ class Trainer:
         target = self.output_dir / "export"
         if accelerator.is_main_process:
             self.task.export(self.output_dir, target)
+            self.events.emit("exported", path=target)
         accelerator.wait_for_everyone()
         accelerator.end_training()
         return target
+
+    def _step_event(self, loss: float, total: int, seconds_run: float, first_step: int) -> None:
+        step = self.progress.step
+        per_step = seconds_run / max(1, step - first_step)
+        eta = per_step * max(0, total - step)
+        self.events.emit(
+            "step",
+            step=step,
+            steps=total,
+            loss=loss,
+            seconds_per_step=round(per_step, 4),
+            eta_seconds=round(eta, 1),
+        )
 
     def _time_is_up(self, deadline: float | None) -> bool:
         """Whether the time budget is spent; every process stops at the same step."""
@@ -260,6 +283,7 @@ class Trainer:
             )
             checkpoints.write_marker(folder, self.progress.state_dict())
             checkpoints.remove_oldest(self.output_dir, self.config.checkpointing.keep_last)
+            self.events.emit("checkpoint", step=self.progress.step, path=folder)
         self.accelerator.wait_for_everyone()
         return folder
 
@@ -280,12 +304,16 @@ class Trainer:
                     self.output_dir / "validation" / "metrics.csv", {"step": step, **metrics}
                 )
                 logger.info("step %d validation: %s", step, metrics)
+                self.events.emit("validation", step=step, metrics=metrics)
         self.accelerator.wait_for_everyone()
 
 
-def train(config: TrainConfig, resume: str | None = None) -> Path:
-    """Train as configured (optionally resuming); returns the export folder."""
-    return Trainer(config, resume).run()
+def train(
+    config: TrainConfig, resume: str | None = None, events: TrainEvents | None = None
+) -> Path:
+    """Train as configured (optionally resuming), writing `events` (`--events`) if given;
+    returns the export folder."""
+    return Trainer(config, resume, events).run()
 
 
 def time_limited_total(
