@@ -39,6 +39,7 @@ Stage = Literal[
     "save",
     "prompts",
     "pairs",
+    "train",
 ]
 ErrorKind = Literal[
     "bad_input",
@@ -250,6 +251,29 @@ class GenirPairs(Request):
     TYPE: ClassVar[str] = "genir_pairs"
     run: str = ""
     """The run folder on the engine's machine."""
+
+
+@dataclass
+class Train(Request):
+    """Train a model with `dreamclear train`, run by the engine as a child process: one job,
+    announced by `accepted` (its input: the config), stage "load" while the trainer starts,
+    then stage "train" with step = optimiser steps done of steps (the label has the loss),
+    answered by `result` (output: the folder the trainer exported). Interrupted, the child
+    stops; sent again with `resume` the run continues from its last checkpoint. A trainer that
+    fails is an `error` (its kind and hint, or the end of its output).
+    Added within version 2: an engine that takes it lists the capability "train"."""
+
+    TYPE: ClassVar[str] = "train"
+    config: str = ""
+    """A training config (TOML, see resources/configs/) or a GenIR run's genir.toml, on the
+    engine's machine. Relative paths in it are taken from the engine's working folder."""
+    task: str = ""
+    """The trainer's `--task` (e.g. "genir-prompts", "quality-classifier"); "" for none."""
+    resume: bool = True
+    """Continue from the newest complete checkpoint in the run's output folder, if any;
+    false refuses a folder that already holds checkpoints."""
+    max_steps: int = 0
+    """Optimiser steps of the whole run; 0: the config's."""
 
 
 @dataclass
@@ -466,6 +490,7 @@ REQUESTS: dict[str, type[Request]] = {
         Export,
         GenirPrompts,
         GenirPairs,
+        Train,
     )
 }
 EVENTS: dict[str, type[Event]] = {

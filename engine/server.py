@@ -26,6 +26,7 @@ from engine.connection import HELLO_TIMEOUT_S, READ_CHUNK, Connection
 from engine.errors import EngineError, error_event
 from engine.jobs.genir_stages import GenirPairsJobs, GenirPromptsJobs
 from engine.jobs.restore import RestoreJobs
+from engine.jobs.train_job import TrainJobs
 from engine.model_service import ModelService
 from engine.path_policy import ANYWHERE, PathPolicy
 from engine.runner import JobRunner
@@ -40,6 +41,7 @@ CAPABILITIES = [
     "model_action",
     "export",
     "genir",
+    "train",
     *p.ADDED_OPTIONS,
 ]
 """What `hello_reply` lists: optional requests and the restore options added within version 1."""
@@ -128,7 +130,7 @@ class EngineServer:
         self._facts_done = threading.Event()
         self.runner = JobRunner(
             self._post,
-            [RestoreJobs(config.store_root), GenirPromptsJobs(), GenirPairsJobs()],
+            [RestoreJobs(config.store_root), GenirPromptsJobs(), GenirPairsJobs(), TrainJobs()],
             warm_up=self._warm_up,
         )
         self.models = ModelService(config.store_root, self._post)
