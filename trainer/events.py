@@ -12,6 +12,9 @@ at once, each with an `event` field:
     {"event": "exported", "path": ".../export"}
     {"event": "error", "kind": "bad_setting", "message": "...", "hint": "..."}
 
+An interrupted run (SIGINT: trainer/interrupt.py) ends with a `checkpoint` event and an
+`error` of kind "cancelled".
+
 `steps` is the run's total as far as it is known (under `max_minutes`, the step the time
 budget will reach at the pace so far); `seconds_per_step` is the average of this process's
 steps. Only the main process of an accelerate run writes events.

@@ -5,7 +5,8 @@ accelerate handles devices, mixed precision, multiple GPUs and gradient accumula
 `keep_last` kept): the models, the optimiser and the RNG states (`training_state`, files that
 hold no code), the config (TOML) and, last, the completion marker with our `TrainingProgress`.
 Resuming loads a complete checkpoint and skips the batches already seen in its epoch, so the
-data continues at the exact sample.
+data continues at the exact sample. A first Ctrl-C (SIGINT) stops after the current step with a
+checkpoint (trainer/interrupt.py).
 
 Outputs: `losses.csv` (one row per optimiser step), `validation/metrics.csv` and
 `validation/step_<n>/` sample images, and `export/` (the task's loadable weights) at the end.
@@ -27,10 +28,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from engine.errors import JobInterrupted
 from trainer import checkpoints, training_state
 from trainer.config import ConfigError, TrainConfig, config_to_toml
 from trainer.data import collate_crops
 from trainer.events import TrainEvents
+from trainer.interrupt import StopRequest
 from trainer.tasks import build_task
 from trainer.tasks.base import Task
 
@@ -72,9 +75,15 @@ class Trainer:
     """Runs one task from a config; `run()` trains to `max_steps` and exports."""
 
     def __init__(
-        self, config: TrainConfig, resume: str | None = None, events: TrainEvents | None = None
+        self,
+        config: TrainConfig,
+        resume: str | None = None,
+        events: TrainEvents | None = None,
+        stop: StopRequest | None = None,
     ) -> None:
         self.config = config
+        self.stop = stop
+        """Asked (SIGINT): checkpoint after the current step and end with JobInterrupted."""
         self.output_dir = config.checkpointing.output_dir
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
@@ -169,7 +178,7 @@ class Trainer:
         if progress.step == 0 and config.validation.at_start:
             self.validate()
         started, first_step = time.monotonic(), progress.step
-        stopping = False
+        stopping = interrupted = False
         while progress.step < max_steps and not stopping:
             epoch, skip = divmod(progress.batches_seen, len(self.loader))
             batches = accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
@@ -210,6 +219,9 @@ class Trainer:
                     validated_at = progress.step
                 if progress.step >= max_steps:
                     break
+                if self._stop_asked():
+                    stopping = interrupted = True
+                    break
                 if self._time_is_up(deadline):
                     logger.info("max_minutes reached at step %d: stopping.", progress.step)
                     stopping = True
@@ -217,6 +229,12 @@ class Trainer:
         bar.close()
         if saved_at != progress.step or not checkpoints.complete_checkpoints(self.output_dir):
             self.save_checkpoint()
+        if interrupted:
+            accelerator.end_training()
+            raise JobInterrupted(
+                f"training interrupted at step {progress.step}, its checkpoint saved",
+                hint="continue with --resume latest",
+            )
         if validated_at != progress.step:
             self.validate()
         target = self.output_dir / "export"
@@ -239,6 +257,14 @@ class Trainer:
             seconds_per_step=round(per_step, 4),
             eta_seconds=round(eta, 1),
         )
+
+    def _stop_asked(self) -> bool:
+        """Whether a process was interrupted (SIGINT); every process stops at the same step."""
+        asked = self.stop is not None and self.stop.asked
+        if self.accelerator.num_processes == 1:
+            return asked
+        flag = torch.tensor(float(asked), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum") > 0)
 
     def _time_is_up(self, deadline: float | None) -> bool:
         """Whether the time budget is spent; every process stops at the same step."""
@@ -312,8 +338,10 @@ def train(
     config: TrainConfig, resume: str | None = None, events: TrainEvents | None = None
 ) -> Path:
     """Train as configured (optionally resuming), writing `events` (`--events`) if given;
-    returns the export folder."""
-    return Trainer(config, resume, events).run()
+    returns the export folder. A first Ctrl-C (SIGINT) stops after the current step with a
+    checkpoint (trainer/interrupt.py)."""
+    with StopRequest() as stop:
+        return Trainer(config, resume, events, stop).run()
 
 
 def time_limited_total(

@@ -7,9 +7,9 @@ or runs out of memory must not take the engine down with it; so a job runs
 reaches the engine's own stdout, which may be the protocol channel.
 
 - `step` events become the job's progress (`stage`, step of steps, the loss in the label).
-- Interrupt: SIGINT (Windows: terminate), then a kill after `STOP_GRACE_S`; the job ends as
-  `cancelled` once the child is gone. The trainer's checkpoints are complete or ignored
-  (trainer/checkpoints.py), so `--resume latest` later continues from the last one.
+- Interrupt: SIGINT (Windows: terminate), on which the trainer finishes its step and saves a
+  checkpoint; a kill after `STOP_GRACE_S`. The job ends as `cancelled` once the child is
+  gone; `--resume latest` later continues from the last complete checkpoint.
 - A child that fails: its own `error` event (kind, message, hint) when it sent one, else the
   exit code and the tail of its stderr.
 - If the engine dies, the child's next event meets a closed pipe and the trainer stops.
@@ -37,8 +37,10 @@ from engine.jobs.base import JobContext
 
 logger = logging.getLogger(__name__)
 
-STOP_GRACE_S = 15.0
-"""How long an interrupted child may take to stop before it is killed."""
+STOP_GRACE_S = 60.0
+"""How long an interrupted child may take to stop before it is killed: the trainer finishes
+its step and saves a checkpoint first (trainer/interrupt.py). A kill in the middle of that
+save loses nothing more: an incomplete checkpoint is ignored."""
 STDERR_TAIL_CHARS = 2000
 """How much of a failed child's stderr its error shows (the end: the traceback)."""
 POLL_S = 0.1

@@ -1,10 +1,19 @@
-"""`dreamclear train --events`: one JSON object per line, every kind of event in order."""
+"""`dreamclear train --events`: one JSON object per line, every kind of event in order; a
+SIGINT stops a run after its step with a checkpoint."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
 
 from dreamclear.cli import main
+from trainer import checkpoints
 
 
 def read_events(path) -> list[dict]:
@@ -56,3 +65,33 @@ def test_a_bad_config_gives_an_error_event(tmp_path, capsys):
     assert error["event"] == "error" and error["kind"] == "bad_setting"
     assert "optimisation.learning_rat" in error["message"]
     assert "optimisation.learning_rat" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process is POSIX's")
+def test_sigint_stops_after_the_step_with_a_checkpoint(make_starter_config):
+    config = make_starter_config("sigint", max_steps=1000, checkpoint_every=500)
+    out = config.checkpointing.output_dir
+    path = out.parent / "events.jsonl"
+    command = [sys.executable, "-m", "dreamclear.cli", "train", str(out.parent / "train.toml")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([*command, "--events", str(path)], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (path.exists() and '"step"' in path.read_text(encoding="utf-8")):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert "hint: continue with --resume latest" in stderr.decode()
+    events = read_events(path)
+    last_step = max(event["step"] for event in events if event["event"] == "step")
+    assert events[-2] == {
+        "event": "checkpoint",
+        "step": last_step,
+        "path": str(out / "checkpoints" / "checkpoint_0"),
+    }
+    assert events[-1]["event"] == "error" and events[-1]["kind"] == "cancelled"
+    assert checkpoints.read_marker(out / "checkpoints" / "checkpoint_0")["step"] == last_step

@@ -9,6 +9,7 @@ from engine_harness import EngineProcess, hello, job_events
 from PIL import Image
 
 from dreamclear_studio_resources import resource_path
+from trainer import checkpoints
 
 ENDINGS = {"result", "error", "cancelled"}
 
@@ -111,14 +112,18 @@ def test_interrupt_stops_the_child_and_train_resumes_from_its_checkpoint(engine,
     events = client.until(lambda e: e["type"] in ENDINGS and e.get("job_id"), timeout=60)
     assert events[-1]["type"] == "cancelled", seen + events
     assert not children_of(process)  # the child is gone before `cancelled`
-    stopped_at = max(e["step"] for e in seen + events if e["type"] == "progress")
+    # It stopped after its step with a checkpoint: no step it reported is lost.
+    reported = max(e["step"] for e in seen + events if e["type"] == "progress")
+    latest = checkpoints.complete_checkpoints(tmp_path / "out")[-1]
+    saved = checkpoints.read_marker(latest)["step"]
+    assert saved >= reported
 
-    events = train(client, config, "t3", max_steps=stopped_at + 2)
+    events = train(client, config, "t3", max_steps=saved + 2)
     assert events[-1]["type"] == "result", events
     steps = [e["step"] for e in events if e["type"] == "progress"]
-    assert steps[-1] == stopped_at + 2
+    assert steps == [saved + 1, saved + 2]
     rows = (tmp_path / "out" / "losses.csv").read_text().splitlines()[1:]
-    assert [int(row.split(",")[0]) for row in rows] == list(range(1, stopped_at + 3))
+    assert [int(row.split(",")[0]) for row in rows] == list(range(1, saved + 3))
 
 
 def test_a_failing_child_is_a_clear_error_and_the_engine_goes_on(engine, photos, tmp_path):
