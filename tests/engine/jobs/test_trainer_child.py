@@ -190,3 +190,19 @@ def test_planning_checks_every_folder_the_config_names(tmp_path):
     config.write_text("not = [toml")
     with pytest.raises(BadSettingError, match="cannot be read"):
         TrainJobs().plan(p.Train(config=str(config)), PathPolicy([tmp_path]))
+
+
+def test_planning_a_genir_run_checks_its_folders(tmp_path):
+    from engine.genir.run_folder import init_run
+
+    images, base = tmp_path / "images", tmp_path / "elsewhere" / "base"
+    images.mkdir()
+    base.mkdir(parents=True)
+    (base / "model_index.json").write_text("{}")
+    run = tmp_path / "run"
+    config = init_run(run, images=images, base_model=base)
+    request = p.Train(config=str(config), task="genir-prompts")
+    (job,) = TrainJobs().plan(request, PathPolicy([tmp_path]))
+    assert job.spec.task == "genir-prompts"
+    with pytest.raises(PathNotAllowedError, match="base model"):
+        TrainJobs().plan(request, PathPolicy([run, images]))
