@@ -89,13 +89,19 @@ def run_trainer_child(argv: list[str], context: JobContext, stage: p.Stage = "tr
     job's progress in `stage`; returns the folder it exported. Raises `JobInterrupted` once
     an interrupted child is gone, `TrainingFailed` when it fails."""
     context.stage("load")
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_child_environment(),
-    )
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_child_environment(),
+        )
+    except OSError as error:
+        raise TrainingFailed(
+            f"the training process could not start: {error}",
+            hint="check that this Python can run `python -m dreamclear.cli train --help`",
+        ) from None
     logger.info("training process %d: %s", process.pid, " ".join(argv))
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
     tail = _Tail()
@@ -138,6 +144,9 @@ def run_trainer_child(argv: list[str], context: JobContext, stage: p.Stage = "tr
     context.progress.flush()
     if code == 0 and exported:
         return Path(exported)
+    if reported is not None and reported.get("kind") == "cancelled":
+        # Interrupted from elsewhere (Ctrl-C in the engine's terminal): stopped with a checkpoint.
+        raise JobInterrupted(str(reported.get("message", "")), str(reported.get("hint", "")))
     raise _failure(code, reported, tail.text())
 
 

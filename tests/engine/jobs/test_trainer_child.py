@@ -87,6 +87,12 @@ def test_the_trainers_own_error_keeps_its_kind_and_hint():
     )
 
 
+def test_a_child_interrupted_from_elsewhere_ends_as_interrupted():
+    stopped = {"event": "error", "kind": "cancelled", "message": "at step 3", "hint": "resume"}
+    with pytest.raises(JobInterrupted, match="at step 3"):
+        run_trainer_child(child(lines(stopped) + "raise SystemExit(1)\n"), context([]))
+
+
 def test_an_end_without_export_is_an_error():
     with pytest.raises(TrainingFailed, match="without exporting"):
         run_trainer_child(child("pass"), context([]))
