@@ -231,6 +231,30 @@ class FakeEngine:
         self.queue.append(job)
         self.wake.set()
 
+    async def step(self, job: Job, step: int, stage: p.Stage, label: str) -> bool:
+        """One scripted step and its progress; False (after `cancelled`) when interrupted. The
+        "crash" behaviour exits in the middle of a job's second step."""
+        if step == 2 and self.behaviour == "crash":
+            await asyncio.sleep(self.step_s / 2)
+            log.error("fake engine: crashing in job %s", job.id)
+            os._exit(3)
+        await asyncio.sleep(self.step_s)
+        if self.interrupted:
+            self.emit(p.Cancelled(job_id=job.id, reason="interrupt"))
+            return False
+        self.emit(
+            p.Progress(
+                job_id=job.id,
+                stage=stage,
+                step=step,
+                steps=job.steps,
+                fraction=step / job.steps,
+                label=label,
+                eta_s=(job.steps - step) * self.step_s,
+            )
+        )
+        return True
+
     async def run_train(self, job: Job) -> None:
         self.emit(p.Started(job_id=job.id, input=job.input))
         self.emit(p.StageEvent(job_id=job.id, stage="load"))
@@ -242,26 +266,10 @@ class FakeEngine:
         self.emit(p.StageEvent(job_id=job.id, stage="train"))
         first = self.trained.get(job.input, 0) + 1 if job.resume else 1
         for step in range(first, job.steps + 1):
-            if step == 2 and self.behaviour == "crash":
-                await asyncio.sleep(self.step_s / 2)
-                os._exit(3)
-            await asyncio.sleep(self.step_s)
-            if self.interrupted:
-                self.emit(p.Cancelled(job_id=job.id, reason="interrupt"))
+            label = f"Training step {step}/{job.steps}, loss {1.0 / (step + 1):.4g}"
+            if not await self.step(job, step, "train", label):
                 return
             self.trained[job.input] = step
-            loss = 1.0 / (step + 1)
-            self.emit(
-                p.Progress(
-                    job_id=job.id,
-                    stage="train",
-                    step=step,
-                    steps=job.steps,
-                    fraction=step / job.steps,
-                    label=f"Training step {step}/{job.steps}, loss {loss:.4g}",
-                    eta_s=(job.steps - step) * self.step_s,
-                )
-            )
         output = str(Path(job.input).parent / "export")
         self.emit(p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1))
 
@@ -323,25 +331,8 @@ class FakeEngine:
             return
         self.emit(p.StageEvent(job_id=job.id, stage="denoise"))
         for step in range(1, job.steps + 1):
-            if step == 2 and self.behaviour == "crash":
-                await asyncio.sleep(self.step_s / 2)
-                log.error("fake engine: crashing in job %s", job.id)
-                os._exit(3)
-            await asyncio.sleep(self.step_s)
-            if self.interrupted:
-                self.emit(p.Cancelled(job_id=job.id, reason="interrupt"))
+            if not await self.step(job, step, "denoise", f"Denoising {step}/{job.steps}"):
                 return
-            self.emit(
-                p.Progress(
-                    job_id=job.id,
-                    stage="denoise",
-                    step=step,
-                    steps=job.steps,
-                    fraction=step / job.steps,
-                    label=f"Denoising {step}/{job.steps}",
-                    eta_s=(job.steps - step) * self.step_s,
-                )
-            )
             if self.previews and (preview := self.preview(job)):
                 self.emit(preview)
         output = self.output_name(job)
