@@ -67,6 +67,7 @@ def test_a_bad_config_gives_an_error_event(tmp_path, capsys):
     assert "optimisation.learning_rat" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process is POSIX's")
 def test_sigint_stops_after_the_step_with_a_checkpoint(make_starter_config):
     config = make_starter_config("sigint", max_steps=1000, checkpoint_every=500)
