@@ -28,7 +28,9 @@ def fabricate_run(
 ) -> Path:
     """A run of `count` prompts whose stages up to `upto` (in `STAGES`) are done; the filter
     rejects the keys of `rejected` with those reasons (default: key 1 for its quality)."""
-    rejected = {1: [{"kind": "quality", "text": "quality 0.12 < 0.5"}]} if rejected is None else rejected
+    rejected = (
+        {1: [{"kind": "quality", "text": "quality 0.12 < 0.5"}]} if rejected is None else rejected
+    )
     done = set(STAGES[: STAGES.index(upto) + 1])
     images = folder.parent / f"{folder.name}-positives"
     images.mkdir(parents=True)
@@ -42,6 +44,7 @@ def fabricate_run(
     if "prompts" in done:
         lines = [{"key": k, "index": k, "prompt": p} for k, p in enumerate(prompts)]
         _write_jsonl(folder / "prompts" / "prompts.jsonl", lines)
+        _write_jsonl(folder / "prompts" / "rejected.jsonl", [])
     if "pairs" in done:
         (folder / "pairs" / "caption").mkdir(parents=True)
         with Journal.open(folder / "pairs" / "journal.jsonl", JournalHeader("genir.pairs")) as j:
