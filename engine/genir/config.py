@@ -93,8 +93,8 @@ class ExportConfig:
     published Real-ESRGAN second-order pipeline), for trainers that read ready-made pairs. Our
     choice: off, since `dreamclear train` degrades the HQ images on the fly."""
     lq_scale: int = 4
-    """How many times smaller an LQ image is than its HQ image (1, 2, 4 or 8; it must divide
-    `generation.resolution`). 4 is the scale DreamClear and Real-ESRGAN train at."""
+    """How many times smaller an LQ image is than its HQ image: 1, 2, 4 or 8 (each divides
+    `generation.resolution`, a multiple of 8). 4 is the scale DreamClear and Real-ESRGAN train at."""
     validation_images: int = 2
     """Accepted images held out of training as validation photos in the starter training config
     the export writes (train-starter.toml); the last ones by key. Our choice."""
@@ -182,9 +182,4 @@ def validate(config: GenIRConfig) -> None:
     require(filters.max_faces >= 0, "filter.max_faces", "must be >= 0")
     export = config.export
     require(export.lq_scale in (1, 2, 4, 8), "export.lq_scale", "must be 1, 2, 4 or 8")
-    require(
-        generation.resolution % export.lq_scale == 0,
-        "export.lq_scale",
-        f"must divide generation.resolution ({generation.resolution})",
-    )
     require(export.validation_images >= 0, "export.validation_images", "must be >= 0")

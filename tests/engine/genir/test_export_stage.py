@@ -216,3 +216,18 @@ def test_nothing_accepted_exports_nothing_and_writes_no_training_config(tmp_path
     outcome = run_export_stage(run, load_run(run))
     assert (outcome.images, outcome.rejected) == (0, 2)
     assert not (run / "export" / "train-starter.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("lq_scale = 4", "lq_scale = 3", "'export.lq_scale' must be 1, 2, 4 or 8"),
+        ("validation_images = 2", "validation_images = -1", "'export.validation_images'"),
+    ],
+)
+def test_export_settings_are_checked(run, old, new, message):
+    from engine.typed_config import ConfigError
+
+    _set(run, old, new)
+    with pytest.raises(ConfigError, match=message):
+        load_run(run)
