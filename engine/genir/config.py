@@ -94,7 +94,7 @@ class ExportConfig:
     choice: off, since `dreamclear train` degrades the HQ images on the fly."""
     lq_scale: int = 4
     """How many times smaller an LQ image is than its HQ image: 1, 2, 4 or 8 (each divides
-    `generation.resolution`, a multiple of 8). 4 is the scale DreamClear and Real-ESRGAN train at."""
+    `generation.resolution`, a multiple of 8). 4: the scale DreamClear and Real-ESRGAN train at."""
     validation_images: int = 2
     """Accepted images held out of training as validation photos in the starter training config
     the export writes (train-starter.toml); the last ones by key. Our choice."""
