@@ -185,18 +185,23 @@ def _run_all(args: argparse.Namespace, out: TextIO) -> int:
     from engine.genir.run_folder import load_run
     from engine.genir.stages import run_remaining
 
+    reporting = []  # a progress line is open: end it before the next message
+
     def starting(state) -> None:
-        sys.stderr.write(f"{state.name}: {state.state}, running it\n")
+        sys.stderr.write("\n" * len(reporting) + f"{state.name}: {state.state}, running it\n")
+        reporting.clear()
 
     def report(stage: str, done: int, total: int) -> None:
         sys.stderr.write(f"\r{stage}: {done}/{total}")
         sys.stderr.flush()
+        reporting[:] = [True]
 
     try:
         ran = run_remaining(args.run, load_run(args.run), report=report, starting=starting)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted: run the same command again to resume\n")
         return 130
+    sys.stderr.write("\n" * len(reporting))
     out.write(f"ran: {', '.join(ran)}\n" if ran else "every stage was done already\n")
     return 0
 

@@ -17,7 +17,9 @@ The last four are written whole (atomically) at the end of every run. Run again 
 decisions changed (a new override, a new filter), images no longer accepted are removed from
 images/ and lq/ (and forgotten by the journal) and newly accepted ones are added; under other
 export settings the export is rebuilt. Nothing in generate/ is ever written: a hard link shares
-the file, and every exported file is replaced by rename, never written through.
+the file, and every exported file is replaced by rename, never written through. The journal
+checks its files by size on open (not sha256): a large export reopens fast, and the files
+are only ever renamed into place whole.
 """
 
 from __future__ import annotations
