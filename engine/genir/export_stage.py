@@ -70,8 +70,7 @@ def read_decisions(run: Path) -> list[dict[str, Any]]:
             f"{path} does not exist: the images have not been filtered yet",
             hint="run `dreamclear genir filter RUN` (or `dreamclear genir run RUN`) first",
         )
-    overrides_path = Path(run) / OVERRIDES
-    overrides = json.loads(overrides_path.read_text("utf-8")) if overrides_path.is_file() else {}
+    overrides = _read_overrides(Path(run) / OVERRIDES)
     decisions: dict[int, dict[str, Any]] = {}
     with open(path, encoding="utf-8") as file:
         for line in file:
@@ -85,6 +84,23 @@ def read_decisions(run: Path) -> list[dict[str, Any]]:
                 "override": override,
             }
     return [decisions[key] for key in sorted(decisions)]
+
+
+def _read_overrides(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        return {}
+    try:
+        overrides = json.loads(path.read_text("utf-8"))
+        if not isinstance(overrides, dict) or not all(
+            isinstance(o, dict) and isinstance(o.get("accepted"), bool) for o in overrides.values()
+        ):
+            raise ValueError('expected {"KEY": {"accepted": true|false, "note": "..."}}')
+    except ValueError as error:  # JSON errors are ValueErrors
+        raise BadSettingError(
+            f"{path} is not a valid overrides file: {error}",
+            hint="fix or remove it; `dreamclear genir override` writes it",
+        ) from None
+    return overrides
 
 
 def decisions_digest(run: Path) -> str:

@@ -179,7 +179,7 @@ import sys, time
 from engine.genir.export_stage import run_export_stage
 from engine.genir.run_folder import load_run
 run = sys.argv[1]
-run_export_stage(run, load_run(run), report=lambda done, total: time.sleep(0.3))
+run_export_stage(run, load_run(run), report=lambda done, total: time.sleep(1))
 """
 
 
@@ -231,3 +231,10 @@ def test_export_settings_are_checked(run, old, new, message):
     _set(run, old, new)
     with pytest.raises(ConfigError, match=message):
         load_run(run)
+
+
+def test_a_broken_overrides_file_is_a_clear_error(run):
+    (run / "filter" / "overrides.json").write_text('{"1": {"accepted": "yes"}}')
+    with pytest.raises(BadSettingError, match="not a valid overrides file") as error:
+        run_export_stage(run, load_run(run))
+    assert "genir override" in error.value.hint
