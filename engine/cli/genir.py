@@ -84,6 +84,9 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     except EngineError as error:
         print_error(error)
         return 1
+    except KeyboardInterrupt:  # every stage is journalled
+        sys.stderr.write("\ninterrupted: run the same command again to resume\n")
+        return 130
 
 
 def _tiny_base(args: argparse.Namespace, out: TextIO) -> int:
@@ -164,11 +167,7 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"\rexport: {done}/{total} images")
         sys.stderr.flush()
 
-    try:
-        outcome = run_export_stage(args.run, load_run(args.run), report=report)
-    except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted: run the same command again to resume\n")
-        return 130
+    outcome = run_export_stage(args.run, load_run(args.run), report=report)
     if outcome.made:
         sys.stderr.write("\n")
     out.write(
@@ -196,11 +195,7 @@ def _run_all(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.flush()
         reporting[:] = [True]
 
-    try:
-        ran = run_remaining(args.run, load_run(args.run), report=report, starting=starting)
-    except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted: run the same command again to resume\n")
-        return 130
+    ran = run_remaining(args.run, load_run(args.run), report=report, starting=starting)
     sys.stderr.write("\n" * len(reporting))
     out.write(f"ran: {', '.join(ran)}\n" if ran else "every stage was done already\n")
     return 0
