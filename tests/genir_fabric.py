@@ -48,7 +48,11 @@ def fabricate_run(
     if "pairs" in done:
         (folder / "pairs" / "caption").mkdir(parents=True)
         with Journal.open(folder / "pairs" / "journal.jsonl", JournalHeader("genir.pairs")) as j:
-            j.write("p.png", {folder / "pairs" / "caption" / "p.txt": b"a bridge\n"})
+            pair = {folder / "pairs" / "caption" / "p.txt": b"a bridge\n"}
+            for side in ("positive", "negative"):
+                (folder / "pairs" / side).mkdir()
+                pair[folder / "pairs" / side / "p.png"] = (images / "p.png").read_bytes()
+            j.write("p.png", pair)
     if "finetune" in done:
         (folder / "finetune").mkdir()
         (folder / "finetune" / "learned_prompts.json").write_text(

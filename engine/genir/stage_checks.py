@@ -74,8 +74,9 @@ def _timing(state: StageState, records: list[JournalRecord], per_item: float = 1
     if seconds is None or seconds <= 0:
         return
     state.per_hour = 3600.0 * per_item / seconds
-    if state.state != "done" and state.total is not None and state.done is not None:
-        state.eta_s = max(state.total - state.done, 0) / per_item * seconds
+    left = (state.total or 0) - (state.done or 0)
+    if state.state != "done" and left > 0:
+        state.eta_s = left / per_item * seconds
 
 
 def _seconds_per_item(records: list[JournalRecord]) -> float | None:
@@ -203,9 +204,11 @@ def export_state(run: Path, config: GenIRConfig) -> StageState:
     records = list(journal.items.values()) if journal else []
     summary_path = folder / export_stage.SUMMARY
     summary = json.loads(summary_path.read_text("utf-8")) if summary_path.is_file() else None
-    filtered = filter_state(run, config)
-    accepted = filtered.counts.get("accepted")
-    _progress(state, len(records), accepted, started=journal is not None)
+    filtered = (Path(run) / export_stage.VERDICTS).is_file()
+    decisions = export_stage.read_decisions(run) if filtered else []
+    accepted = {d["key"] for d in decisions if d["accepted"]}
+    exported = sum(1 for r in records if r.key in accepted)
+    _progress(state, exported, len(accepted) if filtered else None, started=journal is not None)
     if summary is not None:
         state.counts = {"exported": summary["images"], "rejected": summary["rejected"]}
         if summary.get("decisions_sha256") != export_stage.decisions_digest(run):

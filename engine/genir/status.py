@@ -44,7 +44,7 @@ class GenirStatus:
                     stage.name,
                     stage.state + (f" ({stage.note})" if stage.note else ""),
                     _progress_text(stage),
-                    "-" if stage.per_hour is None else f"{stage.per_hour:.4g}",
+                    "-" if stage.per_hour is None else _rate_text(stage.per_hour),
                     "-" if stage.eta_s is None else duration_text(stage.eta_s),
                 )
             )
@@ -62,6 +62,11 @@ def _progress_text(stage: StageState) -> str:
         parts.append(f"{stage.done}{total} {stage.unit}".rstrip())
     parts += [f"{name} {count}" for name, count in stage.counts.items()]
     return ", ".join(parts) or "-"
+
+
+def _rate_text(per_hour: float) -> str:
+    """180312.4 -> "180,312", 2.345 -> "2.35"."""
+    return f"{per_hour:,.0f}" if per_hour >= 100 else f"{per_hour:.3g}"
 
 
 def duration_text(seconds: float) -> str:
