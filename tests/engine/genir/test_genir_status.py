@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from genir_fabric import fabricate_run
+from genir_fabric import fabricate_run, set_overrides
 
 from engine.errors import BadSettingError
 from engine.genir import stages
@@ -83,6 +83,11 @@ def test_run_exports_a_run_whose_earlier_stages_are_done_and_then_runs_nothing(t
     assert (run / "export" / "manifest.jsonl").is_file()
     assert set(_states(run).values()) == {"done"}
     assert run_remaining(run, config) == []
+    # A new override makes the export stale: run brings it up to date, and only it.
+    set_overrides(run, {2: (False, "a face")})
+    assert _states(run)["export"] == "stale"
+    assert run_remaining(run, config) == ["export"]
+    assert not (run / "export" / "images" / "000002.png").exists()
 
 
 def test_run_goes_through_the_stages_left_in_order(tmp_path, base, monkeypatch):
