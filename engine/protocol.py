@@ -480,7 +480,8 @@ class GenirStatusReply(Event):
     """`dreamclear genir status RUN --json`'s object: "format", "run", "stage_reached",
     "counts", "next" (the first stage not done, or null) and "stages", one object per stage in
     run order with "name", "state" ("todo", "partial", "done", "stale"), "done", "total",
-    "unit", "per_hour", "eta_s" (seconds), "counts" and "note" (docs/genir.md "Status")."""
+    "unit", "per_hour", "eta_s" (seconds), "counts" and "note" (docs/genir.md, "`genir run`
+    and `genir status`")."""
 
 
 @dataclass
