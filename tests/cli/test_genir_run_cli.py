@@ -47,6 +47,9 @@ def test_export_verb_then_train_runs_two_steps_on_the_export(tmp_path, base, cap
     assert "4 images in" in out and f"dreamclear train {config}" in out
     text = config.read_text()
     assert 'validation_photos = ["000003.png", "000004.png"]' in text
+    # The export's part is the data, crops and held-out photos; a tiny model keeps it fast.
+    text = text.replace("batch_size = 4", "batch_size = 2")
+    config.write_text(text + "\n[starter]\nnum_feat = 8\nnum_block = 1\nestimator_channels = 8\n")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
