@@ -138,8 +138,10 @@ def run_export_stage(
     list, the summary and the starter training config. `check_cancelled` is called between
     images (it raises to stop); `report(images exported, images accepted)` after each."""
     run = Path(run)
-    decisions = read_decisions(run)
+    # Digest first: should the decisions change while they are read, the summary names the
+    # older ones, and the export reads as stale (redone), never as current.
     digest = decisions_digest(run)
+    decisions = read_decisions(run)
     accepted = [d for d in decisions if d["accepted"]]
     folder = stage_folder(run)
     header = _header(config)
@@ -252,6 +254,13 @@ def _export_image(
     journal: Journal, run: Path, config: GenIRConfig, key: int, metadata: dict[str, Any]
 ) -> None:
     source = run / metadata["source"]
+    # Only generated images are exported: a verdicts file naming another path (absolute,
+    # "..", a symlink out) must not turn the export into a way to read any file.
+    if not source.resolve().is_relative_to((run / "generate").resolve()):
+        raise BadSettingError(
+            f"the verdict of image {key} names {metadata['source']}, outside {run / 'generate'}",
+            hint="verdicts.jsonl is written by the filter stage: run it again",
+        )
     if not source.is_file():
         raise BadSettingError(
             f"{source} is missing: the filter accepted an image that is not there",

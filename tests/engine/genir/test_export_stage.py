@@ -238,3 +238,14 @@ def test_a_broken_overrides_file_is_a_clear_error(run):
     with pytest.raises(BadSettingError, match="not a valid overrides file") as error:
         run_export_stage(run, load_run(run))
     assert "genir override" in error.value.hint
+
+
+def test_a_verdict_naming_a_file_outside_generate_is_refused(run, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not yours")
+    verdicts = run / "filter" / "verdicts.jsonl"
+    text = verdicts.read_text().replace("generate/images/000000.png", str(secret))
+    verdicts.write_text(text)
+    with pytest.raises(BadSettingError, match="outside"):
+        run_export_stage(run, load_run(run))
+    assert not any((run / "export" / "images").iterdir())
