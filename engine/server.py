@@ -245,12 +245,15 @@ class EngineServer:
 
     async def _genir_status(self, client: Connection, request: p.GenirStatus) -> None:
         """In a thread: it reads files only, so it answers even while a stage job runs."""
+        from engine.genir.run_folder import load_run
         from engine.genir.status import genir_status
 
         def status() -> p.GenirStatusReply:
             if not request.run:
                 raise BadSettingError("genir_status needs a run folder", hint="name one in `run`")
             run = client.paths.check(request.run, "the run folder")
+            # The status counts the run's images: like a stage job, only in allowed folders.
+            client.paths.check(str(load_run(run).images), "the run's images folder")
             return p.GenirStatusReply(
                 request_id=request.id, run=str(run), status=genir_status(run).to_json()
             )
