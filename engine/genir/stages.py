@@ -38,12 +38,12 @@ STAGES: tuple[StageEntry, ...] = (
         "prompts", "engine.genir.prompts_stage:run_prompts_stage", stage_checks.prompts_state
     ),
     StageEntry("pairs", "engine.genir.pairs_stage:run_pairs_stage", stage_checks.pairs_state),
-    # Dual-prompt fine-tuning (a trainer task, run as a child process: the engine never
-    # imports the trainer). To be pointed at its code at merge.
+    # Work None: to be pointed at the stage's function when it is merged. finetune and
+    # classifier are trainer tasks (`genir-prompts`, `quality-classifier`): their functions
+    # run `dreamclear train` as a child process, since the engine never imports the trainer.
     StageEntry("finetune", None, stage_checks.finetune_state),
     StageEntry("generate", None, stage_checks.generate_state),
-    # The quality classifier (a trainer task), trained before the filter when missing.
-    StageEntry("classifier", None, stage_checks.classifier_state),
+    StageEntry("classifier", None, stage_checks.classifier_state),  # before filter, when missing
     StageEntry("filter", None, stage_checks.filter_state),
     StageEntry("export", "engine.genir.export_stage:run_export_stage", stage_checks.export_state),
 )
