@@ -40,6 +40,7 @@ Stage = Literal[
     "prompts",
     "pairs",
     "train",
+    "export",
 ]
 ErrorKind = Literal[
     "bad_input",
@@ -276,6 +277,28 @@ class Train(Request):
     """Optimiser steps of the whole run; 0: the config's."""
 
 
+class GenirExport(Request):
+    """Run GenIR's "export" stage in a run folder whose images are filtered: one job, reporting
+    stage "export" with step = images exported of steps = images accepted, answered by
+    `result` (output: the run's export folder). Sent again it resumes, and after the decisions
+    changed (an override) it brings the export up to date. Added within version 2 under the
+    capability "genir"."""
+
+    TYPE: ClassVar[str] = "genir_export"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirStatus(Request):
+    """How far a GenIR run folder is, read from its files (no job, nothing written): answered
+    by `genir_status_reply`, or `error`. Added within version 2 under the capability "genir"."""
+
+    TYPE: ClassVar[str] = "genir_status"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
 @dataclass
 class Shutdown(Request):
     """Finish nothing more: interrupt the running job, drop the queue, answer `bye`, exit."""
@@ -473,6 +496,18 @@ class Exported(Event):
 
 
 @dataclass
+class GenirStatusReply(Event):
+    TYPE: ClassVar[str] = "genir_status_reply"
+    run: str = ""
+    status: dict[str, Any] = field(default_factory=dict)
+    """`dreamclear genir status RUN --json`'s object: "format", "run", "stage_reached",
+    "counts", "next" (the first stage not done, or null) and "stages", one object per stage in
+    run order with "name", "state" ("todo", "partial", "done", "stale"), "done", "total",
+    "unit", "per_hour", "eta_s" (seconds), "counts" and "note" (docs/genir.md, "`genir run`
+    and `genir status`")."""
+
+
+@dataclass
 class Bye(Event):
     TYPE: ClassVar[str] = "bye"
 
@@ -491,6 +526,8 @@ REQUESTS: dict[str, type[Request]] = {
         GenirPrompts,
         GenirPairs,
         Train,
+        GenirExport,
+        GenirStatus,
     )
 }
 EVENTS: dict[str, type[Event]] = {
@@ -513,6 +550,7 @@ EVENTS: dict[str, type[Event]] = {
         ModelProgress,
         ModelDone,
         Exported,
+        GenirStatusReply,
     )
 }
 

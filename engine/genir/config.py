@@ -87,6 +87,20 @@ class FilterConfig:
 
 
 @dataclass
+class ExportConfig:
+    lq_pairs: bool = False
+    """Also write an LQ image of every exported image, made by our training degradation (the
+    published Real-ESRGAN second-order pipeline), for trainers that read ready-made pairs. Our
+    choice: off, since `dreamclear train` degrades the HQ images on the fly."""
+    lq_scale: int = 4
+    """How many times smaller an LQ image is than its HQ image: 1, 2, 4 or 8 (each divides
+    `generation.resolution`, a multiple of 8). 4: the scale DreamClear and Real-ESRGAN train at."""
+    validation_images: int = 2
+    """Accepted images held out of training as validation photos in the starter training config
+    the export writes (train-starter.toml); the last ones by key. Our choice."""
+
+
+@dataclass
 class GenIRConfig:
     images: Path
     """Folder of high-quality positive images (searched recursively)."""
@@ -103,6 +117,8 @@ class GenIRConfig:
     """Stage 3: images from the fine-tuned model under the learned prompts."""
     filter: FilterConfig = field(default_factory=FilterConfig)
     """Stage 3: which generated images are kept."""
+    export: ExportConfig = field(default_factory=ExportConfig)
+    """The accepted images as a training set (RUN/export), optionally with LQ pairs."""
 
 
 def load_config(path: Path | str) -> GenIRConfig:
@@ -164,3 +180,6 @@ def validate(config: GenIRConfig) -> None:
     require(generation.batch_size >= 1, "generation.batch_size", "must be at least 1")
     require(0 <= filters.quality_threshold <= 1, "filter.quality_threshold", "must be in [0, 1]")
     require(filters.max_faces >= 0, "filter.max_faces", "must be >= 0")
+    export = config.export
+    require(export.lq_scale in (1, 2, 4, 8), "export.lq_scale", "must be 1, 2, 4 or 8")
+    require(export.validation_images >= 0, "export.validation_images", "must be >= 0")

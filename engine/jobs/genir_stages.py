@@ -11,6 +11,8 @@ journal.
   far of steps = wanted, stopping between chunks; output prompts.jsonl.
 - `genir_pairs` (engine.genir.pairs_stage): stage "pairs", step = pairs done of steps =
   positives, stopping between pairs; output the run's pairs folder.
+- `genir_export` (engine.genir.export_stage): stage "export", step = images exported of
+  steps = images accepted, stopping between images; output the run's export folder.
 """
 
 from __future__ import annotations
@@ -92,3 +94,9 @@ class GenirPairsJobs(GenirStageJobs):
     request_type = p.GenirPairs
     stage = "pairs"
     work = "engine.genir.pairs_stage:run_pairs_stage"
+
+
+class GenirExportJobs(GenirStageJobs):
+    request_type = p.GenirExport
+    stage = "export"
+    work = "engine.genir.export_stage:run_export_stage"
