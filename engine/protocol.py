@@ -277,6 +277,7 @@ class Train(Request):
     """Optimiser steps of the whole run; 0: the config's."""
 
 
+@dataclass
 class GenirExport(Request):
     """Run GenIR's "export" stage in a run folder whose images are filtered: one job, reporting
     stage "export" with step = images exported of steps = images accepted, answered by
