@@ -35,6 +35,9 @@ class PromptsConfig:
     llm_model: str = ""
     """The local instruct language model (transformers, local files only): a folder, or a
     model of the store such as "genir-llm" (`dreamclear models list`). Empty for none."""
+    llm_lines: int = 20
+    """Descriptions asked of the LLM per call (one call is one chunk of the journal). Our
+    choice: enough for variety within a call, short enough for a small model to follow."""
     llm_judge: bool = False
     """Also ask `llm_model` to delete inappropriate prompts with the paper's instruction, after
     the privacy filter. Our choice: off (the rules already reject what they can name)."""
@@ -164,6 +167,7 @@ def validate(config: GenIRConfig) -> None:
     if prompts.source == "template":
         limit = combinations(people=prompts.people)
         require(prompts.count <= limit, "prompts.count", f"must be at most {limit}")
+    require(1 <= prompts.llm_lines <= 1000, "prompts.llm_lines", "must be in [1, 1000]")
     require(
         bool(prompts.llm_model) or (prompts.source != "llm" and not prompts.llm_judge),
         "prompts.llm_model",

@@ -31,7 +31,8 @@ from typing import Literal
 
 from dreamclear_studio_resources import resource_path
 
-FindingKind = Literal["email", "url", "handle", "phone", "address", "name", "nsfw"]
+FindingKind = Literal["email", "url", "handle", "phone", "address", "name", "nsfw", "judge"]
+"""The rules' kinds, and "judge" for a prompt the optional LLM judge deleted (prompts_stage)."""
 
 
 def _words(text: str) -> frozenset[str]:

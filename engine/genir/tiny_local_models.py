@@ -5,6 +5,9 @@ Each function writes a folder that the real loaders (engine.genir.local_models) 
 
 - `save_tiny_llm`: a LlamaForCausalLM (width 16, 2 layers) with a byte-level BPE tokenizer
   (the 256 byte symbols, no merges) and a plain chat template: a stand-in for the prompt LLM.
+  Its vocabulary also holds `WORDS` as whole tokens, each with a leading space and some with a
+  leading newline, so that random text comes out as lines of words, as a list of
+  descriptions does (word salad, but it exercises the line parser and the privacy filter).
 - `save_tiny_captioner`: a BlipForConditionalGeneration (32 px images) with its processor and a
   WordPiece vocabulary of single characters: a stand-in for BLIP captioning.
 - `save_tiny_judge`: a LlavaForConditionalGeneration (CLIP vision tower of 32 px images in
@@ -32,15 +35,27 @@ IMAGE_CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}"
 )
 SPECIAL_TOKENS = ("<s>", "</s>", "<pad>", "<image>")
+_WORD_TEXT = (
+    "a an the of with and in on under near old stone wooden quiet misty sunny rainy "
+    "lake river forest mountain harbour bridge street market garden field beach tower "
+    "snow fog light shadow morning evening autumn spring green blue red golden rusty "
+    "glass brick moss sand rocks boats leaves clouds sky water path wall roof window"
+)
+WORDS = tuple(_WORD_TEXT.split())
+"""Whole-word tokens of the tiny LLM's vocabulary (see the module docstring)."""
 
 
-def build_byte_tokenizer():
-    """A fast byte-level BPE tokenizer (no merges) with `SPECIAL_TOKENS` and a chat template."""
+def build_byte_tokenizer(words: tuple[str, ...] | list[str] = ()):
+    """A fast byte-level BPE tokenizer (no merges) with `SPECIAL_TOKENS` and a chat template;
+    `words` are added as whole tokens (" word" always, "\nword" for every fourth word)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     symbols = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocabulary = {token: index for index, token in enumerate([*symbols, *SPECIAL_TOKENS])}
+    # In byte-level symbols "\u0120" is a space and "\u010a" a newline.
+    extra = [f"\u0120{w}" for w in words] + [f"\u010a{w}" for w in words[::4]]
+    tokens = [*symbols, *extra, *SPECIAL_TOKENS]
+    vocabulary = {token: index for index, token in enumerate(tokens)}
     core = Tokenizer(models.BPE(vocab=vocabulary, merges=[]))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
@@ -75,7 +90,7 @@ def save_tiny_llm(folder: Path | str, seed: int = 0) -> Path:
 
     folder = Path(folder)
     torch.manual_seed(seed)
-    tokenizer = build_byte_tokenizer()
+    tokenizer = build_byte_tokenizer(WORDS)
     model = LlamaForCausalLM(_llama_config(tokenizer)).eval()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
