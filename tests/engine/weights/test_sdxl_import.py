@@ -13,6 +13,7 @@ from diffusers import StableDiffusionXLPipeline
 from safetensors.torch import save_file
 from sdxl_original_layout import original_layout, tiny_sdxl_with_distinct_encoders
 
+from dreamclear.cli import main
 from engine.errors import CheckpointError, ModelNotInstalledError
 from engine.genir.config import load_config
 from engine.genir.run_folder import init_run
@@ -55,9 +56,15 @@ def test_an_incomplete_or_other_folder_is_refused(tmp_path, tiny_sdxl_dir):
         recognise(broken)
 
 
-def test_a_single_file_is_converted_with_a_config_folder(store, distinct_base, single_file):
+def test_a_single_file_is_converted_with_a_config_folder(
+    tmp_path, distinct_base, single_file, monkeypatch, capsys
+):
     assert recognise(single_file).name == "sdxl-base"
-    status = store.import_path(None, single_file, config=distinct_base)
+    monkeypatch.setenv("DREAMCLEAR_MODEL_STORE", str(tmp_path / "store"))
+    assert main(["models", "import", str(single_file), "--config", str(distinct_base)]) == 0
+    assert "sdxl-base: converted to" in capsys.readouterr().out
+    store = ModelStore()
+    status = store.status("sdxl-base")
     assert status.installed and (status.path / "model_index.json").is_file()
     converted = StableDiffusionXLPipeline.from_pretrained(status.path)
     source = StableDiffusionXLPipeline.from_pretrained(distinct_base)
