@@ -123,3 +123,16 @@ def test_llm_source_needs_a_model(run):
     (run / "genir.toml").write_text(text)
     with pytest.raises(ConfigError, match=r"prompts\.llm_model"):
         load_run(run)
+
+
+def test_an_engine_job_checks_the_llm_folder_against_the_allowed_folders(run, llm_dir):
+    from engine import protocol as p
+    from engine.jobs.genir_stages import GenirPromptsJobs
+    from engine.path_policy import PathNotAllowedError, PathPolicy
+
+    text = (run / "genir.toml").read_text()
+    (run / "genir.toml").write_text(text.replace('llm_model = ""', f'llm_model = "{llm_dir}"'))
+    request = p.GenirPrompts(run=str(run))
+    assert GenirPromptsJobs().plan(request, PathPolicy([run.parent, llm_dir]))
+    with pytest.raises(PathNotAllowedError):
+        GenirPromptsJobs().plan(request, PathPolicy([run.parent]))
