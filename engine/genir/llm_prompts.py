@@ -7,7 +7,8 @@ scene kinds drawn from the template generator's list with the call's seed. The a
 parsed one description per line: list markers and quotes are stripped, headers (ending in
 ":"), one-word lines, over-long lines and repeats are dropped, and so is the last line of an
 answer cut at the token limit (it is unfinished). The privacy filter screens the rest later,
-like the template's prompts.
+like the template's prompts, and, unless `prompts.people`, `person_findings` rejects those
+that put a person in the scene (the instruction forbids it; a model may not obey).
 
 Call `k` of a run is seeded with `item_seed(run seed, k)`: on the same machine and software a
 call gives the same text, so a resumed run draws what an uninterrupted one would; another
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.genir.local_models import chat, load_text_model
+from engine.genir.privacy import Finding
 from engine.genir.prompts import SCENES
 from engine.jobs.journal import item_seed
 
@@ -39,6 +41,15 @@ TOKENS_PER_LINE = 60
 MAX_CHARS = 400
 """Longer lines are not descriptions (SDXL reads 77 tokens anyway)."""
 
+_PERSON_TEXT = """man men woman women person persons people boy boys girl girls child children kid kids
+    baby babies face faces portrait portraits selfie lady ladies gentleman gentlemen guy guys
+    teenager teenagers crowd crowds tourist tourists fisherman fishermen farmer
+    farmers worker workers vendor vendors pedestrian pedestrians passer-by passers-by rider
+    riders hiker hikers bride groom dancer dancers musician musicians"""
+PERSON_WORDS = frozenset(_PERSON_TEXT.split())
+"""Words that put a person in a scene. The template adds people only with `prompts.people`;
+an LLM may write them in spite of its instruction, so its prompts are screened for these."""
+_WORD = re.compile(r"[A-Za-z][A-Za-z-]*")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*\u2022]|\(?\d+[.):])\s*")
 
 
@@ -78,6 +89,12 @@ class LLMPromptWriter:
             seed=item_seed(seed, call),
         )
         return parse_descriptions(answer, finished=finished)
+
+
+def person_findings(prompt: str) -> list[Finding]:
+    """A finding of kind "person" for each person word in `prompt` ([] when there is none)."""
+    words = (m.group() for m in _WORD.finditer(prompt))
+    return [Finding("person", w) for w in dict.fromkeys(words) if w.lower() in PERSON_WORDS]
 
 
 def parse_descriptions(answer: str, *, finished: bool = True) -> list[str]:

@@ -3,8 +3,9 @@
 Candidates come from the seeded template generator in chunks of `CHUNK_SIZE`, or with
 `prompts.source = "llm"` from a local instruct LLM, one call of `prompts.llm_lines` per chunk
 (engine.genir.llm_prompts, call k seeded from the run seed and k). Each chunk is screened
-(engine.genir.privacy; then, with `prompts.llm_judge`, by the LLM judge of engine.genir.judges,
-reason kind "judge") and written as one journal item (engine.jobs.journal) with
+(engine.genir.privacy; then, for the LLM source without `prompts.people`, for person words,
+reason kind "person"; then, with `prompts.llm_judge`, by the LLM judge of
+engine.genir.judges, reason kind "judge") and written as one journal item (engine.jobs.journal) with
 two files, so a killed run resumes at the first unfinished chunk and redoes nothing else:
 
     RUN/prompts/journal.jsonl
@@ -89,7 +90,7 @@ def run_prompts_stage(
     (folder / "chunks").mkdir(parents=True, exist_ok=True)
     header = JournalHeader(KIND, _settings(config))
     draw = _candidates(config)
-    judge = _judge(config)
+    screens = _screens(config)
     accepted = screened = empty = 0
     with Journal.open(folder / JOURNAL, header) as journal:
         for chunk in itertools.count():
@@ -99,7 +100,7 @@ def run_prompts_stage(
                 accepted += journal.items[chunk].metadata["accepted"]
                 continue
             check_cancelled()
-            made = _screen_chunk(journal, run, chunk, draw(chunk), judge)
+            made = _screen_chunk(journal, run, chunk, draw(chunk), screens)
             accepted += made
             screened += 1
             empty = 0 if made else empty + 1
@@ -160,28 +161,41 @@ def _candidates(config: GenIRConfig) -> Callable[[int], list[str]]:
     return template_chunk
 
 
-def _judge(config: GenIRConfig):
-    if not config.prompts.llm_judge:
-        return None
-    from engine.genir.judges import PromptJudge
-
-    return PromptJudge.from_folder(config.prompts.llm_model)
+Screen = Callable[[list[str]], list[list[Finding]]]
+"""A screen after the privacy filter: each prompt's findings, [] to keep it."""
 
 
-def _screen_chunk(journal: Journal, run: Path, chunk: int, prompts: list[str], judge) -> int:
+def _screens(config: GenIRConfig) -> list[Screen]:
+    """The LLM source's person screen (unless `people`), then the LLM judge (when asked)."""
+    prompts = config.prompts
+    screens: list[Screen] = []
+    if prompts.source == "llm" and not prompts.people:
+        from engine.genir.llm_prompts import person_findings
+
+        screens.append(lambda batch: [person_findings(p) for p in batch])
+    if prompts.llm_judge:
+        from engine.genir.judges import PromptJudge
+
+        judge = PromptJudge.from_folder(prompts.llm_model)
+        verdict = [Finding("judge", JUDGE_REASON)]
+        screens.append(lambda batch: [[] if ok else verdict for ok in judge(batch)])
+    return screens
+
+
+def _screen_chunk(
+    journal: Journal, run: Path, chunk: int, prompts: list[str], screens: list[Screen]
+) -> int:
     first = chunk * CHUNK_SIZE
     result = screen(prompts)
     index = {prompt: first + offset for offset, prompt in enumerate(prompts)}
     passed = result.accepted
     rejected_pairs = list(result.rejected)
-    if judge is not None and passed:
-        verdicts = judge(passed)
-        rejected_pairs += [
-            (p, [Finding("judge", JUDGE_REASON)])
-            for p, ok in zip(passed, verdicts, strict=True)
-            if not ok
-        ]
-        passed = [p for p, ok in zip(passed, verdicts, strict=True) if ok]
+    for extra in screens:
+        if not passed:
+            break
+        findings = extra(passed)
+        rejected_pairs += [(p, f) for p, f in zip(passed, findings, strict=True) if f]
+        passed = [p for p, f in zip(passed, findings, strict=True) if not f]
     accepted = [{"index": index[p], "prompt": p} for p in passed]
     rejected = [
         {

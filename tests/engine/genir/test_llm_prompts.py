@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,24 @@ def test_an_engine_job_checks_the_llm_folder_against_the_allowed_folders(run, ll
     assert GenirPromptsJobs().plan(request, PathPolicy([run.parent, llm_dir]))
     with pytest.raises(PathNotAllowedError):
         GenirPromptsJobs().plan(request, PathPolicy([run.parent]))
+
+
+def test_llm_prompts_with_a_person_are_rejected_unless_people_are_allowed(
+    run, llm_dir, monkeypatch
+):
+    from engine.genir import llm_prompts
+
+    written = ["a fisherman mending nets on a pier", "a quiet pier at dawn", "Two Women Smile"]
+    monkeypatch.setattr(llm_prompts.LLMPromptWriter, "write", lambda self, seed, call: written)
+    outcome = run_prompts_stage(run, _llm_config(run, llm_dir, count=1))
+    assert [p["prompt"] for p in read_jsonl(outcome.path)] == ["a quiet pier at dawn"]
+    reasons = {r["prompt"]: r["reasons"] for r in read_jsonl(run / "prompts" / "rejected.jsonl")}
+    assert reasons["a fisherman mending nets on a pier"] == [
+        {"kind": "person", "text": "fisherman"}
+    ]
+    assert reasons["Two Women Smile"] == [{"kind": "person", "text": "Women"}]
+
+    other = run.parent / "run-people"
+    shutil.copytree(run, other, ignore=shutil.ignore_patterns("prompts"))
+    config = _llm_config(other, llm_dir, count=3, people=True)
+    assert len(read_jsonl(run_prompts_stage(other, config).path)) == 3
