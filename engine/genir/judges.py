@@ -20,6 +20,7 @@ from typing import Any
 from PIL import Image
 
 from engine.genir.local_models import chat, describe_image, load_image_text_model, load_text_model
+from engine.genir.model_paths import resolve_model
 
 PAPER_PROMPT_INSTRUCTION = (
     "You are an AI language assistant, and you are analyzing a series of text prompts. Your "
@@ -35,6 +36,8 @@ PAPER_IMAGE_INSTRUCTION = (
     "of the aforementioned issues, it has passed the inspection. Please determine whether "
     "this image has passed the inspection (answer yes/no) and provide your reasoning."
 )
+JUDGE_MODEL = "genir-judge"
+"""The store's multimodal judge (resources/models/manifest.toml)."""
 JUDGE_MAX_NEW_TOKENS = 128
 """Room for "yes"/"no" and a few sentences of reasoning."""
 PROMPTS_PER_CALL = 20
@@ -97,6 +100,14 @@ class MultimodalJudge:
     def from_folder(cls, folder: str | Path) -> MultimodalJudge:
         """Load a chat vision-language model (e.g. the store's `genir-judge`) from `folder`."""
         return cls(*load_image_text_model(folder))
+
+    @classmethod
+    def from_model(
+        cls, model: str | Path = JUDGE_MODEL, run_folder: Path = Path()
+    ) -> MultimodalJudge:
+        """Load the model a config names: a folder (relative from `run_folder`) or a store
+        model (default: the store's `genir-judge`), as engine.genir.model_paths resolves it."""
+        return cls.from_folder(resolve_model(model, run_folder))
 
     def __call__(self, image: Image.Image) -> tuple[bool, str]:
         answer = describe_image(

@@ -65,3 +65,13 @@ def test_a_scripted_yes_passes(judge_dir, monkeypatch):
     judge = MultimodalJudge.from_folder(judge_dir)
     monkeypatch.setattr(judges, "describe_image", lambda *a, **k: "Yes, a plain field.")
     assert judge(Image.new("RGB", (8, 8))) == (True, "a plain field")
+
+
+def test_the_judge_a_config_names_by_folder_or_store_name(judge_dir, tmp_path, monkeypatch):
+    from engine.errors import ModelNotInstalledError
+
+    relative = judge_dir.relative_to(judge_dir.parent)
+    assert isinstance(MultimodalJudge.from_model(relative, judge_dir.parent), MultimodalJudge)
+    monkeypatch.setenv("DREAMCLEAR_MODEL_STORE", str(tmp_path / "store"))
+    with pytest.raises(ModelNotInstalledError, match="genir-judge"):
+        MultimodalJudge.from_model()
