@@ -125,7 +125,9 @@ def chat(
     output = model.generate(
         **inputs,
         max_new_tokens=max_new_tokens,
-        pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+        pad_token_id=(
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        ),
         **sampling,
     )
     new_tokens = output.shape[1] - inputs["input_ids"].shape[1]
