@@ -33,7 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("run", type=Path, help="new run folder")
     init.add_argument("--images", type=Path, required=True, help="folder of HQ positive images")
     init.add_argument(
-        "--base", type=Path, required=True, help="SDXL base model folder (diffusers layout)"
+        "--base",
+        type=Path,
+        required=True,
+        help="SDXL base model folder (diffusers layout), or an installed store model (sdxl-base)",
     )
     init.add_argument("--seed", type=int, default=None, help="run seed (default: 0)")
 

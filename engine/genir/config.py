@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.genir.model_paths import resolve_model
 from engine.genir.prompts import combinations
 from engine.typed_config import ConfigError, from_toml_table, read_toml
 
+PROMPT_SOURCES = ("template", "llm")
 PAPER_NEGATIVE_WORDS = ("cartoon", "painting", "over-smooth", "dirty")
 """The negative-prompt words the paper names (its list is elided with "...")."""
 
@@ -26,6 +28,19 @@ class PromptsConfig:
     people: bool = False
     """Allow a distant crowd or a figure seen from behind in some outdoor scenes. Our choice:
     off, since no generated image may show an identifiable person."""
+    source: str = "template"
+    """Where scene descriptions come from: "template" (the built-in seeded generator, offline,
+    exactly reproducible) or "llm" (a local instruct language model asked with the paper's
+    privacy instruction, as the paper does; needs `llm_model`). Both pass the privacy filter."""
+    llm_model: str = ""
+    """The local instruct language model (transformers, local files only): a folder, or a
+    model of the store such as "genir-llm" (`dreamclear models list`). Empty for none."""
+    llm_lines: int = 20
+    """Descriptions asked of the LLM per call (one call is one chunk of the journal). Our
+    choice: enough for variety within a call, short enough for a small model to follow."""
+    llm_judge: bool = False
+    """Also ask `llm_model` to delete inappropriate prompts with the paper's instruction, after
+    the privacy filter. Our choice: off (the rules already reject what they can name)."""
 
 
 @dataclass
@@ -53,6 +68,10 @@ class PairsConfig:
     min_side: int = 512
     """Positives whose shorter side is below this many pixels are skipped and reported (the
     paper asks for high-resolution positives but gives no bound; our choice)."""
+    captioner: str = ""
+    """A local image-to-text model (transformers, local files only) that captions positives
+    with no sidecar or listed caption: a folder, or a model of the store such as
+    "genir-captioner". Empty for none (then every positive needs a written caption)."""
     captions: str = ""
     """A captions file (UTF-8, one `relative/path.png<TAB>caption` line per image, paths from
     the images folder); empty for none. A sidecar `NAME.txt` next to an image wins over it."""
@@ -105,7 +124,8 @@ class GenIRConfig:
     images: Path
     """Folder of high-quality positive images (searched recursively)."""
     base_model: Path
-    """SDXL base model folder in diffusers layout (model_index.json, unet/, vae/, ...)."""
+    """SDXL base model folder in diffusers layout (model_index.json, unet/, vae/, ...), or the
+    name of an installed store model such as "sdxl-base" (`dreamclear models list`)."""
     seed: int = 0
     """Run seed: every item's seed is derived from it and the item's key, so a resumed or
     sharded run makes the same items."""
@@ -127,7 +147,10 @@ def load_config(path: Path | str) -> GenIRConfig:
     raw = read_toml(path, "GenIR config", hint="start a run with `dreamclear genir init`")
     config = from_toml_table(GenIRConfig, raw)
     config.images = path.parent / config.images
-    config.base_model = path.parent / config.base_model
+    config.base_model = resolve_model(config.base_model, path.parent)
+    for section, name in ((config.prompts, "llm_model"), (config.pairs, "captioner")):
+        if getattr(section, name):
+            setattr(section, name, str(resolve_model(getattr(section, name), path.parent)))
     if config.pairs.captions:
         config.pairs.captions = str(path.parent / config.pairs.captions)
     validate(config)
@@ -147,11 +170,36 @@ def validate(config: GenIRConfig) -> None:
         (config.base_model / "model_index.json").is_file(),
         "base_model",
         f"has no model_index.json: {config.base_model}",
-        hint="give an SDXL folder in diffusers layout (`dreamclear genir tiny-base` makes one)",
+        hint="give an SDXL folder in diffusers layout (`dreamclear genir tiny-base` makes one) "
+        "or an installed store model (`dreamclear models import` takes a folder or a file)",
     )
-    require(config.prompts.count >= 1, "prompts.count", "must be at least 1")
-    limit = combinations(people=config.prompts.people)
-    require(config.prompts.count <= limit, "prompts.count", f"must be at most {limit}")
+    prompts = config.prompts
+    require(prompts.count >= 1, "prompts.count", "must be at least 1")
+    require(
+        prompts.source in PROMPT_SOURCES,
+        "prompts.source",
+        f"must be one of {', '.join(PROMPT_SOURCES)}",
+    )
+    if prompts.source == "template":
+        limit = combinations(people=prompts.people)
+        require(prompts.count <= limit, "prompts.count", f"must be at most {limit}")
+    require(1 <= prompts.llm_lines <= 1000, "prompts.llm_lines", "must be in [1, 1000]")
+    require(
+        bool(prompts.llm_model) or (prompts.source != "llm" and not prompts.llm_judge),
+        "prompts.llm_model",
+        'is needed by prompts.source = "llm" and prompts.llm_judge',
+        hint="name a local instruct model folder or a store model (`dreamclear models list`)",
+    )
+    for name, value in (
+        ("prompts.llm_model", prompts.llm_model),
+        ("pairs.captioner", config.pairs.captioner),
+    ):
+        require(
+            not value or Path(value).is_dir(),
+            name,
+            f"is not a folder or an installed model: {value}",
+            hint="see `dreamclear models list`",
+        )
     pairs, generation, filters = config.pairs, config.generation, config.filter
     require(0 < pairs.sdedit_strength <= 1, "pairs.sdedit_strength", "must be in (0, 1]")
     require(pairs.steps >= 1, "pairs.steps", "must be at least 1")

@@ -17,6 +17,7 @@ from pathlib import Path
 from engine.errors import BadSettingError, OutputError
 from engine.genir import pairs_stage, prompts_stage
 from engine.genir.config import GenIRConfig, load_config, validate
+from engine.genir.model_paths import resolve_model
 from engine.genir.positives import find_images
 from engine.imaging.atomic import atomic_write
 from engine.typed_config import to_toml
@@ -40,6 +41,7 @@ def init_run(run: Path, *, images: Path, base_model: Path, seed: int | None = No
             f"{run} exists and is not an empty folder",
             hint="choose a new run folder, or see `dreamclear genir status` for this one",
         )
+    base_model = resolve_model(base_model, Path.cwd())  # a store model's name, or a folder
     config = GenIRConfig(
         images=Path(os.path.abspath(images)), base_model=Path(os.path.abspath(base_model))
     )

@@ -57,6 +57,9 @@ class GenirStageJobs:
         config = load_run(run)
         paths.check(str(config.images), "the run's images folder")
         paths.check(str(config.base_model), "the run's base model")
+        for model in (config.pairs.captioner, config.prompts.llm_model):
+            if model:
+                paths.check(model, "a model the run's config names")
         return [PlannedJob(label=str(run), spec=run)]
 
     def run(self, spec: Path, context: JobContext) -> p.Result:
