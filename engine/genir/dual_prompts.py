@@ -61,7 +61,8 @@ def load_base(base_model: Path | str, dtype: torch.dtype = torch.float32) -> SDX
     pipe = StableDiffusionXLPipeline.from_pretrained(
         str(base_model), local_files_only=True, dtype=dtype
     )
-    pipe.vae.to(torch.float32)
+    if dtype != torch.float32:
+        pipe.vae.to(torch.float32)
     parts = SDXLParts(
         unet=pipe.unet,
         vae=pipe.vae,
@@ -114,13 +115,6 @@ def add_learned_tokens(
     spliced = []
     for tokenizer_name, encoder_name in TEXT_ENCODER_PAIRS:
         tokenizer, encoder = getattr(parts, tokenizer_name), getattr(parts, encoder_name)
-        base = encoder.get_input_embeddings()
-        rows = torch.cat(
-            [
-                initial_rows(tokenizer, base.weight.detach(), words, per_group)
-                for words in init_words
-            ]
-        )
         first_id = len(tokenizer)
         added = tokenizer.add_tokens(tokens)
         ids = tokenizer.convert_tokens_to_ids(tokens)
@@ -129,6 +123,13 @@ def add_learned_tokens(
                 f"{tokenizer_name} already knows some of {tokens}: they cannot be added twice",
                 hint="load the base model afresh",
             )
+        base = encoder.get_input_embeddings()
+        rows = torch.cat(
+            [
+                initial_rows(tokenizer, base.weight.detach(), words, per_group)
+                for words in init_words
+            ]
+        )
         embedding = LearnedTokenEmbedding(base, first_id, rows)
         encoder.set_input_embeddings(embedding)
         spliced.append(embedding)
@@ -210,13 +211,14 @@ class DualPromptModel(nn.Module):
 def prepare_dual_prompts(parts: SDXLParts, settings: Any) -> DualPromptModel:
     """Add the tokens, set what trains, and return the model of the trained parameters.
     `settings` is a FinetuneConfig (engine.genir.config)."""
+    # Frozen first: the learned rows spliced in next live inside the encoders.
+    for module in (parts.vae, parts.text_encoder, parts.text_encoder_2):
+        module.requires_grad_(False)
     count = settings.vectors_per_token
     tokens = token_names("pos", count) + token_names("neg", count)
     embeddings = add_learned_tokens(
         parts, tokens, [settings.positive_init_words, settings.negative_init_words]
     )
-    for module in (parts.vae, parts.text_encoder, parts.text_encoder_2):
-        module.requires_grad_(False)
     trained = make_cross_attention_trainable(
         parts.unet, settings.cross_attention, settings.lora_rank
     )
