@@ -51,7 +51,13 @@ def no_network(monkeypatch):
     monkeypatch.setattr(hub.socket, "create_connection", unreachable)
 
 
-def make_finetune_run(folder, base, *, pairs: int = 2, **finetune):
+@pytest.fixture(scope="session")
+def make_finetune_run():
+    """make(folder, base, pairs=2, **finetune): see `_make_finetune_run`."""
+    return _make_finetune_run
+
+
+def _make_finetune_run(folder, base, *, pairs: int = 2, **finetune):
     """A GenIR run on the tiny base with `pairs` 64 px pairs written directly (no SDEdit),
     its `finetune` section small enough for a CPU (overridden by `finetune`)."""
     import dataclasses
