@@ -74,9 +74,7 @@ def test_a_genir_config_is_recognised_by_its_fields(tiny_sdxl_dir, tmp_path, mak
     assert config.data.batch_size == 2 and config.seed == 1
 
 
-def test_too_few_pairs_for_a_batch_is_refused(
-    tiny_sdxl_dir, tmp_path, capsys, make_finetune_run
-):
+def test_too_few_pairs_for_a_batch_is_refused(tiny_sdxl_dir, tmp_path, capsys, make_finetune_run):
     run = make_finetune_run(tmp_path, tiny_sdxl_dir, pairs=1, batch_size=4)
     assert main(["genir", "finetune", str(run)]) == 1
     assert "cannot fill a batch" in capsys.readouterr().err
@@ -87,5 +85,5 @@ def test_the_task_needs_a_run_folder(tmp_path):
 
     path = tmp_path / "train.toml"
     path.write_text('task = "genir-prompts"\n')
-    with pytest.raises(ConfigError, match="genir_prompts.run"):
+    with pytest.raises(ConfigError, match=r"genir_prompts\.run"):
         load_config(path)
