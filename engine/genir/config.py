@@ -160,13 +160,13 @@ class GenIRConfig:
     """Scene descriptions (stage 3's prompts), from the built-in template generator."""
     pairs: PairsConfig = field(default_factory=PairsConfig)
     """Stage 1: negatives made from the positives with SDXL img2img (SDEdit)."""
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    """Stage 2: dual-prompt fine-tuning (learned positive and negative tokens and the
-    UNet's cross-attention), a trainer task: `dreamclear genir finetune RUN`."""
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     """Stage 3: images from the fine-tuned model under the learned prompts."""
     filter: FilterConfig = field(default_factory=FilterConfig)
     """Stage 3: which generated images are kept."""
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    """Stage 2: dual-prompt fine-tuning (learned positive and negative tokens and the
+    UNet's cross-attention), a trainer task: `dreamclear genir finetune RUN`."""
 
 
 def load_config(path: Path | str) -> GenIRConfig:

@@ -244,3 +244,22 @@ def test_another_base_is_refused(tiny_sdxl_dir, tmp_path):
     fresh = StableDiffusionXLPipeline.from_pretrained(other, local_files_only=True)
     with pytest.raises(BadSettingError, match="another base"):
         load_finetune(fresh, folder, check_base=other)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("resolution", 100, "multiple of 8"),
+        ("vectors_per_token", 0, "at least 1"),
+        ("token_learning_rate", 0.0, "> 0"),
+        ("positive_init_words", ("4k", " "), "no blank"),
+        ("lora_rank", 0, "at least 1"),
+    ],
+)
+def test_bad_finetune_settings_are_named(field, value, message):
+    from engine.genir.config import validate_finetune
+    from engine.typed_config import ConfigError
+
+    with pytest.raises(ConfigError, match=message) as raised:
+        validate_finetune(dataclasses.replace(FinetuneConfig(), **{field: value}))
+    assert f"'finetune.{field}'" in str(raised.value)
