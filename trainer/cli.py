@@ -99,7 +99,11 @@ def run_genir_finetune(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from trainer.config import load_config
-    from trainer.genir_run import is_genir_run_config, train_config_for_run
+    from trainer.genir_run import (
+        check_resume_settings,
+        is_genir_run_config,
+        train_config_for_run,
+    )
 
     try:
         overrides = {
@@ -109,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         }
         if is_genir_run_config(args.config):
             config = train_config_for_run(args.config, **overrides)
+            if args.resume is not None:
+                check_resume_settings(config)
         else:
             config = load_config(args.config, **overrides)
         # torch, accelerate and the models load only once the config is known to be good.

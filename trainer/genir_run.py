@@ -15,14 +15,17 @@ from typing import Any
 from engine.genir.config import load_config as load_genir_config
 from engine.genir.finetune_output import output_folder
 from engine.typed_config import read_toml
+from trainer import checkpoints
 from trainer.config import (
     CheckpointConfig,
+    ConfigError,
     DataConfig,
     GenIRPromptsConfig,
     OptimisationConfig,
     TrainConfig,
     ValidationConfig,
     apply_overrides,
+    load_config,
 )
 
 GENIR_CONFIG_NAME = "genir.toml"
@@ -69,3 +72,29 @@ def train_config_for_run(path: Path, **overrides: Any) -> TrainConfig:
         genir_prompts=section,
     )
     return apply_overrides(config, **overrides)
+
+
+RESUMABLE_CHANGES = ("steps", "checkpoint_every")
+"""Fine-tuning settings a resumed run may change (training longer, saving more often)."""
+
+
+def check_resume_settings(config: TrainConfig) -> None:
+    """Refuse to resume a run whose newest checkpoint was made under other fine-tuning
+    settings, naming the first that differs (the checkpoint's weights would not fit, or
+    would mean something else)."""
+    found = checkpoints.complete_checkpoints(config.checkpointing.output_dir)
+    if not found:
+        return
+    saved = load_config(found[-1] / checkpoints.CONFIG_FILE).genir_prompts
+    current = config.genir_prompts
+    for f in dataclasses.fields(current):
+        if f.name in RESUMABLE_CHANGES:
+            continue
+        if getattr(saved, f.name) != getattr(current, f.name):
+            raise ConfigError(
+                f"finetune.{f.name} is {getattr(current, f.name)!r}, but the run in "
+                f"{config.checkpointing.output_dir} was trained with "
+                f"{getattr(saved, f.name)!r}.",
+                hint=f"set it back to continue, or delete {config.checkpointing.output_dir} "
+                "to start over",
+            )

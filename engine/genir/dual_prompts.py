@@ -59,10 +59,8 @@ def load_base(base_model: Path | str, dtype: torch.dtype = torch.float32) -> SDX
     from diffusers import DDPMScheduler, StableDiffusionXLPipeline
 
     pipe = StableDiffusionXLPipeline.from_pretrained(
-        str(base_model), local_files_only=True, dtype=dtype
+        str(base_model), local_files_only=True, dtype={"default": dtype, "vae": torch.float32}
     )
-    if dtype != torch.float32:
-        pipe.vae.to(torch.float32)
     parts = SDXLParts(
         unet=pipe.unet,
         vae=pipe.vae,

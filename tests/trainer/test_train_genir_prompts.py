@@ -60,6 +60,13 @@ def test_train_on_a_genir_run_writes_the_contract_files_and_resumes(
     assert main(["genir", "finetune", str(straight)]) == 0
     assert resumed == _losses(straight)
 
+    # A resume under other settings is refused, naming the setting; more steps are fine.
+    config = run / "genir.toml"
+    config.write_text(config.read_text().replace("lora_rank = 4", "lora_rank = 8"))
+    capsys.readouterr()
+    assert main(["genir", "finetune", str(run), "--max-steps", "4"]) == 1
+    assert "finetune.lora_rank is 8" in capsys.readouterr().err
+
 
 def test_a_genir_config_is_recognised_by_its_fields(tiny_sdxl_dir, tmp_path, make_finetune_run):
     run = make_finetune_run(tmp_path, tiny_sdxl_dir, cross_attention="full")
