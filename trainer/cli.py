@@ -24,7 +24,10 @@ DESCRIPTION = """Train a model from a TOML config (see resources/configs/).
 
 Checkpoints go to OUTPUT/checkpoints/checkpoint_<n> with the config beside the weights;
 `--resume latest` continues from the newest complete one at exactly the same data position.
-At the end the final weights are exported to OUTPUT/export/."""
+At the end the final weights are exported to OUTPUT/export/.
+
+A GenIR run's config (RUN/genir.toml) trains its dual prompts (task genir-prompts): checkpoints
+in RUN/finetune/train, the result in RUN/finetune/ (same as `dreamclear genir finetune RUN`)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
