@@ -117,6 +117,9 @@ class FinetuneConfig:
     Our choice: off; turn it on for 1024 px on a 24 GB GPU."""
     checkpoint_every: int = 250
     """Save a resumable checkpoint every this many steps (and at the end). Our choice."""
+    sample_images: int = 2
+    """At the end, generate this many images under the learned prompts (the captions of the
+    first pairs; 25 steps, CFG 7) into RUN/finetune/train/validation/, to look at. 0: none."""
 
 
 @dataclass
@@ -242,6 +245,7 @@ def validate_finetune(finetune: FinetuneConfig, prefix: str = "finetune.") -> No
         require(getattr(finetune, name) >= 1, name, "must be at least 1")
     require(finetune.vectors_per_token >= 1, "vectors_per_token", "must be at least 1")
     require(finetune.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
+    require(finetune.sample_images >= 0, "sample_images", "must be >= 0")
     for name in ("token_learning_rate", "cross_attention_learning_rate"):
         require(getattr(finetune, name) > 0, name, "must be > 0")
     require(

@@ -49,6 +49,8 @@ class SDXLParts:
     tokenizer_2: Any
     noise_scheduler: Any
     """A DDPMScheduler with the base scheduler's settings: the training-time noising."""
+    scheduler: Any
+    """The base's own sampling scheduler (for sample images)."""
 
 
 def load_base(base_model: Path | str, dtype: torch.dtype = torch.float32) -> SDXLParts:
@@ -69,6 +71,7 @@ def load_base(base_model: Path | str, dtype: torch.dtype = torch.float32) -> SDX
         tokenizer=pipe.tokenizer,
         tokenizer_2=pipe.tokenizer_2,
         noise_scheduler=DDPMScheduler.from_config(pipe.scheduler.config),
+        scheduler=pipe.scheduler,
     )
     align_eos_token_ids(parts)
     return parts

@@ -27,6 +27,7 @@ from engine.genir.dual_prompts import size_conditioning, tokenize
 @dataclass(frozen=True)
 class PairSample:
     image: Path
+    caption: str
     prompt: str
     positive: bool
 
@@ -49,8 +50,8 @@ def pair_samples(
         if not (positive.is_file() and negative.is_file()):
             continue
         caption = caption_file.read_text(encoding="utf-8").strip()
-        samples.append(PairSample(positive, dual_prompt(positive_tokens, caption), True))
-        samples.append(PairSample(negative, dual_prompt(negative_tokens, caption), False))
+        samples.append(PairSample(positive, caption, dual_prompt(positive_tokens, caption), True))
+        samples.append(PairSample(negative, caption, dual_prompt(negative_tokens, caption), False))
     if not samples:
         raise BadSettingError(
             f"{folder} holds no pairs to fine-tune on",

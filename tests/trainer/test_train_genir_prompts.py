@@ -45,6 +45,8 @@ def test_train_on_a_genir_run_writes_the_contract_files_and_resumes(
     assert str(rows["clip_l"].dtype) == "torch.float32"
     assert all(".attn2." in key for key in load_file(folder / LORA_FILE))
     assert len(_losses(run)) == 2
+    samples = sorted((folder / "train" / "validation" / "step_000002").glob("*.png"))
+    assert [path.name for path in samples] == ["000.png", "001.png"]
     status = run_status(run)
     assert status.stage == "finetune"
     assert status.counts["finetune steps done"] == 2

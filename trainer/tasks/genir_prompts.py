@@ -26,6 +26,7 @@ from engine.genir.dual_prompts import (
 )
 from engine.genir.finetune_data import DualPromptPairs, pair_samples
 from engine.genir.finetune_output import LearnedPrompts, base_sha256, save_finetune
+from engine.genir.finetune_samples import write_samples
 from trainer.tasks.base import Task
 
 FROZEN_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -60,6 +61,7 @@ class GenIRPromptsTask(Task):
         settings = self.config.genir_prompts
         count = settings.vectors_per_token
         samples = pair_samples(settings.run, token_names("pos", count), token_names("neg", count))
+        self._samples = samples
         if len(samples) < self.config.data.batch_size:
             raise BadSettingError(
                 f"{len(samples)} samples ({len(samples) // 2} pairs) cannot fill a batch of "
@@ -78,8 +80,21 @@ class GenIRPromptsTask(Task):
         return diffusion_loss(models[0], self.parts, batch, generator), {}
 
     def validate(self, models: list[nn.Module], folder: Path) -> dict[str, float]:
-        # Images under the learned prompts are stage 3's job (generate); nothing to measure
-        # here that the training loss does not already say.
+        """Sample images under the learned prompts (no metric: the training loss says what a
+        number can; the images show what the tokens learned)."""
+        settings = self.config.genir_prompts
+        count = settings.vectors_per_token
+        positives = [s for s in self._samples if s.positive][: settings.sample_images]
+        if positives:
+            write_samples(
+                self.parts,
+                [s.caption for s in positives],
+                token_names("pos", count),
+                token_names("neg", count),
+                settings.resolution,
+                folder,
+                seed=self.config.seed,
+            )
         return {}
 
     def export(self, output_dir: Path, target: Path) -> Path:
