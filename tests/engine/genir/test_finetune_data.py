@@ -64,7 +64,7 @@ def test_samples_are_a_function_of_seed_epoch_and_index(run):
     assert summary(data[i] for i in range(len(data))) != summary(first)
     sample = first[0]
     assert sample["pixels"].shape == (3, 64, 64)
-    assert -1.0 <= float(sample["pixels"].min()) and float(sample["pixels"].max()) <= 1.0
+    assert float(sample["pixels"].min()) >= -1.0 and float(sample["pixels"].max()) <= 1.0
     # Original (h, w) = (80, 96); shorter side 80 -> 64, so the resized width is 77.
     height, width, top, left, target_h, target_w = sample["time_ids"].tolist()
     assert (height, width, target_h, target_w) == (80, 96, 64, 64)
