@@ -38,6 +38,8 @@ class GenIRPromptsTask(Task):
         settings = self.config.genir_prompts
         self.parts = load_base(settings.base_model, FROZEN_DTYPES[self.config.mixed_precision])
         self.model: DualPromptModel = prepare_dual_prompts(self.parts, settings)
+        # The frozen parts stay in eval mode (as loaded): the loop's train()/eval() reach only
+        # the trained parameters' module. Gradient checkpointing works in eval mode too.
         for module in (
             self.parts.unet,
             self.parts.vae,
