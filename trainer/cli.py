@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         if is_genir_run_config(args.config):
             config = train_config_for_run(args.config, **overrides)
             if args.resume is not None:
-                check_resume_settings(config)
+                check_resume_settings(config, args.resume)
         else:
             config = load_config(args.config, **overrides)
         # torch, accelerate and the models load only once the config is known to be good.

@@ -74,18 +74,19 @@ def train_config_for_run(path: Path, **overrides: Any) -> TrainConfig:
     return apply_overrides(config, **overrides)
 
 
-RESUMABLE_CHANGES = ("steps", "checkpoint_every")
-"""Fine-tuning settings a resumed run may change (training longer, saving more often)."""
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "sample_images", "run")
+"""Fine-tuning settings a resumed run may change (training longer, saving more often, other
+sample images) and the run folder's path (it may have been moved)."""
 
 
-def check_resume_settings(config: TrainConfig) -> None:
-    """Refuse to resume a run whose newest checkpoint was made under other fine-tuning
-    settings, naming the first that differs (the checkpoint's weights would not fit, or
-    would mean something else)."""
-    found = checkpoints.complete_checkpoints(config.checkpointing.output_dir)
-    if not found:
+def check_resume_settings(config: TrainConfig, resume: str) -> None:
+    """Refuse to resume (`resume`: "latest" or a checkpoint folder) from a checkpoint made
+    under other fine-tuning settings, naming the first that differs (its weights would not
+    fit, or would mean something else)."""
+    folder = checkpoints.resolve_checkpoint(config.checkpointing.output_dir, resume)
+    if folder is None:
         return
-    saved = load_config(found[-1] / checkpoints.CONFIG_FILE).genir_prompts
+    saved = load_config(folder / checkpoints.CONFIG_FILE).genir_prompts
     current = config.genir_prompts
     for f in dataclasses.fields(current):
         if f.name in RESUMABLE_CHANGES:
