@@ -7,7 +7,9 @@ FSDP and DeepSpeed checkpoints are pickles):
 
     accelerate launch -m dreamclear.cli train resources/configs/dreamclear.toml --resume latest
 
-The config is parsed and checked once, here, before any model is built.
+The config is parsed and checked once, here, before any model is built. A GenIR run's
+config (RUN/genir.toml) is a training config too: its `finetune` section trains the
+genir-prompts task (trainer.genir_run), also reachable as `dreamclear genir finetune RUN`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ DESCRIPTION = """Train a model from a TOML config (see resources/configs/).
 
 Checkpoints go to OUTPUT/checkpoints/checkpoint_<n> with the config beside the weights;
 `--resume latest` continues from the newest complete one at exactly the same data position.
-At the end the final weights are exported to OUTPUT/export/."""
+At the end the final weights are exported to OUTPUT/export/.
+
+A GenIR run's config (RUN/genir.toml) trains its dual prompts (task genir-prompts): checkpoints
+in RUN/finetune/train, the result in RUN/finetune/ (same as `dreamclear genir finetune RUN`)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,18 +73,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def register_genir_finetune(verbs: argparse._SubParsersAction) -> None:
+    """`dreamclear genir finetune RUN`: the trainer behind a verb of the engine's `genir`
+    command (the engine may not import the trainer; dreamclear/cli.py joins the two)."""
+    parser = verbs.add_parser(
+        "finetune",
+        help="learn the dual prompts and cross-attention (resumes from the last checkpoint)",
+        description="Stage 2: train the run's positive and negative tokens with the UNet's "
+        "cross-attention on its pairs. Checkpoints go to RUN/finetune/train; the result to "
+        "RUN/finetune/. Same as `dreamclear train RUN/genir.toml --resume latest`.",
+    )
+    parser.add_argument("run", type=Path, help="run folder")
+    parser.add_argument(
+        "--max-steps", type=int, default=None, metavar="N", help="override finetune.steps"
+    )
+    parser.add_argument(
+        "--max-minutes", type=float, default=None, metavar="M", help="stop after M minutes"
+    )
+    parser.set_defaults(func=run_genir_finetune)
+
+
+def run_genir_finetune(args: argparse.Namespace) -> int:
+    from trainer.genir_run import GENIR_CONFIG_NAME
+
+    # Like every GenIR stage, running it again continues where it stopped.
+    args = argparse.Namespace(
+        config=args.run / GENIR_CONFIG_NAME,
+        resume="latest",
+        max_steps=args.max_steps,
+        max_minutes=args.max_minutes,
+        output_dir=None,
+    )
+    return run(args)
+
+
 def run(args: argparse.Namespace) -> int:
     from trainer.config import load_config
     from trainer.events import TrainEvents
+    from trainer.genir_run import (
+        check_resume_settings,
+        is_genir_run_config,
+        train_config_for_run,
+    )
 
     events = TrainEvents.open(args.events)
     try:
-        config = load_config(
-            args.config,
-            max_steps=args.max_steps,
-            max_minutes=args.max_minutes,
-            **{"checkpointing.output_dir": args.output_dir},
-        )
+        overrides = {
+            "max_steps": args.max_steps,
+            "max_minutes": args.max_minutes,
+            "checkpointing.output_dir": args.output_dir,
+        }
+        if is_genir_run_config(args.config):
+            config = train_config_for_run(args.config, **overrides)
+            if args.resume is not None:
+                check_resume_settings(config, args.resume)
+        else:
+            config = load_config(args.config, **overrides)
         # torch, accelerate and the models load only once the config is known to be good.
         from trainer.loop import train
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,6 @@ from tqdm.auto import tqdm
 from engine.errors import JobInterrupted
 from trainer import checkpoints, training_state
 from trainer.config import ConfigError, TrainConfig, config_to_toml
-from trainer.data import collate_crops
 from trainer.events import TrainEvents
 from trainer.interrupt import StopRequest
 from trainer.tasks import build_task
@@ -105,7 +103,7 @@ class Trainer:
             shuffle=False,  # the dataset draws its own random crops from (seed, epoch, index)
             drop_last=True,
             num_workers=config.data.num_workers,
-            collate_fn=partial(collate_crops, scale=config.data.scale),
+            collate_fn=self.task.collate,
         )
         optimizer = build_optimizer(config, self.task, models)
         *self.models, self.optimizer, self.loader = self.accelerator.prepare(
@@ -237,7 +235,7 @@ class Trainer:
             )
         if validated_at != progress.step:
             self.validate()
-        target = self.output_dir / "export"
+        target = config.checkpointing.export_dir or self.output_dir / "export"
         if accelerator.is_main_process:
             self.task.export(self.output_dir, target)
             self.events.emit("exported", path=target)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -20,7 +20,12 @@ A run is a folder: `init` writes its config (genir.toml, every setting explained
 writes its results into it, and `status` reads how far it got from the folder itself."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(
+    subparsers: argparse._SubParsersAction,
+    extra_verbs: Sequence[Callable[[argparse._SubParsersAction], None]] = (),
+) -> None:
+    """Add `genir` and its verbs; `extra_verbs` add verbs run by code the engine may not
+    import (`finetune`, the trainer's: see dreamclear/cli.py). Each sets its own `func`."""
     parser = subparsers.add_parser(
         "genir",
         help="build a privacy-safe training set (GenIR)",
@@ -76,6 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     tiny.add_argument("path", type=Path, help="new folder for the model")
     tiny.add_argument("--seed", type=int, default=0)
+
+    for add_verb in extra_verbs:
+        add_verb(verbs)
 
     parser.set_defaults(func=run)
 

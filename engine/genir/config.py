@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from engine.genir.model_paths import resolve_model
 from engine.genir.prompts import combinations
@@ -18,6 +19,10 @@ from engine.typed_config import ConfigError, from_toml_table, read_toml
 PROMPT_SOURCES = ("template", "llm")
 PAPER_NEGATIVE_WORDS = ("cartoon", "painting", "over-smooth", "dirty")
 """The negative-prompt words the paper names (its list is elided with "...")."""
+PAPER_POSITIVE_INIT_WORDS = ("4k", "highly detailed", "professional")
+"""The positive prompts the paper initialises its positive tokens from (elided with "...")."""
+PAPER_NEGATIVE_INIT_WORDS = ("deformation", "low quality", "over-smooth")
+"""The negative prompts the paper initialises its negative tokens from (elided with "...")."""
 
 
 @dataclass
@@ -75,6 +80,65 @@ class PairsConfig:
     captions: str = ""
     """A captions file (UTF-8, one `relative/path.png<TAB>caption` line per image, paths from
     the images folder); empty for none. A sidecar `NAME.txt` next to an image wins over it."""
+
+
+@dataclass
+class FinetuneConfig:
+    steps: int = 2000
+    """Optimiser steps. The paper trains 5 days on 16 A100 at batch 256 (steps not given);
+    our choice: a one-GPU run of a few hours, enough for tokens and a LoRA to settle."""
+    batch_size: int = 4
+    """Images per step per process (positives and negatives mixed). The paper: 256 over 16
+    GPUs; our choice fits one 24-40 GB GPU at 1024 px with LoRA in bf16."""
+    gradient_accumulation: int = 1
+    """Batches accumulated per optimiser step (batch_size x this x GPUs is the paper's 256)."""
+    token_learning_rate: float = 1e-3
+    """Adam learning rate of the new token rows. Not given; our choice (textual inversion's
+    usual range, 5e-4 to 5e-3)."""
+    cross_attention_learning_rate: float = 1e-4
+    """Learning rate of the cross-attention weights: LoRA's usual 1e-4 (our choice); for
+    cross_attention = "full" use about 1e-5."""
+    cross_attention: Literal["lora", "full", "none"] = "lora"
+    """How the UNet's cross-attention (attn2) layers are refined with the tokens: "lora" (peft
+    LoRA on to_q/to_k/to_v/to_out.0: small files, one GPU), "full" (every attn2 weight, about
+    half a billion parameters in SDXL) or "none" (tokens only). The paper refines the
+    attention blocks without saying how; our default: LoRA."""
+    lora_rank: int = 16
+    """Rank of the LoRA matrices (alpha = rank, so scale 1). Our choice."""
+    vectors_per_token: int = 4
+    """Embedding vectors of the positive and of the negative token (<genir-pos-0..k-1>,
+    <genir-neg-0..k-1>). The paper says "tokens" without a count; our choice."""
+    resolution: int = 1024
+    """Training crop side in pixels (a multiple of 8): each pair image is resized (shorter
+    side) and randomly cropped to it, and SDXL's size conditioning says so. Not given; our
+    choice: SDXL's native size (64 for the tiny test base)."""
+    positive_init_words: tuple[str, ...] = (
+        *PAPER_POSITIVE_INIT_WORDS,
+        "high resolution",
+        "sharp focus",
+        "photorealistic",
+    )
+    """Words whose token embeddings initialise the positive vectors, cycling through their
+    tokens' rows. The first three are the paper's; the rest our choice."""
+    negative_init_words: tuple[str, ...] = (
+        *PAPER_NEGATIVE_INIT_WORDS,
+        "blurry",
+        "noisy",
+        "jpeg artifacts",
+    )
+    """Words whose token embeddings initialise the negative vectors (as above). The first
+    three are the paper's; the rest our choice."""
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    """accelerate's mixed precision. "bf16" on a GPU that has it halves the frozen weights'
+    memory (trained weights stay float32); our default "no" runs anywhere, CPU included."""
+    gradient_checkpointing: bool = False
+    """Recompute the UNet's activations in the backward pass: less memory, about 30% slower.
+    Our choice: off; turn it on for 1024 px on a 24 GB GPU."""
+    checkpoint_every: int = 250
+    """Save a resumable checkpoint every this many steps (and at the end). Our choice."""
+    sample_images: int = 2
+    """At the end, generate this many images under the learned prompts (the captions of the
+    first pairs; 25 steps, CFG 7) into RUN/finetune/train/validation/, to look at. 0: none."""
 
 
 @dataclass
@@ -139,6 +203,9 @@ class GenIRConfig:
     """Stage 3: which generated images are kept."""
     export: ExportConfig = field(default_factory=ExportConfig)
     """The accepted images as a training set (RUN/export), optionally with LQ pairs."""
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    """Stage 2: dual-prompt fine-tuning (learned positive and negative tokens and the
+    UNet's cross-attention), a trainer task: `dreamclear genir finetune RUN`."""
 
 
 def load_config(path: Path | str) -> GenIRConfig:
@@ -231,3 +298,28 @@ def validate(config: GenIRConfig) -> None:
     export = config.export
     require(export.lq_scale in (1, 2, 4, 8), "export.lq_scale", "must be 1, 2, 4 or 8")
     require(export.validation_images >= 0, "export.validation_images", "must be >= 0")
+    validate_finetune(config.finetune)
+
+
+def validate_finetune(finetune: FinetuneConfig, prefix: str = "finetune.") -> None:
+    """Checks of the fine-tuning settings (also run by the trainer on its copy of them)."""
+
+    def require(ok: bool, name: str, message: str) -> None:
+        if not ok:
+            raise ConfigError(f"Config field '{prefix}{name}' {message}.")
+
+    for name in ("steps", "batch_size", "gradient_accumulation", "lora_rank"):
+        require(getattr(finetune, name) >= 1, name, "must be at least 1")
+    require(finetune.vectors_per_token >= 1, "vectors_per_token", "must be at least 1")
+    require(finetune.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
+    require(finetune.sample_images >= 0, "sample_images", "must be >= 0")
+    for name in ("token_learning_rate", "cross_attention_learning_rate"):
+        require(getattr(finetune, name) > 0, name, "must be > 0")
+    require(
+        finetune.resolution >= 64 and finetune.resolution % 8 == 0,
+        "resolution",
+        "must be a multiple of 8, at least 64",
+    )
+    for name in ("positive_init_words", "negative_init_words"):
+        words = getattr(finetune, name)
+        require(bool(words) and all(w.strip() for w in words), name, "needs words, no blank")

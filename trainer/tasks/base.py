@@ -7,9 +7,10 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from trainer.config import TrainConfig
-from trainer.data import DegradedCrops
+from trainer.data import collate_crops
 
 
 class Task(ABC):
@@ -34,8 +35,12 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def train_dataset(self) -> DegradedCrops:
+    def train_dataset(self) -> Dataset:
         """The training data (its `set_epoch` is called by the loop)."""
+
+    def collate(self, samples: list[dict]) -> dict[str, torch.Tensor]:
+        """A batch of samples: by default, crops cut to the batch's smallest (trainer.data)."""
+        return collate_crops(samples, scale=self.config.data.scale)
 
     @abstractmethod
     def loss(
