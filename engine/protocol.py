@@ -40,6 +40,7 @@ Stage = Literal[
     "prompts",
     "pairs",
     "train",
+    "finetune",
     "export",
 ]
 ErrorKind = Literal[
@@ -275,6 +276,20 @@ class Train(Request):
     false refuses a folder that already holds checkpoints."""
     max_steps: int = 0
     """Optimiser steps of the whole run; 0: the config's."""
+
+
+@dataclass
+class GenirFinetune(Request):
+    """Run GenIR's "finetune" stage (stage 2, the dual prompts and cross-attention) in a run
+    folder with pairs: the trainer (task `genir-prompts`) as a child process, like `train`:
+    one job, stage "load" while it starts, then stage "finetune" with step = optimiser steps
+    done of steps (the label has the loss), answered by `result` (output: RUN/finetune).
+    Interrupted, the trainer saves a checkpoint; sent again it continues from it. Added within
+    version 2 under the capability "genir"."""
+
+    TYPE: ClassVar[str] = "genir_finetune"
+    run: str = ""
+    """The run folder on the engine's machine."""
 
 
 @dataclass
@@ -526,6 +541,7 @@ REQUESTS: dict[str, type[Request]] = {
         Export,
         GenirPrompts,
         GenirPairs,
+        GenirFinetune,
         Train,
         GenirExport,
         GenirStatus,

@@ -24,7 +24,12 @@ from typing import Any
 from engine import protocol as p
 from engine.connection import HELLO_TIMEOUT_S, READ_CHUNK, Connection
 from engine.errors import BadSettingError, EngineError, error_event
-from engine.jobs.genir_stages import GenirExportJobs, GenirPairsJobs, GenirPromptsJobs
+from engine.jobs.genir_stages import (
+    GenirExportJobs,
+    GenirFinetuneJobs,
+    GenirPairsJobs,
+    GenirPromptsJobs,
+)
 from engine.jobs.restore import RestoreJobs
 from engine.jobs.train_job import TrainJobs
 from engine.model_service import ModelService
@@ -134,6 +139,7 @@ class EngineServer:
                 RestoreJobs(config.store_root),
                 GenirPromptsJobs(),
                 GenirPairsJobs(),
+                GenirFinetuneJobs(),
                 GenirExportJobs(),
                 TrainJobs(),
             ],

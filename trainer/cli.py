@@ -90,6 +90,12 @@ def register_genir_finetune(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-minutes", type=float, default=None, metavar="M", help="stop after M minutes"
     )
+    parser.add_argument(
+        "--events",
+        metavar="PATH|-",
+        default=None,
+        help="also write progress as JSON lines to PATH (- for stdout), as `train` does",
+    )
     parser.set_defaults(func=run_genir_finetune)
 
 
@@ -103,6 +109,7 @@ def run_genir_finetune(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         max_minutes=args.max_minutes,
         output_dir=None,
+        events=args.events,
     )
     return run(args)
 

@@ -41,7 +41,11 @@ STAGES: tuple[StageEntry, ...] = (
     # Work None: to be pointed at the stage's function when it is merged. finetune and
     # classifier are trainer tasks (`genir-prompts`, `quality-classifier`): their functions
     # run `dreamclear train` as a child process, since the engine never imports the trainer.
-    StageEntry("finetune", None, stage_checks.finetune_state),
+    StageEntry(
+        "finetune",
+        "engine.genir.training_stages:run_finetune_stage",
+        stage_checks.finetune_state,
+    ),
     StageEntry("generate", None, stage_checks.generate_state),
     StageEntry("classifier", None, stage_checks.classifier_state),  # before filter, when missing
     StageEntry("filter", None, stage_checks.filter_state),

@@ -11,6 +11,8 @@ journal.
   far of steps = wanted, stopping between chunks; output prompts.jsonl.
 - `genir_pairs` (engine.genir.pairs_stage): stage "pairs", step = pairs done of steps =
   positives, stopping between pairs; output the run's pairs folder.
+- `genir_finetune` (engine.genir.training_stages): the trainer in a child process, stage
+  "finetune", step = optimiser steps of steps, the loss in the label; output RUN/finetune.
 - `genir_export` (engine.genir.export_stage): stage "export", step = images exported of
   steps = images accepted, stopping between images; output the run's export folder.
 """
@@ -97,6 +99,31 @@ class GenirPairsJobs(GenirStageJobs):
     request_type = p.GenirPairs
     stage = "pairs"
     work = "engine.genir.pairs_stage:run_pairs_stage"
+
+
+class GenirFinetuneJobs(GenirStageJobs):
+    """The trainer in a child process (engine.genir.training_stages), its steps relayed with
+    the loss in the label, as the `train` job does."""
+
+    request_type = p.GenirFinetune
+    stage = "finetune"
+    work = "engine.genir.training_stages:run_finetune_stage"
+
+    def run(self, spec: Path, context: JobContext) -> p.Result:
+        from engine.genir.run_folder import CONFIG_NAME
+        from engine.genir.training_stages import FINETUNE_TASK
+        from engine.jobs.trainer_child import run_trainer_child, trainer_command
+
+        started = time.perf_counter()
+        argv = trainer_command(spec / CONFIG_NAME, task=FINETUNE_TASK, resume=True)
+        exported = run_trainer_child(argv, context, self.stage)
+        return p.Result(
+            request_id=context.request_id,
+            job_id=context.job_id,
+            input=str(spec),
+            output=str(exported),
+            seconds=round(time.perf_counter() - started, 4),
+        )
 
 
 class GenirExportJobs(GenirStageJobs):
