@@ -39,6 +39,11 @@ Stage = Literal[
     "save",
     "prompts",
     "pairs",
+    "finetune",
+    "generate",
+    "filter",
+    "export",
+    "train",
 ]
 ErrorKind = Literal[
     "bad_input",
@@ -250,6 +255,65 @@ class GenirPairs(Request):
     TYPE: ClassVar[str] = "genir_pairs"
     run: str = ""
     """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirFinetune(Request):
+    """Run GenIR's "finetune" stage (the learned prompt tokens and cross-attention) in a run
+    folder: one job like `genir_prompts`, stage "finetune", step = training steps done of
+    steps; output the run's finetune folder. Capability "genir"."""
+
+    TYPE: ClassVar[str] = "genir_finetune"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirGenerate(Request):
+    """Run GenIR's "generate" stage in a run folder: one job like `genir_prompts`, stage
+    "generate", step = images written of steps = prompts; output the run's generate/images
+    folder. Interrupted or killed, it resumes from its journal when sent again."""
+
+    TYPE: ClassVar[str] = "genir_generate"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirFilter(Request):
+    """Run GenIR's "filter" stage in a run folder: one job, stage "filter", step = images
+    judged of steps = generated; output the run's filter/verdicts.jsonl."""
+
+    TYPE: ClassVar[str] = "genir_filter"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirExport(Request):
+    """Run GenIR's "export" stage in a run folder: one job, stage "export", step = images
+    exported of steps = accepted; output the run's export folder."""
+
+    TYPE: ClassVar[str] = "genir_export"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class Train(Request):
+    """Train with a trainer config as a child process of the engine: one job, stage "train",
+    step = optimiser steps done of steps; output the training's output folder. Capability
+    "train"."""
+
+    TYPE: ClassVar[str] = "train"
+    config: str = ""
+    """A trainer TOML config on the engine's machine."""
+    task: str | None = None
+    """The trainer task; None: the one the config names."""
+    resume: bool = False
+    """Go on from the training's last checkpoint."""
+    max_steps: int | None = None
+    """Stop after this many steps (None: the config's)."""
 
 
 @dataclass
@@ -466,6 +530,11 @@ REQUESTS: dict[str, type[Request]] = {
         Export,
         GenirPrompts,
         GenirPairs,
+        GenirFinetune,
+        GenirGenerate,
+        GenirFilter,
+        GenirExport,
+        Train,
     )
 }
 EVENTS: dict[str, type[Event]] = {
