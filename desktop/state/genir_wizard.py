@@ -156,6 +156,8 @@ class GenirWizard(QObject):
         self.runs: dict[str, StageRun] = {}
         self.seen_images: set[str] = set()
         self.usable_sources: int | None = None
+        self.paces: dict[str, float] = {}
+        """Seconds per step each stage took when last run (this session): time estimates."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._rescan = QTimer(self, singleShot=True, interval=int(RESCAN_S * 1000))
         self._rescan.timeout.connect(self.refresh)
@@ -320,6 +322,8 @@ class GenirWizard(QObject):
         elif isinstance(event, p.Progress):
             run.status, run.step, run.steps = "running", event.step, event.steps
             run.eta_s, run.label = event.eta_s, event.label
+            if event.step > 0 and run.started:
+                self.paces[run.stage] = (time.monotonic() - run.started) / event.step
             if loss := _LOSS.search(event.label):
                 run.losses.append(float(loss.group(1)))
             if not self._rescan.isActive():
