@@ -112,6 +112,8 @@ class RunState:
     """Verdicts accepted, overrides applied."""
     exported: bool = False
     complete: dict[str, bool] = field(default_factory=dict)
+    started: dict[str, bool] = field(default_factory=dict)
+    """Whether any of a stage's results are there."""
 
     def section(self, name: str) -> dict[str, Any]:
         value = self.config.get(name, {})
@@ -128,8 +130,17 @@ class RunState:
 
     @property
     def next_stage(self) -> str | None:
-        """The first stage whose results are not all there (None: the run is exported)."""
-        return next((stage for stage in STAGES if not self.complete.get(stage)), None)
+        """The stage the run reached: the last one with any results if they are not all
+        there, else the one after it (None: the run is exported). Stages run out of order
+        (prompts before the fine-tuning, from the command line) count by the furthest."""
+        reached = [stage for stage in STAGES if self.started.get(stage)]
+        if not reached:
+            return STAGES[0]
+        last = reached[-1]
+        if not self.complete.get(last):
+            return last
+        index = STAGES.index(last) + 1
+        return STAGES[index] if index < len(STAGES) else None
 
 
 def read_run(run: Path, usable_sources: int | None = None) -> RunState:
@@ -166,6 +177,14 @@ def read_run(run: Path, usable_sources: int | None = None) -> RunState:
         "prompts": prompts_file.is_file() and state.prompts >= state.prompts_wanted,
         "generate": state.prompts > 0 and state.generated >= state.prompts,
         "filter": state.verdicts > 0 and state.verdicts >= state.generated,
+        "export": state.exported,
+    }
+    state.started = {
+        "pairs": state.pairs > 0,
+        "finetune": state.finetuned,
+        "prompts": state.prompts > 0,
+        "generate": state.generated > 0,
+        "filter": state.verdicts > 0,
         "export": state.exported,
     }
     return state

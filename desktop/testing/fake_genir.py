@@ -24,12 +24,20 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from engine import protocol as p
 
-if TYPE_CHECKING:
-    from desktop.testing.fake_engine import FakeEngine
+
+class FakeEngine(Protocol):
+    """What the stages use of desktop.testing.fake_engine.FakeEngine."""
+
+    behaviour: str
+    step_s: float
+    interrupted: bool
+
+    def emit(self, event: p.Event) -> None: ...
+
 
 log = logging.getLogger("fake_engine")
 

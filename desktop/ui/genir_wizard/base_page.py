@@ -56,13 +56,14 @@ class BasePage(Page):
             pictures.addWidget(label)
         pictures.addStretch(1)
         self.layout_.addLayout(pictures)
+        self._shown: Path | None = None
         self.preview_caption = QLabel()
         self.layout_.addWidget(self.preview_caption)
         self.layout_.addStretch(1)
         if models is not None:
-            models.changed.connect(self.refresh)
+            models.changed.connect(self.load)
 
-    def refresh(self) -> None:
+    def load(self) -> None:
         self.form.load()
         current = str(self.wizard.setting("", "base_model") or "")
         self.base.clear()
@@ -73,6 +74,9 @@ class BasePage(Page):
         if current and self.base.findData(current) < 0:
             self.base.addItem(current, current)
         self.base.setCurrentIndex(max(self.base.findData(current), 0))
+        self.refresh()
+
+    def refresh(self) -> None:
         self._show_pair()
 
     def _base_chosen(self, index: int) -> None:
@@ -87,17 +91,21 @@ class BasePage(Page):
         if folder:
             why = self.wizard.save_settings({("", "base_model"): folder})
             self.form.message.setText(why or "Saved.")
-            self.refresh()
+            self.load()
 
     def _show_pair(self) -> None:
         run = self.wizard.run
         negatives = sorted((run / "pairs" / "negative").glob("*.png")) if run else []
         if not negatives:
+            self._shown = None
             self.positive.setText("positive")
             self.negative.setText("negative")
             self.preview_caption.setText("One pair is shown here once it is made.")
             return
         negative = negatives[0]
+        if negative == self._shown:
+            return
+        self._shown = negative
         positive = negative.parent.parent / "positive" / negative.name
         caption = negative.parent.parent / "caption" / f"{negative.stem}.txt"
         for label, path in ((self.positive, positive), (self.negative, negative)):

@@ -35,8 +35,11 @@ class ExportPage(Page):
         self.layout_.addWidget(self.train)
         self.layout_.addStretch(1)
 
-    def refresh(self) -> None:
+    def load(self) -> None:
         self.form.load()
+        self.refresh()
+
+    def refresh(self) -> None:
         run, state = self.wizard.run, self.wizard.state
         if run is None or state is None:
             return

@@ -5,6 +5,7 @@ goes to filter/overrides.json, which wins over the verdicts and outlives a new f
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -79,6 +80,8 @@ class FilterPage(Page):
             override.addWidget(button)
         self.layout_.addLayout(override)
         self._key: str | None = None
+        self._grouped: tuple | None = None
+        """What the grids show: (verdicts, overrides, threshold)."""
         self._enable_override()
 
     @property
@@ -94,7 +97,9 @@ class FilterPage(Page):
             self.slider.setValue(round(float(configured) * 100))
             self.slider.blockSignals(False)
         self.recount()
-        self.regroup()
+        shown = (len(self.verdicts), json.dumps(self.overrides, sort_keys=True), self.threshold)
+        if shown != self._grouped:
+            self.regroup()
 
     def kept_at(self, threshold: float) -> list[bool]:
         return [decided(v, self.overrides.get(str(v.get("key"))), threshold) for v in self.verdicts]
@@ -110,6 +115,11 @@ class FilterPage(Page):
         run = self.wizard.run
         if run is None:
             return
+        self._grouped = (
+            len(self.verdicts),
+            json.dumps(self.overrides, sort_keys=True),
+            self.threshold,
+        )
         for grid in (self.kept, self.rejected):
             grid.clear_all()
         groups: dict[bool, tuple[list, list[str]]] = {True: ([], []), False: ([], [])}

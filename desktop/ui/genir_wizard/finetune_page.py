@@ -76,8 +76,11 @@ class FinetunePage(Page):
         self.layout_.addWidget(self.curve, 1)
         wizard.stageChanged.connect(self._stage_changed)
 
-    def refresh(self) -> None:
+    def load(self) -> None:
         self.form.load()
+        self.refresh()
+
+    def refresh(self) -> None:
         self.rank.setEnabled(self.rank.isEnabled() and self.mode.currentText() == "lora")
         self.update_estimate()
         self.curve.set_losses(self.wizard.stage_run("finetune").losses)

@@ -4,12 +4,12 @@ app was closed) goes on from the engine's journal."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QWidget
 
 from desktop.state.genir_estimates import human_bytes, human_seconds, images_bytes
 from desktop.ui.genir_wizard.page import Page
 from desktop.ui.genir_wizard.settings_form import SettingsForm
-from desktop.ui.genir_wizard.stage_controls import StageControls
+from desktop.ui.genir_wizard.stage_controls import StageControls, TextLine
 from desktop.ui.genir_wizard.thumbnails import ThumbnailGrid
 
 
@@ -29,8 +29,7 @@ class GeneratePage(Page):
         self.form.spin("Steps", "generation", "steps", 1, 500)
         self.layout_.addWidget(self.form)
         self.resolution.valueChanged.connect(self.update_estimate)
-        self.estimate = QLabel()
-        self.estimate.setWordWrap(True)
+        self.estimate = TextLine()
         self.layout_.addWidget(self.estimate)
         self.controls = StageControls(wizard, "generate", "Generate")
         self.layout_.addWidget(self.controls)
@@ -38,9 +37,12 @@ class GeneratePage(Page):
         self.layout_.addWidget(self.grid, 1)
         wizard.imagesAppeared.connect(self.grid.add_paths)
 
-    def refresh(self) -> None:
+    def load(self) -> None:
         self.form.load()
-        if self.grid.count() == 0:
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.grid.count() == 0 and self.wizard.state and self.wizard.state.generated:
             self.grid.add_paths(self.wizard.generated_images())
         self.update_estimate()
 
@@ -50,7 +52,7 @@ class GeneratePage(Page):
             return
         count = state.prompts or state.prompts_wanted
         left = max(count - state.generated, 0)
-        size = images_bytes(count, self.resolution.value(), self.wizard.generated_images())
+        size = images_bytes(count, self.resolution.value(), self.grid.paths[:50])
         pace = self.wizard.paces.get("generate")
         time = f"about {human_seconds(pace * left)}" if pace else "measured after the first images"
         self.estimate.setText(

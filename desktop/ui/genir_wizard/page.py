@@ -28,8 +28,12 @@ class Page(QWidget):
             self.refresh()
 
     def refresh(self) -> None:
-        """Show the run folder as it is now."""
+        """Show the run folder as it is now (called often while a stage runs: keep it cheap)."""
+
+    def load(self) -> None:
+        """Show the settings of genir.toml, then the run folder (when the page is shown)."""
+        self.refresh()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        self.refresh()
+        self.load()

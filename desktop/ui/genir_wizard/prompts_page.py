@@ -45,8 +45,11 @@ class PromptsPage(Page):
             lists.addLayout(column)
         self.layout_.addLayout(lists, 1)
 
-    def refresh(self) -> None:
+    def load(self) -> None:
         self.form.load()
+        self.refresh()
+
+    def refresh(self) -> None:
         run, state = self.wizard.run, self.wizard.state
         if run is None or state is None:
             return

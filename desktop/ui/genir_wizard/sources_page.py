@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -150,6 +151,10 @@ class SourcesPage(Page):
 
     async def scan(self) -> None:
         """Read the images' sizes off the GUI thread, then fill the lists."""
+        with contextlib.suppress(RuntimeError):  # the window was closed meanwhile
+            await self._scan()
+
+    async def _scan(self) -> None:
         state = self.wizard.state
         if state is None or state.images_folder is None:
             return
@@ -186,6 +191,10 @@ class SourcesPage(Page):
             for column, item in enumerate((thumb, name, caption)):
                 self.grid.setItem(row, column, item)
         self.grid.blockSignals(False)
+        await self._thumbnails(sources)
+
+    async def _thumbnails(self, sources: Sources) -> None:
+        loop = asyncio.get_running_loop()
         for row, image in enumerate(sources.usable):
             picture, _ = await loop.run_in_executor(
                 self._pool, load_thumbnail, str(image.path), THUMB

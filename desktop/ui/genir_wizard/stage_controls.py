@@ -1,14 +1,90 @@
 """`StageControls`: start, pause (interrupt) and resume one stage's engine job, with its
-progress, ETA and error, bound to the wizard's `stageChanged`."""
+progress, ETA and error, bound to the wizard's `stageChanged`.
+
+Redrawn at most every `REDRAW_MS` and only while shown: a stage may report hundreds of steps a
+second, and laying the page out again for each would stall the event loop (TextLine,
+ProgressLine)."""
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.state.genir_estimates import human_seconds
 from desktop.state.genir_wizard import GenirWizard
+
+REDRAW_MS = 50
+
+
+class ProgressLine(QWidget):
+    """A progress bar that repaints with the next paint, not at once: QProgressBar.setValue
+    repaints synchronously, which cost milliseconds per progress event here."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.step, self.steps = 0, 0
+        self.setMinimumHeight(22)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set(self, step: int, steps: int) -> None:
+        if (step, steps) != (self.step, self.steps):
+            self.step, self.steps = step, steps
+            self.update()
+
+    @property
+    def text(self) -> str:
+        return f"{self.step} / {self.steps}" if self.steps else ""
+
+    def paintEvent(self, _event) -> None:
+        painter = QPainter(self)
+        palette = self.palette()
+        frame = self.rect().adjusted(0, 0, -1, -1)
+        painter.fillRect(frame, palette.base())
+        if self.steps:
+            done = frame.adjusted(1, 1, 0, 0)
+            done.setWidth(round((frame.width() - 1) * min(self.step / self.steps, 1.0)))
+            painter.fillRect(done, palette.highlight())
+        painter.setPen(palette.mid().color())
+        painter.drawRect(frame)
+        painter.setPen(palette.text().color())
+        painter.drawText(frame, Qt.AlignmentFlag.AlignCenter, self.text)
+
+
+class TextLine(QWidget):
+    """One line of text that changes often (a stage's position, an estimate). Unlike a QLabel,
+    new text only repaints it: a QLabel asks its page to lay out again, and a page with
+    word-wrapped labels and a grid of thumbnails took tens of milliseconds to do so."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self.setFixedHeight(self.fontMetrics().height() + 4)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+    def text(self) -> str:
+        return self._text
+
+    def setText(self, text: str) -> None:
+        if text != self._text:
+            self._text = text
+            self.setToolTip(text)
+            self.update()
+
+    def paintEvent(self, _event) -> None:
+        painter = QPainter(self)
+        painter.setPen(self.palette().windowText().color())
+        shown = self.fontMetrics().elidedText(self._text, Qt.TextElideMode.ElideRight, self.width())
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignVCenter, shown)
 
 
 class StageControls(QWidget):
@@ -21,10 +97,8 @@ class StageControls(QWidget):
         self.wizard, self.stage, self.start_text = wizard, stage, start_text
         self.button = QPushButton(start_text)
         self.button.clicked.connect(self.press)
-        self.progress = QProgressBar()
-        self.progress.setTextVisible(True)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
+        self.progress = ProgressLine()
+        self.status = TextLine()
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #c0392b")
@@ -36,8 +110,10 @@ class StageControls(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.status)
         layout.addWidget(self.error)
+        self._redraw = QTimer(self, singleShot=True, interval=REDRAW_MS)
+        self._redraw.timeout.connect(self.update_view)
         wizard.stageChanged.connect(self._changed)
-        wizard.runChanged.connect(self.update_view)
+        wizard.runChanged.connect(self._changed)
         self.update_view()
 
     def press(self) -> None:
@@ -49,9 +125,13 @@ class StageControls(QWidget):
         else:
             self.wizard.start(self.stage)
 
-    def _changed(self, stage: str) -> None:
-        if stage == self.stage or self.wizard.running_stage() in (None, stage):
-            self.update_view()
+    def _changed(self, _stage: str = "") -> None:
+        if self.isVisible() and not self._redraw.isActive():
+            self._redraw.start()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.update_view()
 
     def update_view(self) -> None:
         wizard, run = self.wizard, self.wizard.stage_run(self.stage)
@@ -67,9 +147,7 @@ class StageControls(QWidget):
             text = self.start_text
         self.button.setText(text)
         self.button.setEnabled(wizard.run is not None and not busy_elsewhere)
-        self.progress.setMaximum(max(run.steps, 1))
-        self.progress.setValue(min(run.step, max(run.steps, 1)) if run.steps else 0)
-        self.progress.setFormat(f"{run.step} / {run.steps}" if run.steps else "")
+        self.progress.set(run.step, run.steps)
         if run.status == "starting":
             status = "Starting…"
         elif run.active:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -86,10 +87,16 @@ class GenirWizardWindow(QWidget):
         layout.addWidget(self.steps)
         layout.addLayout(right, 1)
         self.sources.opened.connect(self._opened)
-        wizard.runChanged.connect(self.update_steps)
-        wizard.stageChanged.connect(lambda _stage: self.update_steps())
+        self._redraw = QTimer(self, singleShot=True, interval=100)  # at most 10 a second
+        self._redraw.timeout.connect(self.update_steps)
+        wizard.runChanged.connect(self._schedule)
+        wizard.stageChanged.connect(self._schedule)
         self.steps.setCurrentRow(0)
         self.update_steps()
+
+    def _schedule(self, _stage: str = "") -> None:
+        if not self._redraw.isActive():
+            self._redraw.start()
 
     @property
     def page(self) -> str:
