@@ -136,13 +136,19 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def _png(colour: tuple[int, int, int], size: int = 32) -> bytes:
+def _png(colour: tuple[int, int, int], size: int = 32, turn: int = 0) -> bytes:
+    """A small PNG: `colour` shaded by a gradient turned by `turn` degrees (so the images
+    of a grid tell apart)."""
     import io
 
     from PIL import Image
 
+    shade = Image.linear_gradient("L").rotate(turn).resize((size, size))
+    image = Image.composite(
+        Image.new("RGB", (size, size), colour), Image.new("RGB", (size, size)), shade
+    )
     buffer = io.BytesIO()
-    Image.new("RGB", (size, size), colour).save(buffer, "PNG")
+    image.save(buffer, "PNG")
     return buffer.getvalue()
 
 
@@ -168,11 +174,29 @@ async def _pairs(engine: FakeEngine, job: StageJob, progress: Progress) -> Path:
         if not caption.is_file():
             sidecar = path.with_suffix(".txt")
             text = sidecar.read_text() if sidecar.is_file() else path.stem
-            _write(folder / "positive" / f"{path.stem}.png", _png((200, 180, 90)))
-            _write(folder / "negative" / f"{path.stem}.png", _png((120, 110, 80)))
+            positive, negative = _pair_pictures(path)
+            _write(folder / "positive" / f"{path.stem}.png", positive)
+            _write(folder / "negative" / f"{path.stem}.png", negative)
             _write(caption, text.encode())
         await progress.step(done, len(usable), f"Making pair {done}/{len(usable)}")
     return folder
+
+
+def _pair_pictures(path: Path, size: int = 128) -> tuple[bytes, bytes]:
+    """The photo cropped square, and a blurred, posterised copy standing in for SDEdit's."""
+    import io
+
+    from PIL import Image, ImageFilter, ImageOps
+
+    with Image.open(path) as image:
+        positive = ImageOps.fit(image.convert("RGB"), (size, size))
+    negative = ImageOps.posterize(positive.filter(ImageFilter.GaussianBlur(3)), 3)
+    pictures = []
+    for picture in (positive, negative):
+        buffer = io.BytesIO()
+        picture.save(buffer, "PNG")
+        pictures.append(buffer.getvalue())
+    return pictures[0], pictures[1]
 
 
 async def _finetune(engine: FakeEngine, job: StageJob, progress: Progress) -> Path:
@@ -198,8 +222,14 @@ async def _finetune(engine: FakeEngine, job: StageJob, progress: Progress) -> Pa
 async def _prompts(engine: FakeEngine, job: StageJob, progress: Progress) -> Path:
     run = Path(job.input)
     count = int(_config(run).get("prompts", {}).get("count", 10))
+    places = ("a quiet harbour", "a pine forest", "a desert road", "an old stone bridge")
+    light = ("at dusk", "in morning fog", "under a clear noon sky", "after rain")
     accepted = [
-        {"key": key, "index": key, "prompt": f"a quiet harbour at dusk, scene {key}"}
+        {
+            "key": key,
+            "index": key,
+            "prompt": f"{places[key % 4]} {light[key // 4 % 4]}, 35 mm lens, scene {key}",
+        }
         for key in range(count)
     ]
     rejected = [
@@ -222,6 +252,7 @@ async def _generate(engine: FakeEngine, job: StageJob, progress: Progress) -> Pa
     run = Path(job.input)
     prompts = [json.loads(line) for line in (run / "prompts" / "prompts.jsonl").open()]
     folder = run / "generate" / "images"
+    positives = sorted((run / "pairs" / "positive").glob("*.png"))
     written = 0
     for done, prompt in enumerate(prompts, 1):
         key = prompt["key"]
@@ -236,10 +267,27 @@ async def _generate(engine: FakeEngine, job: StageJob, progress: Progress) -> Pa
             if engine.behaviour == "genir_crash" and written == 2:
                 log.error("fake engine: crashing in the generate stage")
                 os._exit(3)
-            _write(path, _png(((key * 53) % 256, (key * 97) % 256, 160)))
+            _write(path, _generated(key, positives))
             written += 1
         await progress.step(done, len(prompts), f"Generating {done}/{len(prompts)}")
     return folder
+
+
+def _generated(key: int, positives: list[Path]) -> bytes:
+    """A stand-in for image `key`: a pair's positive turned and cropped (so thumbnails look
+    like photos), or a shaded square when there are no pairs."""
+    if not positives:
+        return _png(((key * 53) % 256, (key * 97) % 256, 160), turn=key * 29)
+    import io
+
+    from PIL import Image, ImageOps
+
+    with Image.open(positives[key % len(positives)]) as image:
+        picture = image.convert("RGB").rotate(key * 13 % 360, expand=False)
+    picture = ImageOps.mirror(picture) if key % 2 else picture
+    buffer = io.BytesIO()
+    ImageOps.fit(picture.crop((16, 16, 112, 112)), (96, 96)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def quality_of(key: int) -> float:

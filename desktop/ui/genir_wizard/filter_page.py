@@ -88,14 +88,18 @@ class FilterPage(Page):
     def threshold(self) -> float:
         return self.slider.value() / 100
 
-    def refresh(self) -> None:
-        self.verdicts = self.wizard.verdicts()
-        self.overrides = self.wizard.overrides()
+    def load(self) -> None:
+        """The slider starts at the threshold the verdicts were made with."""
         configured = self.wizard.setting("filter", "quality_threshold")
-        if configured is not None and not self.slider.isSliderDown():
+        if configured is not None:
             self.slider.blockSignals(True)
             self.slider.setValue(round(float(configured) * 100))
             self.slider.blockSignals(False)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.verdicts = self.wizard.verdicts()
+        self.overrides = self.wizard.overrides()
         self.recount()
         shown = (len(self.verdicts), json.dumps(self.overrides, sort_keys=True), self.threshold)
         if shown != self._grouped:
@@ -157,9 +161,7 @@ class FilterPage(Page):
         other.clearSelection()
         other.blockSignals(False)
         self._key = str(items[0].data(KEY_ROLE))
-        self.selection.setText(
-            f"Image {self._key}: {items[0].toolTip()}\n{items[0].data(PATH_ROLE)}"
-        )
+        self.selection.setText(f"Image {items[0].toolTip()}\n{items[0].data(PATH_ROLE)}")
         self._enable_override()
 
     def _enable_override(self) -> None:

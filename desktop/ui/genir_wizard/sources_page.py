@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -54,6 +55,8 @@ class SourcesPage(Page):
         self.sources: Sources | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(1, "genir-sources")
         self._scanning: asyncio.Task | None = None
+        self._scanned: tuple | None = None
+        """(images folder, minimum side) of the last scan."""
         # 1. a new run
         self.new_box = QWidget()
         form = QFormLayout(self.new_box)
@@ -71,9 +74,12 @@ class SourcesPage(Page):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.layout_.addWidget(self.summary)
+        self.run_box = QWidget()
+        run_layout = QVBoxLayout(self.run_box)
+        run_layout.setContentsMargins(0, 0, 0, 0)
         self.skipped = QListWidget()
         self.skipped.setMaximumHeight(90)
-        self.layout_.addWidget(self.skipped)
+        run_layout.addWidget(self.skipped)
         source_row = QHBoxLayout()
         source_row.addWidget(QLabel("Captions from"))
         self.caption_source = QComboBox()
@@ -81,7 +87,7 @@ class SourcesPage(Page):
         self.caption_source.addItem("A local captioner (none is installed)")
         self.caption_source.model().item(2).setEnabled(False)  # type: ignore[attr-defined]
         source_row.addWidget(self.caption_source, 1)
-        self.layout_.addLayout(source_row)
+        run_layout.addLayout(source_row)
         self.grid = QTableWidget(0, 3)
         self.grid.setHorizontalHeaderLabels(["", "Image", "Caption (double-click to edit)"])
         self.grid.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
@@ -95,11 +101,13 @@ class SourcesPage(Page):
             | QAbstractItemView.EditTrigger.EditKeyPressed
         )
         self.grid.itemChanged.connect(self._caption_edited)
-        self.layout_.addWidget(self.grid, 1)
+        run_layout.addWidget(self.grid, 1)
+        self.layout_.addWidget(self.run_box, 100)
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #c0392b")
         self.layout_.addWidget(self.error)
+        self.layout_.addStretch(1)  # keeps the new-run form at the top while run_box is hidden
 
     def _path_row(self, title: str) -> tuple[QLineEdit, QWidget]:
         edit = QLineEdit()
@@ -138,6 +146,7 @@ class SourcesPage(Page):
     def refresh(self) -> None:
         state = self.wizard.state
         self.new_box.setVisible(state is None)
+        self.run_box.setVisible(state is not None)
         if state is None:
             self.summary.setText("Start a new run, or open one with File › Open dataset run…")
             return
@@ -146,7 +155,22 @@ class SourcesPage(Page):
             return
         captions = state.section("pairs").get("captions", "")
         self.caption_source.setCurrentIndex(1 if captions else 0)
-        if self.sources is None and (self._scanning is None or self._scanning.done()):
+        wanted = (state.images_folder, self._min_side())
+        if wanted != self._scanned:
+            self.rescan()
+
+    def _min_side(self) -> int:
+        state = self.wizard.state
+        return int(state.section("pairs").get("min_side", DEFAULT_MIN_SIDE)) if state else 0
+
+    def rescan(self) -> None:
+        """Read the images again (another run, or another minimum side)."""
+        if self._scanning is not None and not self._scanning.done():
+            self._scanning.cancel()
+        self.sources = None
+        state = self.wizard.state
+        self._scanned = (state.images_folder, self._min_side()) if state else None
+        if state is not None and not state.config_error:
             self._scanning = asyncio.ensure_future(self.scan())
 
     async def scan(self) -> None:
@@ -159,7 +183,7 @@ class SourcesPage(Page):
         if state is None or state.images_folder is None:
             return
         folder = state.images_folder
-        min_side = int(state.section("pairs").get("min_side", DEFAULT_MIN_SIDE))
+        min_side = self._min_side()
         self.summary.setText(f"Reading {folder}…")
         loop = asyncio.get_running_loop()
         self.sources = sources = await loop.run_in_executor(
@@ -208,7 +232,3 @@ class SourcesPage(Page):
         if item.column() != 2 or not path:
             return
         write_atomically(Path(path), (item.text().strip() + "\n").encode("utf-8"))
-
-    def rescan(self) -> None:
-        self.sources = None
-        self.refresh()

@@ -99,7 +99,7 @@ def test_the_whole_wizard_from_photos_to_training(qtbot, open_wizard, genir_run)
     assert f"{kept} images" in export.summary.text()
     press_and_wait(qtbot, window, "export", "train")
     assert export.train.button.text() == "Run again"
-    assert window.steps.item(6).text().startswith("✓")
+    qtbot.waitUntil(lambda: window.steps.item(6).text().startswith("✓"))
 
 
 def test_a_new_run_is_made_with_genir_init(qtbot, open_wizard, tmp_path):
