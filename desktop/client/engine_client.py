@@ -344,8 +344,10 @@ class EngineClient:
         return accepted.job_id
 
     async def interrupt_job(self, engine_job_id: str) -> None:
-        """Stop a job sent with `submit_job` (by the engine's id) if it is the one running."""
+        """Stop a job sent with `submit_job` (by the engine's id): dropped if it still waits
+        in the engine's queue, interrupted if it runs (answered by `cancelled` either way)."""
         conn = await self._supervisor.connected()
+        await conn.send(Cancel(id=conn.new_request_id(), job_ids=[engine_job_id]))
         await conn.send(Interrupt(id=conn.new_request_id(), job_id=engine_job_id))
 
     # --- events -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ the failure paths (crash, full disk, a base that does not load, cancel) end resu
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from desktop.state import toml_edit
 from desktop.state.genir_run import read_run, scan_sources
 from desktop.testing.fake_genir import quality_of
+from engine.protocol import GenirPrompts
 
 
 def run_stage(qtbot, wizard, stage, until=("done",)):
@@ -147,3 +149,18 @@ def test_toml_edit_refuses_what_would_not_read_back():
     )
     with pytest.raises(toml_edit.MissingKey):
         toml_edit.set_values(text, {("c", "x"): 1})
+
+
+def test_a_stage_waiting_behind_another_job_is_cancelled_from_the_queue(
+    make_wizard, qtbot, genir_run
+):
+    wizard = make_wizard("normal", "--step-s", "0.2")
+    wizard.open_run(genir_run)
+    # another client's job (here: the app's restore queue) runs first
+    other = asyncio.ensure_future(wizard.client.submit_job(GenirPrompts(run=str(genir_run))))
+    qtbot.waitUntil(other.done, timeout=10_000)
+    wizard.start("pairs")
+    qtbot.waitUntil(lambda: wizard.stage_run("pairs").engine_job is not None, timeout=10_000)
+    wizard.cancel("pairs")
+    qtbot.waitUntil(lambda: wizard.stage_run("pairs").status == "cancelled", timeout=10_000)
+    assert wizard.stage_run("pairs").step == 0  # it never ran
