@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
 
             wizard = GenirWizard(self.controller.client, parent=self)
             self.genir_window = GenirWizardWindow(wizard, self.controller.models)
+            self.genir_window.manageModels.connect(self.open_models)
         return self.genir_window
 
     def new_dataset(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
@@ -19,6 +19,8 @@ PREVIEW = 200
 
 
 class BasePage(Page):
+    manageModels = Signal()
+    """The user wants the model manager (to import an SDXL model into the store)."""
     title = "2. Base model and pairs"
     explanation = (
         "The SDXL model the dataset is made with. Each photo gets a bad twin: img2img "
@@ -36,6 +38,10 @@ class BasePage(Page):
         choose = QPushButton("Folder…")
         choose.clicked.connect(self._choose_folder)
         row.addWidget(choose)
+        manage = QPushButton("Models…")
+        manage.setToolTip("Import or download a model into the model store")
+        manage.clicked.connect(self.manageModels)
+        row.addWidget(manage)
         self.layout_.addLayout(row)
         self.form = SettingsForm(wizard)
         self.words = self.form.words("Negative words", "pairs", "negative_words")
@@ -44,7 +50,7 @@ class BasePage(Page):
         )
         self.form.spin("img2img steps", "pairs", "steps", 1, 200)
         self.layout_.addWidget(self.form)
-        self.controls = StageControls(wizard, "pairs", "Make the pairs")
+        self.controls = StageControls(wizard, "pairs", "Make the pairs", self.form.save)
         self.layout_.addWidget(self.controls)
         pictures = QHBoxLayout()
         self.positive, self.negative = QLabel(), QLabel()

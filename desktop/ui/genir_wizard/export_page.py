@@ -25,7 +25,7 @@ class ExportPage(Page):
         self.form = SettingsForm(wizard)
         self.form.flag("Also write LQ pairs (degraded copies)", "export", "lq_pairs")
         self.layout_.addWidget(self.form)
-        self.controls = StageControls(wizard, "export", "Export the dataset")
+        self.controls = StageControls(wizard, "export", "Export the dataset", self.form.save)
         self.layout_.addWidget(self.controls)
         self.summary = QLabel()
         self.summary.setWordWrap(True)

@@ -70,7 +70,7 @@ class FinetunePage(Page):
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
         self.layout_.addWidget(self.estimate)
-        self.controls = StageControls(wizard, "finetune", "Start fine-tuning")
+        self.controls = StageControls(wizard, "finetune", "Start fine-tuning", self.form.save)
         self.layout_.addWidget(self.controls)
         self.curve = LossCurve()
         self.layout_.addWidget(self.curve, 1)

@@ -31,7 +31,7 @@ class GeneratePage(Page):
         self.resolution.valueChanged.connect(self.update_estimate)
         self.estimate = TextLine()
         self.layout_.addWidget(self.estimate)
-        self.controls = StageControls(wizard, "generate", "Generate")
+        self.controls = StageControls(wizard, "generate", "Generate", self.form.save)
         self.layout_.addWidget(self.controls)
         self.grid = ThumbnailGrid(96)
         self.layout_.addWidget(self.grid, 1)

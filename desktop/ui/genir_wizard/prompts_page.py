@@ -30,7 +30,7 @@ class PromptsPage(Page):
         source.model().item(1).setEnabled(False)  # type: ignore[attr-defined]
         self.form.form.addRow("Written by", source)
         self.layout_.addWidget(self.form)
-        self.controls = StageControls(wizard, "prompts", "Write the prompts")
+        self.controls = StageControls(wizard, "prompts", "Write the prompts", self.form.save)
         self.layout_.addWidget(self.controls)
         lists = QHBoxLayout()
         self.accepted, self.rejected = QListWidget(), QListWidget()

@@ -108,6 +108,9 @@ class SettingsForm(QWidget):
         )
 
     def save(self) -> bool:
+        """Write the shown values (those the file has); False, with why, if that failed."""
+        if not any(f.widget.isEnabled() for f in self.fields):
+            return True
         values = {(f.section, f.key): f.get() for f in self.fields if f.widget.isEnabled()}
         why = self.wizard.save_settings(values)
         self.message.setText(why or "Saved to genir.toml.")

@@ -86,6 +86,7 @@ class SourcesPage(Page):
         self.caption_source.addItems(CAPTION_SOURCES)
         self.caption_source.addItem("A local captioner (none is installed)")
         self.caption_source.model().item(2).setEnabled(False)  # type: ignore[attr-defined]
+        self.caption_source.activated.connect(self._caption_source_chosen)
         source_row.addWidget(self.caption_source, 1)
         run_layout.addLayout(source_row)
         self.grid = QTableWidget(0, 3)
@@ -226,6 +227,20 @@ class SourcesPage(Page):
             item = self.grid.item(row, 0)
             if picture is not None and item is not None:
                 item.setIcon(QIcon(QPixmap.fromImage(picture)))
+
+    def _caption_source_chosen(self, index: int) -> None:
+        """Sidecars need no setting; a captions file is named in pairs.captions (a sidecar
+        still wins over it for its image)."""
+        path = ""
+        if index == 1:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Captions file (relative/path.png<TAB>caption lines)"
+            )
+            if not path:
+                self.refresh()  # back to what the config says
+                return
+        why = self.wizard.save_settings({("pairs", "captions"): path})
+        self.error.setText(why)
 
     def _caption_edited(self, item: QTableWidgetItem) -> None:
         path = item.data(Qt.ItemDataRole.UserRole)

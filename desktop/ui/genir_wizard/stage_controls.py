@@ -8,6 +8,7 @@ ProgressLine)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPainter
@@ -91,10 +92,17 @@ class StageControls(QWidget):
     """The button says what pressing it does: Start, Pause, Resume, Run again."""
 
     def __init__(
-        self, wizard: GenirWizard, stage: str, start_text: str, parent: QWidget | None = None
+        self,
+        wizard: GenirWizard,
+        stage: str,
+        start_text: str,
+        before_start: Callable[[], bool] | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.wizard, self.stage, self.start_text = wizard, stage, start_text
+        self.before_start = before_start
+        """Called before the stage starts (the page saves its settings); False stops it."""
         self.button = QPushButton(start_text)
         self.button.clicked.connect(self.press)
         self.progress = ProgressLine()
@@ -120,6 +128,8 @@ class StageControls(QWidget):
         run = self.wizard.stage_run(self.stage)
         if run.active:
             self.wizard.cancel(self.stage)
+        elif self.before_start is not None and not self.before_start():
+            return
         elif self.stage == "train":
             self.wizard.train_starter()
         else:

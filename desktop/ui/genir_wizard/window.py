@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -42,6 +42,9 @@ PAGE_STAGE = {
 
 
 class GenirWizardWindow(QWidget):
+    manageModels = Signal()
+    """The base model page asks for the model manager."""
+
     def __init__(
         self, wizard: GenirWizard, models: EngineModels | None = None, parent: QWidget | None = None
     ) -> None:
@@ -87,6 +90,7 @@ class GenirWizardWindow(QWidget):
         layout.addWidget(self.steps)
         layout.addLayout(right, 1)
         self.sources.opened.connect(self._opened)
+        self.pages["base"].manageModels.connect(self.manageModels)
         self._redraw = QTimer(self, singleShot=True, interval=100)  # at most 10 a second
         self._redraw.timeout.connect(self.update_steps)
         wizard.runChanged.connect(self._schedule)
