@@ -67,6 +67,7 @@ class FinetunePage(Page):
         for box in (self.steps, self.rank, self.vectors):
             box.valueChanged.connect(self.update_estimate)
         self.mode.currentTextChanged.connect(self.update_estimate)
+        self.mode.currentTextChanged.connect(self._mode_changed)
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
         self.layout_.addWidget(self.estimate)
@@ -78,10 +79,15 @@ class FinetunePage(Page):
 
     def load(self) -> None:
         self.form.load()
+        self._mode_changed()
         self.refresh()
 
+    def _mode_changed(self) -> None:
+        """The rank is a LoRA's only."""
+        lora = self.mode.currentText() == "lora"
+        self.rank.setEnabled(lora and self.wizard.has_setting("finetune", "lora_rank"))
+
     def refresh(self) -> None:
-        self.rank.setEnabled(self.rank.isEnabled() and self.mode.currentText() == "lora")
         self.update_estimate()
         self.curve.set_losses(self.wizard.stage_run("finetune").losses)
 

@@ -164,3 +164,16 @@ def test_a_stage_waiting_behind_another_job_is_cancelled_from_the_queue(
     wizard.cancel("pairs")
     qtbot.waitUntil(lambda: wizard.stage_run("pairs").status == "cancelled", timeout=10_000)
     assert wizard.stage_run("pairs").step == 0  # it never ran
+
+
+def test_fine_tune_disk_estimate_counts_sdxl_cross_attention(tmp_path, tiny_sdxl_dir):
+    from desktop.state.genir_estimates import cross_attention_widths, finetune_bytes
+
+    blocks, text = cross_attention_widths(tmp_path / "no-such-model")  # SDXL's shape
+    assert (blocks.count(640), blocks.count(1280), text) == (10, 60, 2048)
+    tokens = 2 * (768 + 1280) * 4
+    assert finetune_bytes(tmp_path, "lora", 4, 2) == tokens + 4 * 785_920 * 4
+    assert finetune_bytes(tmp_path, "full", 4, 2) == tokens + 545_670_400 * 4
+    assert finetune_bytes(tmp_path, "none", 4, 2) == tokens
+    tiny, tiny_text = cross_attention_widths(tiny_sdxl_dir)  # read from its unet/config.json
+    assert tiny and tiny_text == 64

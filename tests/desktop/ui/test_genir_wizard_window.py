@@ -195,3 +195,17 @@ def test_event_loop_stays_responsive_while_thumbnails_stream(qtbot, open_wizard,
     # progress event took this to 340 ms before they were removed.
     overloaded = os.getloadavg()[0] >= (os.cpu_count() or 1)
     assert p99 < (100 if overloaded else 16)
+
+
+def test_fine_tune_estimate_follows_the_settings(qtbot, open_wizard, genir_run):
+    window = open_wizard()
+    window.open_run(genir_run)
+    window.go("finetune")
+    page = window.pages["finetune"]
+    lora = page.estimate.text()
+    assert "Disk: about" in lora and "measured after the first steps" in lora
+    page.mode.setCurrentText("full")
+    assert not page.rank.isEnabled() and page.estimate.text() != lora
+    assert "GB" in page.estimate.text()  # SDXL's cross-attention in float32
+    page.mode.setCurrentText("lora")
+    assert page.rank.isEnabled() and page.estimate.text() == lora
