@@ -156,6 +156,8 @@ class GenirWizard(QObject):
         self.runs: dict[str, StageRun] = {}
         self.seen_images: set[str] = set()
         self.usable_sources: int | None = None
+        self.train_config: Path | None = None
+        """Another trainer config chosen for training on the export (None: the starter's)."""
         self.paces: dict[str, float] = {}
         """Seconds per step each stage took when last run (this session): time estimates."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -258,11 +260,14 @@ class GenirWizard(QObject):
         request = REQUESTS[stage](run=str(self.run))
         return self._send(stage, request)
 
-    def train_starter(self, max_steps: int | None = None) -> asyncio.Task[None] | None:
-        """Train the starter restorer on the export (`train` with its config)."""
+    def train_starter(
+        self, max_steps: int | None = None, config: Path | None = None
+    ) -> asyncio.Task[None] | None:
+        """Train on the export: the starter restorer with the config the export wrote, or
+        another trainer `config` (pointing at the export)."""
         if self.run is None or self.running_stage() is not None:
             return None
-        config = self.run / TRAIN_CONFIG
+        config = config or self.train_config or self.run / TRAIN_CONFIG
         resume = self.stage_run("train").resumable
         return self._send("train", p.Train(config=str(config), resume=resume, max_steps=max_steps))
 

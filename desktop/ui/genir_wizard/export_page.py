@@ -4,8 +4,9 @@ button that trains the starter restorer on it, as an engine job with progress.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from desktop.state.genir_wizard import TRAIN_CONFIG
 from desktop.ui.genir_wizard.page import Page
@@ -30,7 +31,14 @@ class ExportPage(Page):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.layout_.addWidget(self.summary)
-        self.layout_.addWidget(QLabel("<b>Train the starter restorer on it</b>"))
+        row = QHBoxLayout()
+        row.addWidget(QLabel("<b>Train on it</b>"))
+        self.config_label = QLabel()
+        row.addWidget(self.config_label, 1)
+        other = QPushButton("Another trainer config…")
+        other.clicked.connect(self._choose_config)
+        row.addWidget(other)
+        self.layout_.addLayout(row)
         self.train = StageControls(wizard, "train", "Train the starter on it")
         self.layout_.addWidget(self.train)
         self.layout_.addStretch(1)
@@ -56,7 +64,18 @@ class ExportPage(Page):
             self.summary.setText(
                 f"Exported to {run / 'export'}: {count} images, {lq}. Manifest: {manifest}"
             )
-        has_config = (run / TRAIN_CONFIG).is_file()
+        config = self.wizard.train_config or run / TRAIN_CONFIG
+        self.config_label.setText(f"with {config}")
+        has_config = config.is_file()
         self.train.button.setEnabled(self.train.button.isEnabled() and has_config)
         if not has_config:
-            self.train.status.setText(f"Export first: training uses {run / TRAIN_CONFIG}.")
+            self.train.status.setText(f"Export first: training uses {config}.")
+
+    def _choose_config(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "A trainer config (TOML) whose data is this export", filter="TOML (*.toml)"
+        )
+        if path:
+            self.wizard.train_config = Path(path)
+            self.train.start_text = "Train on it"
+            self.refresh()

@@ -177,3 +177,15 @@ def test_fine_tune_disk_estimate_counts_sdxl_cross_attention(tmp_path, tiny_sdxl
     assert finetune_bytes(tmp_path, "none", 4, 2) == tokens
     tiny, tiny_text = cross_attention_widths(tiny_sdxl_dir)  # read from its unet/config.json
     assert tiny and tiny_text == 64
+
+
+def test_training_may_use_another_trainer_config(make_wizard, qtbot, genir_run, tmp_path):
+    wizard = make_wizard()
+    wizard.open_run(genir_run)
+    other = tmp_path / "mine" / "dreamclear.toml"
+    other.parent.mkdir()
+    other.write_text('task = "dreamclear"\n')
+    wizard.train_config = other
+    wizard.train_starter(max_steps=2)
+    qtbot.waitUntil(lambda: wizard.stage_run("train").status == "done", timeout=20_000)
+    assert wizard.stage_run("train").output == str(other.parent / "training")
