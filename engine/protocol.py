@@ -41,6 +41,8 @@ Stage = Literal[
     "pairs",
     "train",
     "finetune",
+    "generate",
+    "filter",
     "export",
 ]
 ErrorKind = Literal[
@@ -288,6 +290,27 @@ class GenirFinetune(Request):
     version 2 under the capability "genir"."""
 
     TYPE: ClassVar[str] = "genir_finetune"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirGenerate(Request):
+    """Run GenIR's "generate" stage in a run folder: one job like `genir_prompts`, stage
+    "generate", step = images written of steps = prompts; output the run's generate/images
+    folder. Interrupted or killed, it resumes from its journal when sent again."""
+
+    TYPE: ClassVar[str] = "genir_generate"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirFilter(Request):
+    """Run GenIR's "filter" stage in a run folder: one job, stage "filter", step = images
+    judged of steps = generated; output the run's filter/verdicts.jsonl."""
+
+    TYPE: ClassVar[str] = "genir_filter"
     run: str = ""
     """The run folder on the engine's machine."""
 
@@ -542,6 +565,8 @@ REQUESTS: dict[str, type[Request]] = {
         GenirPrompts,
         GenirPairs,
         GenirFinetune,
+        GenirGenerate,
+        GenirFilter,
         Train,
         GenirExport,
         GenirStatus,

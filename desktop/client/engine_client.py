@@ -22,6 +22,7 @@ new engine. No Qt here: the desktop's state models subscribe to this client.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from desktop.client.settings import ClientSettings
 from desktop.client.supervisor import EngineSupervisor, StateCallback
 from desktop.client.transport import EngineLog
 from engine.protocol import (
+    Accepted,
     Bye,
     Cancel,
     Error,
@@ -50,6 +52,7 @@ from engine.protocol import (
     ModelDone,
     ModelProgress,
     ModelsReply,
+    Request,
     RestoreOptionsMessage,
 )
 
@@ -306,6 +309,46 @@ class EngineClient:
         await conn.send(Interrupt(id=conn.new_request_id(), job_id=engine_id))
         if job is not None and job.state == "running":
             self._supervisor.watch_interrupt(conn, job)
+
+    async def submit_job(self, request: Request) -> str:
+        """Send a request that the engine runs as one job of its own (the GenIR stages,
+        `train`) and return the engine's id for it, from its `accepted`; a refusal is raised
+        as EngineClientError. The job's events come to subscribers under that engine id.
+
+        Unlike `restore` jobs these are not kept across an engine restart: their state is in
+        their run folder, and sending the request again to the new engine resumes them.
+        `request.id` is set here."""
+        conn = await self._supervisor.connected()
+        request.id = conn.new_request_id()
+        answer: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+
+        def watch(event: Event) -> None:
+            if event.request_id != request.id or answer.done():
+                return
+            if isinstance(event, Accepted):
+                answer.set_result(event)
+            elif isinstance(event, Error):
+                answer.set_exception(EngineClientError(event.kind, event.message, event.hint))
+
+        unsubscribe = self.subscribe(watch)
+        try:
+            await conn.send(request)
+            async with asyncio.timeout(self.settings.request_timeout_s):
+                accepted = await answer
+        except TimeoutError:
+            raise EngineClientError(
+                "timeout", f"the engine did not accept '{request.TYPE}' in time"
+            ) from None
+        finally:
+            unsubscribe()
+        return accepted.job_id
+
+    async def interrupt_job(self, engine_job_id: str) -> None:
+        """Stop a job sent with `submit_job` (by the engine's id): dropped if it still waits
+        in the engine's queue, interrupted if it runs (answered by `cancelled` either way)."""
+        conn = await self._supervisor.connected()
+        await conn.send(Cancel(id=conn.new_request_id(), job_ids=[engine_job_id]))
+        await conn.send(Interrupt(id=conn.new_request_id(), job_id=engine_job_id))
 
     # --- events -----------------------------------------------------------------------------
 

@@ -53,6 +53,15 @@ class EngineModels(QObject):
             return None
         return self._models.get(name, {}).get("status") == "installed"
 
+    def installed_folders(self) -> list[tuple[str, str]]:
+        """(name, path) of every installed model the engine gave a path for: the GenIR
+        wizard offers these as the SDXL base (it checks the folder itself)."""
+        return [
+            (name, str(entry["path"]))
+            for name, entry in (self._models or {}).items()
+            if entry.get("status") == "installed" and entry.get("path")
+        ]
+
     def runs_starter(self, model: str) -> bool:
         """Whether a job whose `model` setting is `model` runs the bundled starter: "starter",
         or "auto" while the engine lists DreamClear as not installed (as

@@ -17,6 +17,8 @@ restarted engine behaves normally; without --runs, always):
   slow              answers `models` after --delay seconds
   exit_after_hello  exits with code 3 shortly after answering `hello`
   stubborn          ignores `shutdown`, the end of its input and SIGTERM (only SIGKILL ends it)
+  genir_crash, disk_full, base_fails
+                    failures of the GenIR stages (desktop/testing/fake_genir.py)
   older             an engine from before the restore options added within protocol version 1
                     (`ADDED_OPTIONS`): lists none of their capabilities and, as its strict
                     decoder did, refuses a `restore` carrying one as an unknown field
@@ -49,6 +51,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from desktop.testing import fake_genir
 from engine import protocol as p
 
 log = logging.getLogger("fake_engine")
@@ -84,8 +87,8 @@ class FakeEngine:
     models: list[dict[str, str]] = field(default_factory=list)
     previews: bool = True
     send: object = None
-    queue: list[Job] = field(default_factory=list)
-    running: Job | None = None
+    queue: list[Job | fake_genir.StageJob] = field(default_factory=list)
+    running: Job | fake_genir.StageJob | None = None
     interrupted: bool = False
     job_ids: int = 0
     said_hello: bool = False
@@ -125,6 +128,8 @@ class FakeEngine:
             self.restore(request)
         elif isinstance(request, p.Train):
             self.train(request)
+        elif type(request) in fake_genir.REQUESTS:
+            self.stage_job(request)
         elif isinstance(request, p.Cancel):
             for job in list(self.queue):
                 if request.job_ids is None or job.id in request.job_ids:
@@ -178,7 +183,8 @@ class FakeEngine:
                     "models",
                     "cancel",
                     "interrupt",
-                    *(("train", *p.ADDED_OPTIONS) if self.behaviour != "older" else ()),
+                    *(p.ADDED_OPTIONS if self.behaviour != "older" else ()),
+                    *fake_genir.CAPABILITIES,
                 ],
                 device="cpu",
             )
@@ -273,6 +279,16 @@ class FakeEngine:
         output = str(Path(job.input).parent / "export")
         self.emit(p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1))
 
+    def stage_job(self, request: p.Request) -> None:
+        """A GenIR stage or `train`: one job, run by fake_genir."""
+        self.job_ids += 1
+        job = fake_genir.StageJob(f"e{self.job_ids}", fake_genir.REQUESTS[type(request)], request)
+        self.emit(p.Accepted(request_id=request.id, job_id=job.id, input=job.input))
+        ahead = len(self.queue) + (1 if self.running else 0)
+        self.queue.append(job)
+        self.emit(p.Queued(job_id=job.id, position=ahead))
+        self.wake.set()
+
     async def work(self) -> None:
         while True:
             await self.wake.wait()
@@ -280,7 +296,10 @@ class FakeEngine:
             while self.queue:
                 self.running = job = self.queue.pop(0)
                 self.interrupted = False
-                await self.run_job(job)
+                if isinstance(job, fake_genir.StageJob):
+                    await fake_genir.run_stage(self, job)
+                else:
+                    await self.run_job(job)
                 self.running = None
 
     def output_name(self, job: Job) -> str:

@@ -76,9 +76,35 @@ class MainWindow(QMainWindow):
         controller.jobs.rowsInserted.connect(self._jobs_added)
         self._shown: JobDisplay | None = None
         self._shown_id = ""
+        self.genir_window = None
         self.settings_panel.applyToSelected.connect(self.apply_settings_to_selected)
         self._build_menus()
         self._restore_geometry()
+
+    # --- the dataset wizard -----------------------------------------------------------------
+
+    def dataset_wizard(self):
+        """The GenIR wizard's window, made on first use (one for the app)."""
+        if self.genir_window is None:
+            from desktop.state.genir_wizard import GenirWizard
+            from desktop.ui.genir_wizard.window import GenirWizardWindow
+
+            wizard = GenirWizard(self.controller.client, parent=self)
+            self.genir_window = GenirWizardWindow(wizard, self.controller.models)
+            self.genir_window.manageModels.connect(self.open_models)
+        return self.genir_window
+
+    def new_dataset(self) -> None:
+        window = self.dataset_wizard()
+        if window.wizard.run is None:
+            window.go("sources")
+        window.show()
+        window.raise_()
+
+    def open_dataset_run(self) -> None:
+        window = self.dataset_wizard()
+        window.show()
+        window.ask_open_run()
 
     # --- menus ------------------------------------------------------------------------------
 
@@ -99,6 +125,9 @@ class MainWindow(QMainWindow):
         self._action(file, "Open &folder…", self.open_folder, "Ctrl+Shift+O")
         self._action(file, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
         self.export_action = self._action(file, "&Export results…", self.export, "Ctrl+E")
+        file.addSeparator()
+        self._action(file, "&New dataset (GenIR)…", self.new_dataset)
+        self._action(file, "Open dataset &run…", self.open_dataset_run)
         file.addSeparator()
         # Ctrl+Q by name: the standard Quit key is empty on some platforms (Windows, offscreen)
         self._action(file, "&Quit", self.close, "Ctrl+Q")

@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "state"))
 
 import pytest
 from app_fixtures import *  # noqa: F403
+from genir_fixtures import *  # noqa: F403
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
