@@ -39,6 +39,7 @@ Stage = Literal[
     "save",
     "prompts",
     "pairs",
+    "filter",
 ]
 ErrorKind = Literal[
     "bad_input",
@@ -248,6 +249,20 @@ class GenirPairs(Request):
     Added within version 2 under the capability "genir", like `genir_prompts`."""
 
     TYPE: ClassVar[str] = "genir_pairs"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirFilter(Request):
+    """Run GenIR's "filter" stage in a run folder: one job, announced by `accepted` (its input:
+    the run folder), reporting stage "filter" with step = images scored of steps = generated
+    images, answered by `result` (output: the run's filter/verdicts.jsonl). A run without a
+    trained quality classifier fails with kind `bad_setting` naming the train command. A killed
+    or interrupted job resumes where it stopped when sent again.
+    Added within version 2 under the capability "genir", like `genir_prompts`."""
+
+    TYPE: ClassVar[str] = "genir_filter"
     run: str = ""
     """The run folder on the engine's machine."""
 
@@ -466,6 +481,7 @@ REQUESTS: dict[str, type[Request]] = {
         Export,
         GenirPrompts,
         GenirPairs,
+        GenirFilter,
     )
 }
 EVENTS: dict[str, type[Event]] = {

@@ -1,5 +1,5 @@
 """`dreamclear train CONFIG.toml [--resume latest|PATH] [--max-steps N] [--max-minutes M]
-[--output-dir DIR]`.
+[--output-dir DIR] [--task TASK]`.
 
 On one device it runs as is. For several GPUs or nodes, start the same command through
 accelerate (its own `accelerate config` decides processes and precision flags; plain DDP, as
@@ -58,15 +58,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="override checkpointing.output_dir",
     )
+    parser.add_argument(
+        "--task",
+        default=None,
+        metavar="TASK",
+        help="the task to train; with a GenIR run's genir.toml, quality-classifier trains the "
+        "run's quality classifier (GenIR's filter) into RUN/classifier",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainer.config import load_config
+    from typing import get_args
 
+    from trainer.config import ConfigError, TaskName, load_config
+
+    task = getattr(args, "task", None)
     try:
+        if task is not None and task not in get_args(TaskName):
+            raise ConfigError(
+                f"Unknown task {task!r}.", hint=f"choose one of {', '.join(get_args(TaskName))}"
+            )
+        if task == "quality-classifier":
+            # Reads a GenIR run's genir.toml, not a training config.
+            from trainer.tasks.quality_classifier import genir_train_config as load_config
+
+            task = None
         config = load_config(
             args.config,
+            task=task,
             max_steps=args.max_steps,
             max_minutes=args.max_minutes,
             **{"checkpointing.output_dir": args.output_dir},

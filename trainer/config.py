@@ -15,10 +15,17 @@ from typing import Any, Literal
 from dreamclear_studio_resources import resource_path
 from engine.typed_config import ConfigError, from_toml_table, read_toml, to_toml
 
-__all__ = ["ConfigError", "TrainConfig", "config_to_toml", "load_config", "validate"]
+__all__ = [
+    "ConfigError",
+    "TrainConfig",
+    "apply_overrides",
+    "config_to_toml",
+    "load_config",
+    "validate",
+]
 
 
-TaskName = Literal["starter", "dreamclear"]
+TaskName = Literal["starter", "dreamclear", "quality-classifier"]
 MixedPrecision = Literal["no", "fp16", "bf16"]
 
 
@@ -140,9 +147,18 @@ class DreamClearConfig:
 
 
 @dataclass
+class QualityClassifierConfig:
+    run: Path | None = None
+    """The GenIR run folder whose pairs train the classifier (RUN/pairs) and which receives it
+    (RUN/classifier); its genir.toml's `filter` section holds the classifier's settings.
+    `dreamclear train RUN/genir.toml --task quality-classifier` sets it."""
+
+
+@dataclass
 class TrainConfig:
     task: TaskName
-    """What to train: "starter" (restorer + degradation estimator) or "dreamclear"."""
+    """What to train: "starter" (restorer + degradation estimator), "dreamclear", or
+    "quality-classifier" (GenIR's filter, from a run's genir.toml)."""
     max_steps: int = 1000
     """Optimiser steps of the whole run (`--max-steps` overrides it)."""
     max_minutes: float = 0.0
@@ -166,6 +182,8 @@ class TrainConfig:
     """Settings of the starter task."""
     dreamclear: DreamClearConfig = field(default_factory=DreamClearConfig)
     """Settings of the dreamclear task."""
+    quality_classifier: QualityClassifierConfig = field(default_factory=QualityClassifierConfig)
+    """Settings of the quality-classifier task (GenIR's filter)."""
 
 
 # ----------------------------------------------------------------------------- parse
@@ -176,11 +194,16 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     fields or dotted ones ("checkpointing.output_dir") after parsing."""
     raw = read_toml(Path(path), "training config", hint="check the path")
     config = from_toml_table(TrainConfig, raw)
+    apply_overrides(config, overrides)
+    validate(config)
+    return config
+
+
+def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> None:
+    """Set top-level or dotted fields ("checkpointing.output_dir"); None values are skipped."""
     for name, value in overrides.items():
         if value is not None:
             _set(config, name, value)
-    validate(config)
-    return config
 
 
 def _set(config: Any, dotted: str, value: Any) -> None:
@@ -239,6 +262,14 @@ def validate(config: TrainConfig) -> None:
             "starter.init_from",
             f"is not a folder: {st.init_from}",
             hint="give a starter model folder with restorer.safetensors and estimator/",
+        )
+    if config.task == "quality-classifier":
+        run = config.quality_classifier.run
+        require(
+            run is not None and (run / "genir.toml").is_file(),
+            "quality_classifier.run",
+            f"is not a GenIR run folder: {run}",
+            hint="train it with `dreamclear train RUN/genir.toml --task quality-classifier`",
         )
     if config.task == "dreamclear":
         dc = config.dreamclear

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,6 @@ from tqdm.auto import tqdm
 
 from trainer import checkpoints, training_state
 from trainer.config import ConfigError, TrainConfig, config_to_toml
-from trainer.data import collate_crops
 from trainer.tasks import build_task
 from trainer.tasks.base import Task
 
@@ -91,7 +89,7 @@ class Trainer:
             shuffle=False,  # the dataset draws its own random crops from (seed, epoch, index)
             drop_last=True,
             num_workers=config.data.num_workers,
-            collate_fn=partial(collate_crops, scale=config.data.scale),
+            collate_fn=self.task.collate(),
         )
         optimizer = build_optimizer(config, self.task, models)
         *self.models, self.optimizer, self.loader = self.accelerator.prepare(

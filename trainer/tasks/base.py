@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from trainer.config import TrainConfig
-from trainer.data import DegradedCrops
+from trainer.data import DegradedCrops, collate_crops
 
 
 class Task(ABC):
@@ -34,8 +37,13 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def train_dataset(self) -> DegradedCrops:
+    def train_dataset(self) -> DegradedCrops | Dataset:
         """The training data (its `set_epoch` is called by the loop)."""
+
+    def collate(self) -> Callable[[list], dict[str, torch.Tensor]]:
+        """How the loop stacks samples into a batch: by default `collate_crops` (a task whose
+        samples are not `DegradedCrops`' gives its own)."""
+        return partial(collate_crops, scale=self.config.data.scale)
 
     @abstractmethod
     def loss(
