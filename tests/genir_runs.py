@@ -50,13 +50,15 @@ def make_run(tmp_path: Path, *, pairs: int = 6, size: int = 64, seed: int = 1) -
 
 
 def add_generated(run: Path, images: dict[int, Image.Image]) -> None:
-    """Write RUN/generate/images/{key:06d}.png and the matching prompts.jsonl lines."""
+    """Write RUN/generate/images/{key:06d}.png, the matching prompts.jsonl lines and an empty
+    rejected.jsonl (as the prompts stage leaves them)."""
     folder = run / "generate" / "images"
     folder.mkdir(parents=True, exist_ok=True)
     (run / "prompts").mkdir(exist_ok=True)
     with open(run / "prompts" / "prompts.jsonl", "w", encoding="utf-8") as file:
         for key in sorted(images):
             file.write(json.dumps({"key": key, "index": key, "prompt": f"scene {key}"}) + "\n")
+    (run / "prompts" / "rejected.jsonl").write_text("")
     for key, image in images.items():
         image.save(folder / f"{key:06d}.png")
 

@@ -3,6 +3,9 @@
     RUN/genir.toml           the config (engine.genir.config), commented, written by `init`
     RUN/prompts/             stage "prompts" (engine.genir.prompts_stage)
     RUN/pairs/               stage 1 "pairs" (engine.genir.pairs_stage)
+    RUN/classifier/          the quality classifier (trainer task `quality-classifier`)
+    RUN/filter/              the filter's scores, verdicts and the user's overrides
+                             (engine.genir.filter_stage, engine.genir.verdicts)
 
 The folder is the truth: `run_status` reads what is there and trusts no other record. Later
 stages (pairs, fine-tuning, generation, filtering, export) add their folders here.
@@ -18,6 +21,7 @@ from engine.errors import BadSettingError, OutputError
 from engine.genir import pairs_stage, prompts_stage
 from engine.genir.config import GenIRConfig, load_config, validate
 from engine.genir.positives import find_images
+from engine.genir.verdicts import final_decisions
 from engine.imaging.atomic import atomic_write
 from engine.typed_config import to_toml
 
@@ -88,6 +92,11 @@ def run_status(run: Path) -> RunStatus:
     if pairs:
         status.counts["pairs"] = pairs
         status.stage = "pairs"
+    decisions = final_decisions(status.run)
+    if decisions:
+        status.counts["images kept by the filter"] = sum(decisions.values())
+        status.counts["images rejected by the filter"] = len(decisions) - sum(decisions.values())
+        status.stage = "filter"
     return status
 
 

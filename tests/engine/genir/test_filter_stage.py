@@ -174,3 +174,14 @@ def test_no_classifier_and_no_images_are_clear_errors(tmp_path):
         "dreamclear train" in error.value.hint and "--task quality-classifier" in error.value.hint
     )
     assert read_verdicts(run) == []
+
+
+def test_status_counts_the_filters_decisions(filtered):
+    from engine.genir.run_folder import run_status
+
+    set_fields(filtered, quality_threshold="0.0")
+    run_filter_stage(filtered, load_run(filtered))
+    status = run_status(filtered)
+    assert status.stage == "filter"
+    assert status.counts["images kept by the filter"] == 5
+    assert status.counts["images rejected by the filter"] == 1
