@@ -1,10 +1,10 @@
 """The face detector of GenIR's filter: OpenCV's Haar cascades, which ship inside
 opencv-python-headless below 5 (5.x wheels dropped them), so no weights are downloaded.
 
-A generated image must show no identifiable person, so the detector is tuned to raise false
-alarms rather than miss a face: three cascades (frontal "default", frontal "alt2", profile,
-the profile one also on the mirrored image for faces turned the other way), few neighbours
-needed per detection, a histogram-equalised grey image. An image lost to a false alarm costs
+A generated image must show no identifiable person, so the detector is tuned by default to
+raise false alarms rather than miss a face: three cascades (frontal "default", frontal "alt2",
+profile, the profile one also on the mirrored image for faces turned the other way), OpenCV's
+default 3 neighbours per detection, a histogram-equalised grey image. An image lost to a false alarm costs
 one generation; a face in the dataset costs a lot. Overlapping boxes of the cascades are
 merged, so one face counts once.
 
@@ -27,7 +27,17 @@ CASCADES = (
     "haarcascade_frontalface_alt2.xml",
     "haarcascade_profileface.xml",
 )
+"""The default set, chosen for recall (docs/genir.md, "The filter", has the measurements)."""
+KNOWN_CASCADES = (
+    "haarcascade_frontalface_default.xml",
+    "haarcascade_frontalface_alt.xml",
+    "haarcascade_frontalface_alt2.xml",
+    "haarcascade_frontalface_alt_tree.xml",
+    "haarcascade_profileface.xml",
+)
+"""The face cascades in opencv-python-headless's `cv2.data.haarcascades`."""
 PROFILE = "haarcascade_profileface.xml"
+"""Trained on faces turned one way: it also runs on the mirrored image."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class FaceDetector:
     min_neighbors: int = 3
     """Overlapping raw detections a face needs (OpenCV's default is 3; lower finds more,
     including more false alarms)."""
+    cascades: tuple[str, ...] = CASCADES
+    """Which of `KNOWN_CASCADES` run; a face found by any counts."""
 
     def settings(self) -> dict[str, float | int | str]:
         import cv2
@@ -66,13 +78,13 @@ class FaceDetector:
             "min_face": self.min_face,
             "scale_factor": self.scale_factor,
             "min_neighbors": self.min_neighbors,
-            "cascades": ",".join(CASCADES),
+            "cascades": ",".join(self.cascades),
             "opencv": cv2.__version__,
         }
 
     @cached_property
     def _cascades(self) -> dict[str, object]:
-        return {name: _load_cascade(name) for name in CASCADES}
+        return {name: _load_cascade(name) for name in self.cascades}
 
     def detect(self, image: Image.Image) -> list[Box]:
         """The faces in `image`, in its pixel coordinates, overlapping detections merged."""

@@ -120,7 +120,9 @@ def run_filter_stage(
     else:
         classifier_sha = classifier.info.get("weights_sha256", "")
     detector = FaceDetector(
-        detection_side=settings.face_detection_side, min_neighbors=settings.face_min_neighbors
+        detection_side=settings.face_detection_side,
+        min_neighbors=settings.face_min_neighbors,
+        cascades=settings.face_cascades,
     )
     scorers: dict[str, tuple[dict, Callable[[Image.Image], dict]]] = {
         "quality": (

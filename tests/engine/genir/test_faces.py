@@ -34,3 +34,11 @@ def test_overlapping_boxes_count_once():
     merged = merge_overlapping(boxes, share=0.3)
     assert len(merged) == 2
     assert (10, 10, 40, 40) in merged
+
+
+def test_the_cascades_are_a_setting():
+    from engine.genir.faces import CASCADES
+
+    fewer = FaceDetector(cascades=CASCADES[1:])
+    assert fewer.count(astronaut(512)) == 1
+    assert "default" not in fewer.settings()["cascades"]
