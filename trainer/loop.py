@@ -210,7 +210,7 @@ class Trainer:
             self.validate()
         target = self.output_dir / "export"
         if accelerator.is_main_process:
-            self.task.export(self.output_dir, target)
+            target = self.task.export(self.output_dir, target)
         accelerator.wait_for_everyone()
         accelerator.end_training()
         return target

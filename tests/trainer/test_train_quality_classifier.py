@@ -26,7 +26,7 @@ def test_two_steps_from_the_command_line_write_the_run_classifier(tmp_path, caps
     set_fields(run, **SMALL)
     config = str(run / "genir.toml")
     assert main(["train", config, "--task", "quality-classifier", "--max-steps", "2"]) == 0
-    assert str(run / "classifier") in capsys.readouterr().out
+    assert f"exported to {run / 'classifier'}\n" in capsys.readouterr().out
     info = json.loads((run / "classifier" / "quality_classifier.json").read_text())
     assert info["kind"] == "genir.quality_classifier" and info["crop"] == 32
     assert info["settings"]["steps"] == 2 and len(info["settings"]["held_out"]) == 1
