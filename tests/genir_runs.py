@@ -32,7 +32,7 @@ def blurred(image: Image.Image, radius: float = 2.5) -> Image.Image:
 def make_run(tmp_path: Path, *, pairs: int = 6, size: int = 64, seed: int = 1) -> Path:
     """A run folder (a fake base: only its model_index.json is checked) with `pairs` pairs."""
     images, base = tmp_path / "images", tmp_path / "base"
-    images.mkdir()
+    images.mkdir(parents=True)
     base.mkdir()
     (base / "model_index.json").write_text("{}")
     run = tmp_path / "run"

@@ -63,3 +63,19 @@ def test_the_held_out_pairs_are_a_fixed_seeded_share():
     assert len(held) == 2 and set(train) | set(held) == set(names)
     assert split_pairs(names, 0.2, seed=3) == (train, held)
     assert split_pairs(["a", "b"], 0.9, seed=0)[0]  # one pair is always left to train on
+
+
+def test_a_resumed_run_gives_the_weights_of_an_uninterrupted_one(tmp_path):
+    from safetensors.torch import load_file
+
+    weights = []
+    for name, stops in (("straight", ["3"]), ("resumed", ["1", "3"])):
+        run = make_run(tmp_path / name, pairs=4)
+        set_fields(run, **SMALL)
+        for number, steps in enumerate(stops):
+            resume = ["--resume", "latest"] if number else []
+            args = ["train", str(run / "genir.toml"), "--task", "quality-classifier"]
+            assert main([*args, "--max-steps", steps, *resume]) == 0
+        weights.append(load_file(run / "classifier" / "quality_classifier.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
