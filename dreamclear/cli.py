@@ -39,7 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in SUBCOMMANDS:
-        command.register(subparsers)
+        if command is genir_command:
+            # `genir finetune` runs the trainer, which the engine's CLI may not import.
+            command.register(subparsers, extra_verbs=(train_command.register_genir_finetune,))
+        else:
+            command.register(subparsers)
     return parser
 
 

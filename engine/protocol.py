@@ -40,6 +40,9 @@ Stage = Literal[
     "prompts",
     "pairs",
     "filter",
+    "train",
+    "finetune",
+    "export",
 ]
 ErrorKind = Literal[
     "bad_input",
@@ -268,6 +271,66 @@ class GenirFilter(Request):
 
 
 @dataclass
+class Train(Request):
+    """Train a model with `dreamclear train`, run by the engine as a child process: one job,
+    announced by `accepted` (its input: the config), stage "load" while the trainer starts,
+    then stage "train" with step = optimiser steps done of steps (the label has the loss),
+    answered by `result` (output: the folder the trainer exported). Interrupted, the child
+    stops; sent again with `resume` the run continues from its last checkpoint. A trainer that
+    fails is an `error` (its kind and hint, or the end of its output).
+    Added within version 2: an engine that takes it lists the capability "train"."""
+
+    TYPE: ClassVar[str] = "train"
+    config: str = ""
+    """A training config (TOML, see resources/configs/) or a GenIR run's genir.toml, on the
+    engine's machine. Relative paths in it are taken from the engine's working folder."""
+    task: str = ""
+    """The trainer's `--task` (e.g. "genir-prompts", "quality-classifier"); "" for none."""
+    resume: bool = True
+    """Continue from the newest complete checkpoint in the run's output folder, if any;
+    false refuses a folder that already holds checkpoints."""
+    max_steps: int = 0
+    """Optimiser steps of the whole run; 0: the config's."""
+
+
+@dataclass
+class GenirFinetune(Request):
+    """Run GenIR's "finetune" stage (stage 2, the dual prompts and cross-attention) in a run
+    folder with pairs: the trainer (task `genir-prompts`) as a child process, like `train`:
+    one job, stage "load" while it starts, then stage "finetune" with step = optimiser steps
+    done of steps (the label has the loss), answered by `result` (output: RUN/finetune).
+    Interrupted, the trainer saves a checkpoint; sent again it continues from it. Added within
+    version 2 under the capability "genir"."""
+
+    TYPE: ClassVar[str] = "genir_finetune"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirExport(Request):
+    """Run GenIR's "export" stage in a run folder whose images are filtered: one job, reporting
+    stage "export" with step = images exported of steps = images accepted, answered by
+    `result` (output: the run's export folder). Sent again it resumes, and after the decisions
+    changed (an override) it brings the export up to date. Added within version 2 under the
+    capability "genir"."""
+
+    TYPE: ClassVar[str] = "genir_export"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirStatus(Request):
+    """How far a GenIR run folder is, read from its files (no job, nothing written): answered
+    by `genir_status_reply`, or `error`. Added within version 2 under the capability "genir"."""
+
+    TYPE: ClassVar[str] = "genir_status"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
 class Shutdown(Request):
     """Finish nothing more: interrupt the running job, drop the queue, answer `bye`, exit."""
 
@@ -464,6 +527,18 @@ class Exported(Event):
 
 
 @dataclass
+class GenirStatusReply(Event):
+    TYPE: ClassVar[str] = "genir_status_reply"
+    run: str = ""
+    status: dict[str, Any] = field(default_factory=dict)
+    """`dreamclear genir status RUN --json`'s object: "format", "run", "stage_reached",
+    "counts", "next" (the first stage not done, or null) and "stages", one object per stage in
+    run order with "name", "state" ("todo", "partial", "done", "stale"), "done", "total",
+    "unit", "per_hour", "eta_s" (seconds), "counts" and "note" (docs/genir.md, "`genir run`
+    and `genir status`")."""
+
+
+@dataclass
 class Bye(Event):
     TYPE: ClassVar[str] = "bye"
 
@@ -482,6 +557,10 @@ REQUESTS: dict[str, type[Request]] = {
         GenirPrompts,
         GenirPairs,
         GenirFilter,
+        GenirFinetune,
+        Train,
+        GenirExport,
+        GenirStatus,
     )
 }
 EVENTS: dict[str, type[Event]] = {
@@ -504,6 +583,7 @@ EVENTS: dict[str, type[Event]] = {
         ModelProgress,
         ModelDone,
         Exported,
+        GenirStatusReply,
     )
 }
 

@@ -23,9 +23,16 @@ from typing import Any
 
 from engine import protocol as p
 from engine.connection import HELLO_TIMEOUT_S, READ_CHUNK, Connection
-from engine.errors import EngineError, error_event
-from engine.jobs.genir_stages import GenirFilterJobs, GenirPairsJobs, GenirPromptsJobs
+from engine.errors import BadSettingError, EngineError, error_event
+from engine.jobs.genir_stages import (
+    GenirExportJobs,
+    GenirFilterJobs,
+    GenirFinetuneJobs,
+    GenirPairsJobs,
+    GenirPromptsJobs,
+)
 from engine.jobs.restore import RestoreJobs
+from engine.jobs.train_job import TrainJobs
 from engine.model_service import ModelService
 from engine.path_policy import ANYWHERE, PathPolicy
 from engine.runner import JobRunner
@@ -40,6 +47,7 @@ CAPABILITIES = [
     "model_action",
     "export",
     "genir",
+    "train",
     *p.ADDED_OPTIONS,
 ]
 """What `hello_reply` lists: optional requests and the restore options added within version 1."""
@@ -133,6 +141,9 @@ class EngineServer:
                 GenirPromptsJobs(),
                 GenirPairsJobs(),
                 GenirFilterJobs(),
+                GenirFinetuneJobs(),
+                GenirExportJobs(),
+                TrainJobs(),
             ],
             warm_up=self._warm_up,
         )
@@ -193,6 +204,8 @@ class EngineServer:
             self._background(request, self.models.handle(request, self.facts, client.paths))
         elif isinstance(request, p.Export):
             self._background(request, self._export(client, request))
+        elif isinstance(request, p.GenirStatus):
+            self._background(request, self._genir_status(client, request))
         elif self.runner.takes(request):
             try:
                 # Ids are known before the posted accepted/queued events are delivered.
@@ -238,6 +251,26 @@ class EngineServer:
 
         try:
             client.send(await asyncio.to_thread(export_file, request, client.paths))
+        except EngineError as error:
+            client.send(error_event(request.id, error))
+
+    async def _genir_status(self, client: Connection, request: p.GenirStatus) -> None:
+        """In a thread: it reads files only, so it answers even while a stage job runs."""
+        from engine.genir.run_folder import load_run
+        from engine.genir.status import genir_status
+
+        def status() -> p.GenirStatusReply:
+            if not request.run:
+                raise BadSettingError("genir_status needs a run folder", hint="name one in `run`")
+            run = client.paths.check(request.run, "the run folder")
+            # The status counts the run's images: like a stage job, only in allowed folders.
+            client.paths.check(str(load_run(run).images), "the run's images folder")
+            return p.GenirStatusReply(
+                request_id=request.id, run=str(run), status=genir_status(run).to_json()
+            )
+
+        try:
+            client.send(await asyncio.to_thread(status))
         except EngineError as error:
             client.send(error_event(request.id, error))
 

@@ -13,19 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dreamclear_studio_resources import resource_path
+from engine.genir.config import FinetuneConfig, validate_finetune
 from engine.typed_config import ConfigError, from_toml_table, read_toml, to_toml
 
-__all__ = [
-    "ConfigError",
-    "TrainConfig",
-    "apply_overrides",
-    "config_to_toml",
-    "load_config",
-    "validate",
-]
+__all__ = ["ConfigError", "TrainConfig", "config_to_toml", "load_config", "validate"]
 
 
-TaskName = Literal["starter", "dreamclear", "quality-classifier"]
+TaskName = Literal["starter", "dreamclear", "genir-prompts", "quality-classifier"]
 MixedPrecision = Literal["no", "fp16", "bf16"]
 
 
@@ -81,6 +75,9 @@ class CheckpointConfig:
     """Save a checkpoint every this many optimiser steps (and always at the end)."""
     keep_last: int = 3
     """Complete checkpoints kept; the oldest is deleted once a newer one is complete."""
+    export_dir: Path | None = None
+    """Folder the final weights are exported to (None: OUTPUT/export). A GenIR run exports
+    to RUN/finetune, where generation reads them."""
 
 
 @dataclass
@@ -147,6 +144,17 @@ class DreamClearConfig:
 
 
 @dataclass
+class GenIRPromptsConfig(FinetuneConfig):
+    """The genir-prompts task: a GenIR run's `finetune` section (engine.genir.config), its
+    folder and its base. `dreamclear train RUN/genir.toml` fills it from the run."""
+
+    run: Path | None = None
+    """The GenIR run folder: pairs are read from RUN/pairs."""
+    base_model: Path | None = None
+    """The SDXL base model folder (diffusers layout)."""
+
+
+@dataclass
 class QualityClassifierConfig:
     run: Path | None = None
     """The GenIR run folder whose pairs train the classifier (RUN/pairs) and which receives it
@@ -157,8 +165,9 @@ class QualityClassifierConfig:
 @dataclass
 class TrainConfig:
     task: TaskName
-    """What to train: "starter" (restorer + degradation estimator), "dreamclear", or
-    "quality-classifier" (GenIR's filter, from a run's genir.toml)."""
+    """What to train: "starter" (restorer + degradation estimator), "dreamclear",
+    "genir-prompts" (GenIR's dual prompts) or "quality-classifier" (GenIR's filter); the
+    GenIR tasks from a run's genir.toml."""
     max_steps: int = 1000
     """Optimiser steps of the whole run (`--max-steps` overrides it)."""
     max_minutes: float = 0.0
@@ -182,6 +191,8 @@ class TrainConfig:
     """Settings of the starter task."""
     dreamclear: DreamClearConfig = field(default_factory=DreamClearConfig)
     """Settings of the dreamclear task."""
+    genir_prompts: GenIRPromptsConfig = field(default_factory=GenIRPromptsConfig)
+    """Settings of the genir-prompts task (GenIR's dual-prompt fine-tuning)."""
     quality_classifier: QualityClassifierConfig = field(default_factory=QualityClassifierConfig)
     """Settings of the quality-classifier task (GenIR's filter)."""
 
@@ -194,16 +205,17 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     fields or dotted ones ("checkpointing.output_dir") after parsing."""
     raw = read_toml(Path(path), "training config", hint="check the path")
     config = from_toml_table(TrainConfig, raw)
-    apply_overrides(config, overrides)
-    validate(config)
-    return config
+    return apply_overrides(config, **overrides)
 
 
-def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> None:
-    """Set top-level or dotted fields ("checkpointing.output_dir"); None values are skipped."""
+def apply_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
+    """Replace fields named plainly or dotted ("checkpointing.output_dir"; None: keep),
+    then validate."""
     for name, value in overrides.items():
         if value is not None:
             _set(config, name, value)
+    validate(config)
+    return config
 
 
 def _set(config: Any, dotted: str, value: Any) -> None:
@@ -281,6 +293,20 @@ def validate(config: TrainConfig) -> None:
         )
         require(data.crop_min % 64 == 0, "data.crop_min", "must be a multiple of 64 for dreamclear")
         require(data.crop_max % 64 == 0, "data.crop_max", "must be a multiple of 64 for dreamclear")
+    if config.task == "genir-prompts":
+        genir = config.genir_prompts
+        require(
+            genir.run is not None and genir.run.is_dir(),
+            "genir_prompts.run",
+            f"is not a folder: {genir.run}",
+            hint="train a GenIR run with `dreamclear train RUN/genir.toml`",
+        )
+        require(
+            genir.base_model is not None and (genir.base_model / "model_index.json").is_file(),
+            "genir_prompts.base_model",
+            f"is not a diffusers model folder: {genir.base_model}",
+        )
+        validate_finetune(genir, prefix="genir_prompts.")
 
 
 # ----------------------------------------------------------------------------- write

@@ -5,7 +5,8 @@ accelerate handles devices, mixed precision, multiple GPUs and gradient accumula
 `keep_last` kept): the models, the optimiser and the RNG states (`training_state`, files that
 hold no code), the config (TOML) and, last, the completion marker with our `TrainingProgress`.
 Resuming loads a complete checkpoint and skips the batches already seen in its epoch, so the
-data continues at the exact sample.
+data continues at the exact sample. A first Ctrl-C (SIGINT) stops after the current step with a
+checkpoint (trainer/interrupt.py).
 
 Outputs: `losses.csv` (one row per optimiser step), `validation/metrics.csv` and
 `validation/step_<n>/` sample images, and `export/` (the task's loadable weights) at the end.
@@ -26,8 +27,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from engine.errors import JobInterrupted
 from trainer import checkpoints, training_state
 from trainer.config import ConfigError, TrainConfig, config_to_toml
+from trainer.events import TrainEvents
+from trainer.interrupt import StopRequest
 from trainer.tasks import build_task
 from trainer.tasks.base import Task
 
@@ -68,14 +72,24 @@ def build_optimizer(
 class Trainer:
     """Runs one task from a config; `run()` trains to `max_steps` and exports."""
 
-    def __init__(self, config: TrainConfig, resume: str | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        resume: str | None = None,
+        events: TrainEvents | None = None,
+        stop: StopRequest | None = None,
+    ) -> None:
         self.config = config
+        self.stop = stop
+        """Asked (SIGINT): checkpoint after the current step and end with JobInterrupted."""
         self.output_dir = config.checkpointing.output_dir
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
             gradient_accumulation_steps=config.gradient_accumulation_steps,
         )
         training_state.check_supported(self.accelerator)
+        self.events = events if events and self.accelerator.is_main_process else TrainEvents(None)
+        """`--events`: written by the main process only."""
         self.progress = TrainingProgress()
         self.next_checkpoint = 0
         """The n of the next `checkpoint_<n>` folder."""
@@ -89,7 +103,7 @@ class Trainer:
             shuffle=False,  # the dataset draws its own random crops from (seed, epoch, index)
             drop_last=True,
             num_workers=config.data.num_workers,
-            collate_fn=self.task.collate(),
+            collate_fn=self.task.collate,
         )
         optimizer = build_optimizer(config, self.task, models)
         *self.models, self.optimizer, self.loader = self.accelerator.prepare(
@@ -155,11 +169,14 @@ class Trainer:
             mininterval=2.0,
             dynamic_ncols=True,
         )
+        self.events.emit(
+            "started", steps=max_steps, resume_step=progress.step, output_dir=self.output_dir
+        )
         saved_at = validated_at = progress.step
         if progress.step == 0 and config.validation.at_start:
             self.validate()
         started, first_step = time.monotonic(), progress.step
-        stopping = False
+        stopping = interrupted = False
         while progress.step < max_steps and not stopping:
             epoch, skip = divmod(progress.batches_seen, len(self.loader))
             batches = accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
@@ -183,6 +200,7 @@ class Trainer:
                     )
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
+                self._step_event(loss, bar.total, time.monotonic() - started, first_step)
                 if accelerator.is_main_process:
                     checkpoints.append_csv(
                         self.output_dir / "losses.csv",
@@ -199,6 +217,9 @@ class Trainer:
                     validated_at = progress.step
                 if progress.step >= max_steps:
                     break
+                if self._stop_asked():
+                    stopping = interrupted = True
+                    break
                 if self._time_is_up(deadline):
                     logger.info("max_minutes reached at step %d: stopping.", progress.step)
                     stopping = True
@@ -206,14 +227,42 @@ class Trainer:
         bar.close()
         if saved_at != progress.step or not checkpoints.complete_checkpoints(self.output_dir):
             self.save_checkpoint()
+        if interrupted:
+            accelerator.end_training()
+            raise JobInterrupted(
+                f"training interrupted at step {progress.step}, its checkpoint saved",
+                hint="continue with --resume latest",
+            )
         if validated_at != progress.step:
             self.validate()
-        target = self.output_dir / "export"
+        target = config.checkpointing.export_dir or self.output_dir / "export"
         if accelerator.is_main_process:
-            target = self.task.export(self.output_dir, target)
+            self.task.export(self.output_dir, target)
+            self.events.emit("exported", path=target)
         accelerator.wait_for_everyone()
         accelerator.end_training()
         return target
+
+    def _step_event(self, loss: float, total: int, seconds_run: float, first_step: int) -> None:
+        step = self.progress.step
+        per_step = seconds_run / max(1, step - first_step)
+        eta = per_step * max(0, total - step)
+        self.events.emit(
+            "step",
+            step=step,
+            steps=total,
+            loss=loss,
+            seconds_per_step=round(per_step, 4),
+            eta_seconds=round(eta, 1),
+        )
+
+    def _stop_asked(self) -> bool:
+        """Whether a process was interrupted (SIGINT); every process stops at the same step."""
+        asked = self.stop is not None and self.stop.asked
+        if self.accelerator.num_processes == 1:
+            return asked
+        flag = torch.tensor(float(asked), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum") > 0)
 
     def _time_is_up(self, deadline: float | None) -> bool:
         """Whether the time budget is spent; every process stops at the same step."""
@@ -258,6 +307,7 @@ class Trainer:
             )
             checkpoints.write_marker(folder, self.progress.state_dict())
             checkpoints.remove_oldest(self.output_dir, self.config.checkpointing.keep_last)
+            self.events.emit("checkpoint", step=self.progress.step, path=folder)
         self.accelerator.wait_for_everyone()
         return folder
 
@@ -278,12 +328,18 @@ class Trainer:
                     self.output_dir / "validation" / "metrics.csv", {"step": step, **metrics}
                 )
                 logger.info("step %d validation: %s", step, metrics)
+                self.events.emit("validation", step=step, metrics=metrics)
         self.accelerator.wait_for_everyone()
 
 
-def train(config: TrainConfig, resume: str | None = None) -> Path:
-    """Train as configured (optionally resuming); returns the export folder."""
-    return Trainer(config, resume).run()
+def train(
+    config: TrainConfig, resume: str | None = None, events: TrainEvents | None = None
+) -> Path:
+    """Train as configured (optionally resuming), writing `events` (`--events`) if given;
+    returns the export folder. A first Ctrl-C (SIGINT) stops after the current step with a
+    checkpoint (trainer/interrupt.py)."""
+    with StopRequest() as stop:
+        return Trainer(config, resume, events, stop).run()
 
 
 def time_limited_total(

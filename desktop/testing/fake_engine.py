@@ -21,6 +21,12 @@ restarted engine behaves normally; without --runs, always):
                     (`ADDED_OPTIONS`): lists none of their capabilities and, as its strict
                     decoder did, refuses a `restore` carrying one as an unknown field
 
+`train` (capability "train") runs one job of --steps steps (or the request's max_steps) in
+stage "train", the label "Training step S/N, loss L", its result the folder `export` beside
+the config; an interrupted run remembers its step, and a `train` of the same config with
+`resume` goes on from there. A config whose name starts with "bad" fails with kind
+"bad_setting"; an empty `config` is refused with that kind.
+
 Job ids are "e1", "e2"... per process, so a restarted engine reuses them. An input whose
 name starts with "bad" fails with kind "bad_input"; a job naming a model that --models does
 not list as installed fails with kind "model_missing"; a `restore` without an output folder is
@@ -62,6 +68,9 @@ class Job:
     skip_existing: bool = False
     upscale: int = 4
     model: str = "auto"
+    kind: str = "restore"
+    """"restore" or "train" (its input: the config)."""
+    resume: bool = True
 
 
 @dataclass
@@ -82,6 +91,8 @@ class FakeEngine:
     said_hello: bool = False
     outputs: set[str] = field(default_factory=set)
     """Results named so far: the next of the same photo gets a free name."""
+    trained: dict[str, int] = field(default_factory=dict)
+    """The step each training config reached (what `resume` continues from)."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def emit(self, event: p.Event) -> None:
@@ -112,6 +123,8 @@ class FakeEngine:
             options = json.loads(line)["options"]
             log.info("restore options as sent: %s", json.dumps(options, sort_keys=True))
             self.restore(request)
+        elif isinstance(request, p.Train):
+            self.train(request)
         elif isinstance(request, p.Cancel):
             for job in list(self.queue):
                 if request.job_ids is None or job.id in request.job_ids:
@@ -165,7 +178,7 @@ class FakeEngine:
                     "models",
                     "cancel",
                     "interrupt",
-                    *(p.ADDED_OPTIONS if self.behaviour != "older" else ()),
+                    *(("train", *p.ADDED_OPTIONS) if self.behaviour != "older" else ()),
                 ],
                 device="cpu",
             )
@@ -201,6 +214,64 @@ class FakeEngine:
             self.queue.append(job)
             self.emit(p.Queued(job_id=job.id, position=ahead))
         self.wake.set()
+
+    def train(self, request: p.Train) -> None:
+        if not request.config:
+            message, hint = "train needs a config", "name a training TOML in `config`"
+            self.emit(
+                p.Error(request_id=request.id, kind="bad_setting", message=message, hint=hint)
+            )
+            return
+        self.job_ids += 1
+        steps = request.max_steps or self.steps
+        job = Job(f"e{self.job_ids}", request.config, "", steps, kind="train")
+        job.resume = request.resume
+        self.emit(p.Accepted(request_id=request.id, job_id=job.id, input=job.input))
+        self.emit(p.Queued(job_id=job.id, position=len(self.queue) + (1 if self.running else 0)))
+        self.queue.append(job)
+        self.wake.set()
+
+    async def step(self, job: Job, step: int, stage: p.Stage, label: str) -> bool:
+        """One scripted step and its progress; False (after `cancelled`) when interrupted. The
+        "crash" behaviour exits in the middle of a job's second step."""
+        if step == 2 and self.behaviour == "crash":
+            await asyncio.sleep(self.step_s / 2)
+            log.error("fake engine: crashing in job %s", job.id)
+            os._exit(3)
+        await asyncio.sleep(self.step_s)
+        if self.interrupted:
+            self.emit(p.Cancelled(job_id=job.id, reason="interrupt"))
+            return False
+        self.emit(
+            p.Progress(
+                job_id=job.id,
+                stage=stage,
+                step=step,
+                steps=job.steps,
+                fraction=step / job.steps,
+                label=label,
+                eta_s=(job.steps - step) * self.step_s,
+            )
+        )
+        return True
+
+    async def run_train(self, job: Job) -> None:
+        self.emit(p.Started(job_id=job.id, input=job.input))
+        self.emit(p.StageEvent(job_id=job.id, stage="load"))
+        if Path(job.input).name.startswith("bad"):
+            message = "Config field 'optimisation.learning_rat' is not a field."
+            hint = "fix the config"
+            self.emit(p.Error(job_id=job.id, kind="bad_setting", message=message, hint=hint))
+            return
+        self.emit(p.StageEvent(job_id=job.id, stage="train"))
+        first = self.trained.get(job.input, 0) + 1 if job.resume else 1
+        for step in range(first, job.steps + 1):
+            label = f"Training step {step}/{job.steps}, loss {1.0 / (step + 1):.4g}"
+            if not await self.step(job, step, "train", label):
+                return
+            self.trained[job.input] = step
+        output = str(Path(job.input).parent / "export")
+        self.emit(p.Result(job_id=job.id, input=job.input, output=output, seconds=0.1))
 
     async def work(self) -> None:
         while True:
@@ -243,6 +314,9 @@ class FakeEngine:
         return p.Preview(job_id=job.id, path=str(path), width=width, height=height)
 
     async def run_job(self, job: Job) -> None:
+        if job.kind == "train":
+            await self.run_train(job)
+            return
         output = str(Path(job.output_dir) / f"{Path(job.input).stem}_x{job.upscale}.png")
         if job.skip_existing and Path(output).is_file():
             self.emit(p.Started(job_id=job.id, input=job.input))
@@ -257,25 +331,8 @@ class FakeEngine:
             return
         self.emit(p.StageEvent(job_id=job.id, stage="denoise"))
         for step in range(1, job.steps + 1):
-            if step == 2 and self.behaviour == "crash":
-                await asyncio.sleep(self.step_s / 2)
-                log.error("fake engine: crashing in job %s", job.id)
-                os._exit(3)
-            await asyncio.sleep(self.step_s)
-            if self.interrupted:
-                self.emit(p.Cancelled(job_id=job.id, reason="interrupt"))
+            if not await self.step(job, step, "denoise", f"Denoising {step}/{job.steps}"):
                 return
-            self.emit(
-                p.Progress(
-                    job_id=job.id,
-                    stage="denoise",
-                    step=step,
-                    steps=job.steps,
-                    fraction=step / job.steps,
-                    label=f"Denoising {step}/{job.steps}",
-                    eta_s=(job.steps - step) * self.step_s,
-                )
-            )
             if self.previews and (preview := self.preview(job)):
                 self.emit(preview)
         output = self.output_name(job)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -20,7 +20,12 @@ A run is a folder: `init` writes its config (genir.toml, every setting explained
 writes its results into it, and `status` reads how far it got from the folder itself."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(
+    subparsers: argparse._SubParsersAction,
+    extra_verbs: Sequence[Callable[[argparse._SubParsersAction], None]] = (),
+) -> None:
+    """Add `genir` and its verbs; `extra_verbs` add verbs run by code the engine may not
+    import (`finetune`, the trainer's: see dreamclear/cli.py). Each sets its own `func`."""
     parser = subparsers.add_parser(
         "genir",
         help="build a privacy-safe training set (GenIR)",
@@ -33,7 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("run", type=Path, help="new run folder")
     init.add_argument("--images", type=Path, required=True, help="folder of HQ positive images")
     init.add_argument(
-        "--base", type=Path, required=True, help="SDXL base model folder (diffusers layout)"
+        "--base",
+        type=Path,
+        required=True,
+        help="SDXL base model folder (diffusers layout), or an installed store model (sdxl-base)",
     )
     init.add_argument("--seed", type=int, default=None, help="run seed (default: 0)")
 
@@ -66,14 +74,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     override.add_argument("decision", choices=("accept", "reject"))
     override.add_argument("--note", default="", help="why (kept with the decision)")
 
-    status = verbs.add_parser("status", help="show the stage a run reached and its counts")
+    export = verbs.add_parser(
+        "export",
+        help="copy the accepted images into RUN/export with a manifest (re-run after overrides)",
+    )
+    export.add_argument("run", type=Path, help="run folder")
+
+    run_all = verbs.add_parser(
+        "run", help="run every stage not done yet, in order (prompts ... export)"
+    )
+    run_all.add_argument("run", type=Path, help="run folder")
+
+    status = verbs.add_parser(
+        "status", help="show each stage's state, counts, throughput and ETA (reads files only)"
+    )
     status.add_argument("run", type=Path, help="run folder")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
 
     tiny = verbs.add_parser(
         "tiny-base", help="write a tiny random SDXL (diffusers layout) for trying the pipeline"
     )
     tiny.add_argument("path", type=Path, help="new folder for the model")
     tiny.add_argument("--seed", type=int, default=0)
+
+    for add_verb in extra_verbs:
+        add_verb(verbs)
 
     parser.set_defaults(func=run)
 
@@ -85,6 +110,9 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     except EngineError as error:
         print_error(error)
         return 1
+    except KeyboardInterrupt:  # every stage is journalled
+        sys.stderr.write("\ninterrupted: run the same command again to resume\n")
+        return 130
 
 
 def _tiny_base(args: argparse.Namespace, out: TextIO) -> int:
@@ -193,19 +221,69 @@ def _override(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _status(args: argparse.Namespace, out: TextIO) -> int:
-    from engine.genir.run_folder import run_status
+def _export(args: argparse.Namespace, out: TextIO) -> int:
+    from engine.genir.export_stage import run_export_stage
+    from engine.genir.run_folder import load_run
 
-    out.write(run_status(args.run).describe())
+    def report(done: int, total: int) -> None:
+        sys.stderr.write(f"\rexport: {done}/{total} images")
+        sys.stderr.flush()
+
+    outcome = run_export_stage(args.run, load_run(args.run), report=report)
+    if outcome.made:
+        sys.stderr.write("\n")
+    out.write(
+        f"{outcome.images} images in {outcome.path} ({outcome.made} exported now, "
+        f"{outcome.removed} no longer accepted removed), {outcome.rejected} rejected listed "
+        f"in rejected.jsonl\n"
+    )
+    if outcome.images:
+        out.write(f"train on it: dreamclear train {outcome.path / 'train-starter.toml'}\n")
+    return 0
+
+
+def _run_all(args: argparse.Namespace, out: TextIO) -> int:
+    from engine.genir.run_folder import load_run
+    from engine.genir.stages import run_remaining
+
+    reporting = []  # a progress line is open: end it before the next message
+
+    def starting(state) -> None:
+        sys.stderr.write("\n" * len(reporting) + f"{state.name}: {state.state}, running it\n")
+        reporting.clear()
+
+    def report(stage: str, done: int, total: int) -> None:
+        sys.stderr.write(f"\r{stage}: {done}/{total}")
+        sys.stderr.flush()
+        reporting[:] = [True]
+
+    ran = run_remaining(args.run, load_run(args.run), report=report, starting=starting)
+    sys.stderr.write("\n" * len(reporting))
+    out.write(f"ran: {', '.join(ran)}\n" if ran else "every stage was done already\n")
+    return 0
+
+
+def _status(args: argparse.Namespace, out: TextIO) -> int:
+    import json
+
+    from engine.genir.status import genir_status
+
+    status = genir_status(args.run)
+    if args.json:
+        out.write(json.dumps(status.to_json(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.write(status.describe())
     return 0
 
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "export": _export,
     "filter": _filter,
     "init": _init,
     "override": _override,
     "pairs": _pairs,
     "prompts": _prompts,
+    "run": _run_all,
     "status": _status,
     "tiny-base": _tiny_base,
 }

@@ -41,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("path", help="a checkpoint file or model folder")
     imp.add_argument("--name", default=None, help="model name (default: recognised from contents)")
     imp.add_argument("--link", action="store_true", help="symlink instead of copying")
+    imp.add_argument(
+        "--config",
+        default=None,
+        metavar="DIR",
+        help="a single-file SDXL is converted with the configs and tokenizers of this diffusers "
+        "SDXL folder (default: those of stabilityai/stable-diffusion-xl-base-1.0, fetched once)",
+    )
 
     verify = verbs.add_parser("verify", parents=[common], help="check installed files")
     verify.add_argument("name", nargs="?", help="one model (default: every installed model)")
@@ -131,8 +138,14 @@ def _download(store, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _import(store, args: argparse.Namespace, out: TextIO) -> int:
-    status = store.import_path(args.name, args.path, link=args.link)
+    status = store.import_path(args.name, args.path, link=args.link, config=args.config)
+    from pathlib import Path
+
+    from engine.weights.store import SDXL_BASE
+
     verb = "linked" if args.link else "copied"
+    if status.name == SDXL_BASE and Path(args.path).expanduser().is_file():
+        verb = "converted"  # a single-file SDXL becomes a diffusers folder
     out.write(f"{status.name}: {verb} to {status.path} ({status.status})\n")
     if not status.installed:
         out.write(f"  still missing: {', '.join(status.missing)}\n")

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from engine.genir.faces import CASCADES, KNOWN_CASCADES
+from engine.genir.model_paths import resolve_model
 from engine.genir.prompts import combinations
 from engine.typed_config import ConfigError, from_toml_table, read_toml
 
+PROMPT_SOURCES = ("template", "llm")
 PAPER_NEGATIVE_WORDS = ("cartoon", "painting", "over-smooth", "dirty")
 """The negative-prompt words the paper names (its list is elided with "...")."""
+PAPER_POSITIVE_INIT_WORDS = ("4k", "highly detailed", "professional")
+"""The positive prompts the paper initialises its positive tokens from (elided with "...")."""
+PAPER_NEGATIVE_INIT_WORDS = ("deformation", "low quality", "over-smooth")
+"""The negative prompts the paper initialises its negative tokens from (elided with "...")."""
 
 PAPER_JUDGE_INSTRUCTION = (
     "You are an AI visual assistant, and you are analyzing a single image. Your task is to check"
@@ -37,6 +44,19 @@ class PromptsConfig:
     people: bool = False
     """Allow a distant crowd or a figure seen from behind in some outdoor scenes. Our choice:
     off, since no generated image may show an identifiable person."""
+    source: str = "template"
+    """Where scene descriptions come from: "template" (the built-in seeded generator, offline,
+    exactly reproducible) or "llm" (a local instruct language model asked with the paper's
+    privacy instruction, as the paper does; needs `llm_model`). Both pass the privacy filter."""
+    llm_model: str = ""
+    """The local instruct language model (transformers, local files only): a folder, or a
+    model of the store such as "genir-llm" (`dreamclear models list`). Empty for none."""
+    llm_lines: int = 20
+    """Descriptions asked of the LLM per call (one call is one chunk of the journal). Our
+    choice: enough for variety within a call, short enough for a small model to follow."""
+    llm_judge: bool = False
+    """Also ask `llm_model` to delete inappropriate prompts with the paper's instruction, after
+    the privacy filter. Our choice: off (the rules already reject what they can name)."""
 
 
 @dataclass
@@ -64,9 +84,72 @@ class PairsConfig:
     min_side: int = 512
     """Positives whose shorter side is below this many pixels are skipped and reported (the
     paper asks for high-resolution positives but gives no bound; our choice)."""
+    captioner: str = ""
+    """A local image-to-text model (transformers, local files only) that captions positives
+    with no sidecar or listed caption: a folder, or a model of the store such as
+    "genir-captioner". Empty for none (then every positive needs a written caption)."""
     captions: str = ""
     """A captions file (UTF-8, one `relative/path.png<TAB>caption` line per image, paths from
     the images folder); empty for none. A sidecar `NAME.txt` next to an image wins over it."""
+
+
+@dataclass
+class FinetuneConfig:
+    steps: int = 2000
+    """Optimiser steps. The paper trains 5 days on 16 A100 at batch 256 (steps not given);
+    our choice: a one-GPU run of a few hours, enough for tokens and a LoRA to settle."""
+    batch_size: int = 4
+    """Images per step per process (positives and negatives mixed). The paper: 256 over 16
+    GPUs; our choice fits one 24-40 GB GPU at 1024 px with LoRA in bf16."""
+    gradient_accumulation: int = 1
+    """Batches accumulated per optimiser step (batch_size x this x GPUs is the paper's 256)."""
+    token_learning_rate: float = 1e-3
+    """Adam learning rate of the new token rows. Not given; our choice (textual inversion's
+    usual range, 5e-4 to 5e-3)."""
+    cross_attention_learning_rate: float = 1e-4
+    """Learning rate of the cross-attention weights: LoRA's usual 1e-4 (our choice); for
+    cross_attention = "full" use about 1e-5."""
+    cross_attention: Literal["lora", "full", "none"] = "lora"
+    """How the UNet's cross-attention (attn2) layers are refined with the tokens: "lora" (peft
+    LoRA on to_q/to_k/to_v/to_out.0: small files, one GPU), "full" (every attn2 weight, about
+    half a billion parameters in SDXL) or "none" (tokens only). The paper refines the
+    attention blocks without saying how; our default: LoRA."""
+    lora_rank: int = 16
+    """Rank of the LoRA matrices (alpha = rank, so scale 1). Our choice."""
+    vectors_per_token: int = 4
+    """Embedding vectors of the positive and of the negative token (<genir-pos-0..k-1>,
+    <genir-neg-0..k-1>). The paper says "tokens" without a count; our choice."""
+    resolution: int = 1024
+    """Training crop side in pixels (a multiple of 8): each pair image is resized (shorter
+    side) and randomly cropped to it, and SDXL's size conditioning says so. Not given; our
+    choice: SDXL's native size (64 for the tiny test base)."""
+    positive_init_words: tuple[str, ...] = (
+        *PAPER_POSITIVE_INIT_WORDS,
+        "high resolution",
+        "sharp focus",
+        "photorealistic",
+    )
+    """Words whose token embeddings initialise the positive vectors, cycling through their
+    tokens' rows. The first three are the paper's; the rest our choice."""
+    negative_init_words: tuple[str, ...] = (
+        *PAPER_NEGATIVE_INIT_WORDS,
+        "blurry",
+        "noisy",
+        "jpeg artifacts",
+    )
+    """Words whose token embeddings initialise the negative vectors (as above). The first
+    three are the paper's; the rest our choice."""
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    """accelerate's mixed precision. "bf16" on a GPU that has it halves the frozen weights'
+    memory (trained weights stay float32); our default "no" runs anywhere, CPU included."""
+    gradient_checkpointing: bool = False
+    """Recompute the UNet's activations in the backward pass: less memory, about 30% slower.
+    Our choice: off; turn it on for 1024 px on a 24 GB GPU."""
+    checkpoint_every: int = 250
+    """Save a resumable checkpoint every this many steps (and at the end). Our choice."""
+    sample_images: int = 2
+    """At the end, generate this many images under the learned prompts (the captions of the
+    first pairs; 25 steps, CFG 7) into RUN/finetune/train/validation/, to look at. 0: none."""
 
 
 @dataclass
@@ -132,11 +215,26 @@ class FilterConfig:
 
 
 @dataclass
+class ExportConfig:
+    lq_pairs: bool = False
+    """Also write an LQ image of every exported image, made by our training degradation (the
+    published Real-ESRGAN second-order pipeline), for trainers that read ready-made pairs. Our
+    choice: off, since `dreamclear train` degrades the HQ images on the fly."""
+    lq_scale: int = 4
+    """How many times smaller an LQ image is than its HQ image: 1, 2, 4 or 8 (each divides
+    `generation.resolution`, a multiple of 8). 4: the scale DreamClear and Real-ESRGAN train at."""
+    validation_images: int = 2
+    """Accepted images held out of training as validation photos in the starter training config
+    the export writes (train-starter.toml); the last ones by key. Our choice."""
+
+
+@dataclass
 class GenIRConfig:
     images: Path
     """Folder of high-quality positive images (searched recursively)."""
     base_model: Path
-    """SDXL base model folder in diffusers layout (model_index.json, unet/, vae/, ...)."""
+    """SDXL base model folder in diffusers layout (model_index.json, unet/, vae/, ...), or the
+    name of an installed store model such as "sdxl-base" (`dreamclear models list`)."""
     seed: int = 0
     """Run seed: every item's seed is derived from it and the item's key, so a resumed or
     sharded run makes the same items."""
@@ -148,6 +246,11 @@ class GenIRConfig:
     """Stage 3: images from the fine-tuned model under the learned prompts."""
     filter: FilterConfig = field(default_factory=FilterConfig)
     """Stage 3: which generated images are kept."""
+    export: ExportConfig = field(default_factory=ExportConfig)
+    """The accepted images as a training set (RUN/export), optionally with LQ pairs."""
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    """Stage 2: dual-prompt fine-tuning (learned positive and negative tokens and the
+    UNet's cross-attention), a trainer task: `dreamclear genir finetune RUN`."""
 
 
 def load_config(path: Path | str) -> GenIRConfig:
@@ -156,7 +259,10 @@ def load_config(path: Path | str) -> GenIRConfig:
     raw = read_toml(path, "GenIR config", hint="start a run with `dreamclear genir init`")
     config = from_toml_table(GenIRConfig, raw)
     config.images = path.parent / config.images
-    config.base_model = path.parent / config.base_model
+    config.base_model = resolve_model(config.base_model, path.parent)
+    for section, name in ((config.prompts, "llm_model"), (config.pairs, "captioner")):
+        if getattr(section, name):
+            setattr(section, name, str(resolve_model(getattr(section, name), path.parent)))
     if config.pairs.captions:
         config.pairs.captions = str(path.parent / config.pairs.captions)
     validate(config)
@@ -176,11 +282,36 @@ def validate(config: GenIRConfig) -> None:
         (config.base_model / "model_index.json").is_file(),
         "base_model",
         f"has no model_index.json: {config.base_model}",
-        hint="give an SDXL folder in diffusers layout (`dreamclear genir tiny-base` makes one)",
+        hint="give an SDXL folder in diffusers layout (`dreamclear genir tiny-base` makes one) "
+        "or an installed store model (`dreamclear models import` takes a folder or a file)",
     )
-    require(config.prompts.count >= 1, "prompts.count", "must be at least 1")
-    limit = combinations(people=config.prompts.people)
-    require(config.prompts.count <= limit, "prompts.count", f"must be at most {limit}")
+    prompts = config.prompts
+    require(prompts.count >= 1, "prompts.count", "must be at least 1")
+    require(
+        prompts.source in PROMPT_SOURCES,
+        "prompts.source",
+        f"must be one of {', '.join(PROMPT_SOURCES)}",
+    )
+    if prompts.source == "template":
+        limit = combinations(people=prompts.people)
+        require(prompts.count <= limit, "prompts.count", f"must be at most {limit}")
+    require(1 <= prompts.llm_lines <= 1000, "prompts.llm_lines", "must be in [1, 1000]")
+    require(
+        bool(prompts.llm_model) or (prompts.source != "llm" and not prompts.llm_judge),
+        "prompts.llm_model",
+        'is needed by prompts.source = "llm" and prompts.llm_judge',
+        hint="name a local instruct model folder or a store model (`dreamclear models list`)",
+    )
+    for name, value in (
+        ("prompts.llm_model", prompts.llm_model),
+        ("pairs.captioner", config.pairs.captioner),
+    ):
+        require(
+            not value or Path(value).is_dir(),
+            name,
+            f"is not a folder or an installed model: {value}",
+            hint="see `dreamclear models list`",
+        )
     pairs, generation, filters = config.pairs, config.generation, config.filter
     require(0 < pairs.sdedit_strength <= 1, "pairs.sdedit_strength", "must be in (0, 1]")
     require(pairs.steps >= 1, "pairs.steps", "must be at least 1")
@@ -228,3 +359,31 @@ def validate(config: GenIRConfig) -> None:
         "filter.face_cascades",
         f"must name one or more of {', '.join(KNOWN_CASCADES)}",
     )
+    export = config.export
+    require(export.lq_scale in (1, 2, 4, 8), "export.lq_scale", "must be 1, 2, 4 or 8")
+    require(export.validation_images >= 0, "export.validation_images", "must be >= 0")
+    validate_finetune(config.finetune)
+
+
+def validate_finetune(finetune: FinetuneConfig, prefix: str = "finetune.") -> None:
+    """Checks of the fine-tuning settings (also run by the trainer on its copy of them)."""
+
+    def require(ok: bool, name: str, message: str) -> None:
+        if not ok:
+            raise ConfigError(f"Config field '{prefix}{name}' {message}.")
+
+    for name in ("steps", "batch_size", "gradient_accumulation", "lora_rank"):
+        require(getattr(finetune, name) >= 1, name, "must be at least 1")
+    require(finetune.vectors_per_token >= 1, "vectors_per_token", "must be at least 1")
+    require(finetune.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
+    require(finetune.sample_images >= 0, "sample_images", "must be >= 0")
+    for name in ("token_learning_rate", "cross_attention_learning_rate"):
+        require(getattr(finetune, name) > 0, name, "must be > 0")
+    require(
+        finetune.resolution >= 64 and finetune.resolution % 8 == 0,
+        "resolution",
+        "must be a multiple of 8, at least 64",
+    )
+    for name in ("positive_init_words", "negative_init_words"):
+        words = getattr(finetune, name)
+        require(bool(words) and all(w.strip() for w in words), name, "needs words, no blank")

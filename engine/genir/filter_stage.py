@@ -31,7 +31,7 @@ from PIL import Image
 
 from engine.errors import BadInputError, BadSettingError
 from engine.genir.config import GenIRConfig
-from engine.genir.judge import Judge, JudgeVerdict, require_judge
+from engine.genir.judge import Judge, JudgeVerdict, judge_identity, load_judge
 from engine.genir.verdicts import (
     IMAGES,
     Reason,
@@ -94,7 +94,8 @@ def run_filter_stage(
     report: Callable[[int, int], None] = lambda done, total: None,
 ) -> FilterOutcome:
     """Score every generated image not scored yet, then decide them all and write
-    verdicts.jsonl. `judge` is required when `filter.judge` is true; `classifier` is a
+    verdicts.jsonl. `judge` is used when `filter.judge` is true (default: the store's
+    `genir-judge`, engine.genir.judge.load_judge); `classifier` is a
     `LoadedClassifier` (default: the run's, a clear error naming the train command when it has
     none); `check_cancelled` is called between images (it raises to stop); `report(images
     scored, images)` after each."""
@@ -103,7 +104,6 @@ def run_filter_stage(
 
     run = Path(run)
     settings = config.filter
-    judge = require_judge(judge, settings.judge)
     images = generated_images(run)
     if not images:
         raise BadSettingError(
@@ -119,6 +119,10 @@ def run_filter_stage(
         classifier_sha = weights_sha256(run)
     else:
         classifier_sha = classifier.info.get("weights_sha256", "")
+    if not settings.judge:
+        judge = None
+    elif judge is None:
+        judge = load_judge(run, settings)
     detector = FaceDetector(
         detection_side=settings.face_detection_side,
         min_neighbors=settings.face_min_neighbors,
@@ -133,7 +137,7 @@ def run_filter_stage(
     }
     if judge is not None:
         scorers["judge"] = (
-            {"identity": judge.identity, "instruction": settings.judge_instruction},
+            {"identity": judge_identity(judge), "instruction": settings.judge_instruction},
             lambda image: _judged(judge, image),
         )
     folder = filter_folder(run) / SCORES
@@ -171,7 +175,7 @@ def run_filter_stage(
         for key in sorted(images)
     ]
     path = write_verdicts(run, verdicts)
-    accepted = sum(v.accepted for v in verdicts)
+    accepted = sum(v.final for v in verdicts)
     logger.info("filter: %d of %d images kept (%d scored now)", accepted, len(verdicts), scored)
     return FilterOutcome(len(verdicts), accepted, scored, path)
 
@@ -229,8 +233,8 @@ def _open_image(path: Path) -> Image.Image:
 
 
 def _judged(judge: Judge, image: Image.Image) -> dict:
-    verdict = judge(image)
-    return {"ok": bool(verdict.ok), "reason": str(verdict.reason)}
+    ok, reason = judge(image)
+    return {"ok": bool(ok), "reason": str(reason)}
 
 
 def _verdict(entry: dict) -> JudgeVerdict:

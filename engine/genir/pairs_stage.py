@@ -75,7 +75,8 @@ def run_pairs_stage(
 ) -> PairsOutcome:
     """Make and journal the pair of every positive not journalled yet (at most `limit` now).
     `pipe` is a loaded SDXL img2img or text-to-image pipeline (default: loaded from the base
-    folder); `check_cancelled` is called between pairs (it raises to stop); `report(pairs
+    folder); `captioner` writes missing captions (default: `pairs.captioner`'s model, loaded
+    only when a positive has no written caption); `check_cancelled` is called between pairs (it raises to stop); `report(pairs
     done, positives)` after each."""
     from engine.genir import sdedit
 
@@ -88,6 +89,10 @@ def run_pairs_stage(
     )
     for item in skipped:
         logger.warning("%s is not used as a positive: %s", item.key, item.reason)
+    if captioner is None and pairs.captioner and any(p.caption is None for p in positives):
+        from engine.genir.captioner import ModelCaptioner
+
+        captioner = ModelCaptioner.from_folder(pairs.captioner)
     require_captions(positives, captioner)
     folder = stage_folder(run)
     for sub in ("positive", "negative", "caption"):
@@ -110,18 +115,19 @@ def run_pairs_stage(
 
 def _header(config: GenIRConfig) -> JournalHeader:
     pairs = config.pairs
-    return JournalHeader(
-        KIND,
-        {
-            "seed": config.seed,
-            "sdedit_strength": pairs.sdedit_strength,
-            "steps": pairs.steps,
-            "size": pairs.size,
-            "negative_words": list(pairs.negative_words),
-            "base_model": str(config.base_model.resolve()),
-            "version": VERSION,
-        },
-    )
+    settings = {
+        "seed": config.seed,
+        "sdedit_strength": pairs.sdedit_strength,
+        "steps": pairs.steps,
+        "size": pairs.size,
+        "negative_words": list(pairs.negative_words),
+        "base_model": str(config.base_model.resolve()),
+        "version": VERSION,
+    }
+    if pairs.captioner:
+        # Only when set, so runs from before the setting existed still resume.
+        settings["captioner"] = str(Path(pairs.captioner).resolve())
+    return JournalHeader(KIND, settings)
 
 
 def _make_pair(journal, run, config, img2img, positive: Positive, captioner) -> None:

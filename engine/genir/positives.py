@@ -3,7 +3,7 @@
 A positive is kept when its shorter side reaches `pairs.min_side`; the others are reported with
 the reason. Its caption comes, first found first, from a sidecar `NAME.txt` next to the image,
 the config's captions file (`relative/path.png<TAB>caption` lines), or a `Captioner` (a local
-multimodal model; none is built in yet: this is its seam). An image with no caption and no
+image-to-text model: engine.genir.captioner, set by `pairs.captioner`). An image with no caption and no
 captioner stops the stage before any work, naming the images and the ways to caption them.
 """
 
@@ -101,6 +101,7 @@ def require_captions(positives: list[Positive], captioner: Captioner | None) -> 
     raise BadInputError(
         f"{len(missing)} positive images have no caption: {shown}",
         hint="add a sidecar NAME.txt next to each image, or name a captions file in the "
-        "config (pairs.captions, `relative/path.png<TAB>caption` lines), or install a local "
-        "captioner (none is built in yet)",
+        "config (pairs.captions, `relative/path.png<TAB>caption` lines), or set "
+        "pairs.captioner to a local captioning model (`dreamclear models download "
+        'genir-captioner`, then pairs.captioner = "genir-captioner")',
     )

@@ -31,7 +31,11 @@ from typing import Literal
 
 from dreamclear_studio_resources import resource_path
 
-FindingKind = Literal["email", "url", "handle", "phone", "address", "name", "nsfw"]
+FindingKind = Literal[
+    "email", "url", "handle", "phone", "address", "name", "nsfw", "person", "judge"
+]
+"""The rules' kinds; "person" and "judge" are the prompts stage's later screens (a person in
+an LLM-written prompt, a prompt the optional LLM judge deleted)."""
 
 
 def _words(text: str) -> frozenset[str]:

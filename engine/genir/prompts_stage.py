@@ -1,7 +1,11 @@
 """GenIR's "prompts" stage: scene descriptions drawn, screened for privacy, journalled.
 
-Candidates come from the seeded template generator in chunks of `CHUNK_SIZE`; each chunk is
-screened (engine.genir.privacy) and written as one journal item (engine.jobs.journal) with
+Candidates come from the seeded template generator in chunks of `CHUNK_SIZE`, or with
+`prompts.source = "llm"` from a local instruct LLM, one call of `prompts.llm_lines` per chunk
+(engine.genir.llm_prompts, call k seeded from the run seed and k). Each chunk is screened
+(engine.genir.privacy; then, for the LLM source without `prompts.people`, for person words,
+reason kind "person"; then, with `prompts.llm_judge`, by the LLM judge of
+engine.genir.judges, reason kind "judge") and written as one journal item (engine.jobs.journal) with
 two files, so a killed run resumes at the first unfinished chunk and redoes nothing else:
 
     RUN/prompts/journal.jsonl
@@ -26,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.errors import BadInputError
 from engine.genir.config import GenIRConfig
-from engine.genir.privacy import screen
+from engine.genir.privacy import Finding, screen
 from engine.genir.prompts import iter_scene_prompts
 from engine.imaging.atomic import atomic_write
 from engine.jobs.journal import Journal, JournalHeader
@@ -42,6 +47,10 @@ FOLDER = "prompts"
 ACCEPTED = "prompts.jsonl"
 REJECTED = "rejected.jsonl"
 JOURNAL = "journal.jsonl"
+MAX_EMPTY_CHUNKS = 5
+"""Chunks in a row with no accepted prompt before the stage stops, rather than loop forever
+on a model that writes nothing usable or a judge that deletes everything."""
+JUDGE_REASON = "deleted by the LLM judge (the paper's prompt instruction)"
 
 
 def stage_folder(run: Path) -> Path:
@@ -79,28 +88,30 @@ def run_prompts_stage(
     wanted = config.prompts.count
     folder = stage_folder(run)
     (folder / "chunks").mkdir(parents=True, exist_ok=True)
-    header = JournalHeader(
-        KIND,
-        {
-            "seed": config.seed,
-            "people": config.prompts.people,
-            "chunk_size": CHUNK_SIZE,
-            "generator": GENERATOR_VERSION,
-        },
-    )
-    candidates = iter_scene_prompts(config.seed, people=config.prompts.people)
-    accepted = screened = 0
+    header = JournalHeader(KIND, _settings(config))
+    draw = _candidates(config)
+    screens = _screens(config)
+    accepted = screened = empty = 0
     with Journal.open(folder / JOURNAL, header) as journal:
         for chunk in itertools.count():
             if accepted >= wanted:
                 break
-            prompts = list(itertools.islice(candidates, CHUNK_SIZE))
             if chunk in journal:
                 accepted += journal.items[chunk].metadata["accepted"]
                 continue
             check_cancelled()
-            accepted += _screen_chunk(journal, run, chunk, prompts)
+            made = _screen_chunk(journal, run, chunk, draw(chunk), screens)
+            accepted += made
             screened += 1
+            empty = 0 if made else empty + 1
+            if empty >= MAX_EMPTY_CHUNKS:
+                raise BadInputError(
+                    f"{empty} chunks of prompts in a row gave no accepted prompt "
+                    f"(see {folder / 'chunks'}).",
+                    hint="the language model writes no usable descriptions, or the judge "
+                    "deletes them all: try another prompts.llm_model, or prompts.source = "
+                    '"template", or prompts.llm_judge = false',
+                )
             report(min(accepted, wanted), wanted)
         used = chunk
     kept, rejected = _gather(run, used, wanted)
@@ -109,18 +120,90 @@ def run_prompts_stage(
     return PromptsOutcome(len(kept), len(rejected), screened, folder / ACCEPTED)
 
 
-def _screen_chunk(journal: Journal, run: Path, chunk: int, prompts: list[str]) -> int:
+def _settings(config: GenIRConfig) -> dict[str, Any]:
+    prompts = config.prompts
+    settings: dict[str, Any] = {
+        "seed": config.seed,
+        "people": prompts.people,
+        "chunk_size": CHUNK_SIZE,
+        "generator": GENERATOR_VERSION,
+    }
+    # Added only when used, so runs from before these settings existed still resume.
+    if prompts.source != "template":
+        settings |= {"source": prompts.source, "llm_lines": prompts.llm_lines}
+    if prompts.source == "llm" or prompts.llm_judge:
+        settings["llm_model"] = str(Path(prompts.llm_model).resolve())
+    if prompts.llm_judge:
+        settings["llm_judge"] = True
+    return settings
+
+
+def _candidates(config: GenIRConfig) -> Callable[[int], list[str]]:
+    """chunk index -> that chunk's candidate prompts. The template's chunks are consecutive
+    slices of one seeded stream, so chunks before the asked one are drawn and dropped."""
+    prompts = config.prompts
+    if prompts.source == "llm":
+        from engine.genir.llm_prompts import LLMPromptWriter
+
+        writer = LLMPromptWriter.from_folder(prompts.llm_model, lines=prompts.llm_lines)
+        return lambda chunk: writer.write(config.seed, chunk)
+    stream = iter_scene_prompts(config.seed, people=prompts.people)
+    position = 0
+
+    def template_chunk(chunk: int) -> list[str]:
+        nonlocal position
+        for _ in range(position, chunk):
+            for _ in itertools.islice(stream, CHUNK_SIZE):
+                pass
+        position = chunk + 1
+        return list(itertools.islice(stream, CHUNK_SIZE))
+
+    return template_chunk
+
+
+Screen = Callable[[list[str]], list[list[Finding]]]
+"""A screen after the privacy filter: each prompt's findings, [] to keep it."""
+
+
+def _screens(config: GenIRConfig) -> list[Screen]:
+    """The LLM source's person screen (unless `people`), then the LLM judge (when asked)."""
+    prompts = config.prompts
+    screens: list[Screen] = []
+    if prompts.source == "llm" and not prompts.people:
+        from engine.genir.llm_prompts import person_findings
+
+        screens.append(lambda batch: [person_findings(p) for p in batch])
+    if prompts.llm_judge:
+        from engine.genir.judges import PromptJudge
+
+        judge = PromptJudge.from_folder(prompts.llm_model)
+        verdict = [Finding("judge", JUDGE_REASON)]
+        screens.append(lambda batch: [[] if ok else verdict for ok in judge(batch)])
+    return screens
+
+
+def _screen_chunk(
+    journal: Journal, run: Path, chunk: int, prompts: list[str], screens: list[Screen]
+) -> int:
     first = chunk * CHUNK_SIZE
     result = screen(prompts)
     index = {prompt: first + offset for offset, prompt in enumerate(prompts)}
-    accepted = [{"index": index[p], "prompt": p} for p in result.accepted]
+    passed = result.accepted
+    rejected_pairs = list(result.rejected)
+    for extra in screens:
+        if not passed:
+            break
+        findings = extra(passed)
+        rejected_pairs += [(p, f) for p, f in zip(passed, findings, strict=True) if f]
+        passed = [p for p, f in zip(passed, findings, strict=True) if not f]
+    accepted = [{"index": index[p], "prompt": p} for p in passed]
     rejected = [
         {
             "index": index[p],
             "prompt": p,
             "reasons": [{"kind": f.kind, "text": f.text} for f in findings],
         }
-        for p, findings in result.rejected
+        for p, findings in sorted(rejected_pairs, key=lambda pair: index[pair[0]])
     ]
     accepted_path, rejected_path = chunk_files(run, chunk)
     journal.write(

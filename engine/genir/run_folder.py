@@ -3,6 +3,8 @@
     RUN/genir.toml           the config (engine.genir.config), commented, written by `init`
     RUN/prompts/             stage "prompts" (engine.genir.prompts_stage)
     RUN/pairs/               stage 1 "pairs" (engine.genir.pairs_stage)
+    RUN/finetune/            stage 2 "finetune" (engine.genir.finetune_output; checkpoints of
+                             the trainer's genir-prompts task in RUN/finetune/train)
     RUN/classifier/          the quality classifier (trainer task `quality-classifier`)
     RUN/filter/              the filter's scores, verdicts and the user's overrides
                              (engine.genir.filter_stage, engine.genir.verdicts)
@@ -13,15 +15,16 @@ stages (pairs, fine-tuning, generation, filtering, export) add their folders her
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import BadSettingError, OutputError
-from engine.genir import pairs_stage, prompts_stage
+from engine.genir import finetune_output, pairs_stage, prompts_stage
 from engine.genir.config import GenIRConfig, load_config, validate
+from engine.genir.model_paths import resolve_model
 from engine.genir.positives import find_images
-from engine.genir.verdicts import final_decisions
 from engine.imaging.atomic import atomic_write
 from engine.typed_config import to_toml
 
@@ -44,6 +47,7 @@ def init_run(run: Path, *, images: Path, base_model: Path, seed: int | None = No
             f"{run} exists and is not an empty folder",
             hint="choose a new run folder, or see `dreamclear genir status` for this one",
         )
+    base_model = resolve_model(base_model, Path.cwd())  # a store model's name, or a folder
     config = GenIRConfig(
         images=Path(os.path.abspath(images)), base_model=Path(os.path.abspath(base_model))
     )
@@ -92,12 +96,25 @@ def run_status(run: Path) -> RunStatus:
     if pairs:
         status.counts["pairs"] = pairs
         status.stage = "pairs"
-    decisions = final_decisions(status.run)
-    if decisions:
-        status.counts["images kept by the filter"] = sum(decisions.values())
-        status.counts["images rejected by the filter"] = len(decisions) - sum(decisions.values())
-        status.stage = "filter"
+    _finetune_status(status, config)
     return status
+
+
+def _finetune_status(status: RunStatus, config: GenIRConfig) -> None:
+    """Steps in the newest complete checkpoint (the trainer's layout: checkpoints/checkpoint_N
+    complete once its trainer-state.json is written) and whether the output is exported."""
+    folder = finetune_output.output_folder(status.run)
+    steps = [
+        int(json.loads(marker.read_text(encoding="utf-8"))["step"])
+        for marker in (folder / "train" / "checkpoints").glob("checkpoint_*/trainer-state.json")
+    ]
+    exported = (folder / finetune_output.PROMPTS_FILE).is_file()
+    if not steps and not exported:
+        return
+    status.counts["finetune steps done"] = max(steps, default=0)
+    status.counts["finetune steps wanted"] = config.finetune.steps
+    status.counts["finetune exported"] = int(exported)
+    status.stage = "finetune" if exported else "finetune (partial)"
 
 
 def count_images(folder: Path) -> int:

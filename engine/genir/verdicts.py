@@ -10,14 +10,17 @@
                                 written only by `set_override` (the CLI's `genir override`,
                                 the wizard), never by the filter stage.
 
-`reasons` are the filter's own (why it would reject the image, empty when it would keep it);
-`accepted` is the final decision: the override's when there is one, else "no reasons".
+`accepted` and `reasons` are the filter's own (it rejects an image for its reasons, keeps it
+when there are none); `override` records the user's decision as it was when the line was
+written. The final decision is the override's when there is one, else `accepted`:
 `final_decisions(run)` applies overrides.json afresh, so an override made after the last
-filter run counts at once. Rejected images stay where they are: nothing here moves a file.
+filter run counts at once (the export stage reads them the same way). Rejected images stay
+where they are: nothing here moves a file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,7 +66,7 @@ class Verdict:
     image: str
     """The image, relative to the run folder."""
     accepted: bool
-    """The final decision (the override's when there is one)."""
+    """The filter's own decision: no reasons to reject (an override does not change it)."""
     quality: float
     """The quality classifier's P(positive)."""
     faces: int
@@ -82,7 +85,7 @@ class Verdict:
             "accepted": self.accepted,
             "quality": self.quality,
             "faces": self.faces,
-            "judge": asdict(self.judge) if self.judge else None,
+            "judge": self.judge._asdict() if self.judge else None,
             "reasons": [asdict(reason) for reason in self.reasons],
             "prompt": self.prompt,
             "override": asdict(self.override) if self.override else None,
@@ -105,20 +108,14 @@ class Verdict:
             else None,
         )
 
+    @property
+    def final(self) -> bool:
+        """Kept: the override's decision when there is one, else the filter's."""
+        return self.override.accepted if self.override else self.accepted
+
     def with_override(self, override: Override | None) -> Verdict:
-        """This verdict under `override` (None: the filter's own decision)."""
-        accepted = override.accepted if override else not self.reasons
-        return Verdict(
-            self.key,
-            self.image,
-            accepted,
-            self.quality,
-            self.faces,
-            self.judge,
-            self.reasons,
-            self.prompt,
-            override,
-        )
+        """This verdict with `override` recorded (None: none)."""
+        return dataclasses.replace(self, override=override)
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -156,7 +153,7 @@ def write_verdicts(run: Path, verdicts: list[Verdict]) -> Path:
 def final_decisions(run: Path) -> dict[int, bool]:
     """key -> kept, for every image the filter judged, the current overrides applied."""
     overrides = read_overrides(run)
-    return {v.key: v.with_override(overrides.get(v.key)).accepted for v in read_verdicts(run)}
+    return {v.key: v.with_override(overrides.get(v.key)).final for v in read_verdicts(run)}
 
 
 # ----------------------------------------------------------------------------- overrides

@@ -13,6 +13,10 @@ journal.
   positives, stopping between pairs; output the run's pairs folder.
 - `genir_filter` (engine.genir.filter_stage): stage "filter", step = images scored of steps =
   generated images, stopping between images; output filter/verdicts.jsonl.
+- `genir_finetune` (engine.genir.training_stages): the trainer in a child process, stage
+  "finetune", step = optimiser steps of steps, the loss in the label; output RUN/finetune.
+- `genir_export` (engine.genir.export_stage): stage "export", step = images exported of
+  steps = images accepted, stopping between images; output the run's export folder.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ class GenirStageJobs:
         config = load_run(run)
         paths.check(str(config.images), "the run's images folder")
         paths.check(str(config.base_model), "the run's base model")
+        for model in (config.pairs.captioner, config.prompts.llm_model):
+            if model:
+                paths.check(model, "a model the run's config names")
         return [PlannedJob(label=str(run), spec=run)]
 
     def run(self, spec: Path, context: JobContext) -> p.Result:
@@ -100,3 +107,34 @@ class GenirFilterJobs(GenirStageJobs):
     request_type = p.GenirFilter
     stage = "filter"
     work = "engine.genir.filter_stage:run_filter_stage"
+
+
+class GenirFinetuneJobs(GenirStageJobs):
+    """The trainer in a child process (engine.genir.training_stages), its steps relayed with
+    the loss in the label, as the `train` job does."""
+
+    request_type = p.GenirFinetune
+    stage = "finetune"
+    work = "engine.genir.training_stages:run_finetune_stage"
+
+    def run(self, spec: Path, context: JobContext) -> p.Result:
+        from engine.genir.run_folder import CONFIG_NAME
+        from engine.genir.training_stages import FINETUNE_TASK
+        from engine.jobs.trainer_child import run_trainer_child, trainer_command
+
+        started = time.perf_counter()
+        argv = trainer_command(spec / CONFIG_NAME, task=FINETUNE_TASK, resume=True)
+        exported = run_trainer_child(argv, context, self.stage)
+        return p.Result(
+            request_id=context.request_id,
+            job_id=context.job_id,
+            input=str(spec),
+            output=str(exported),
+            seconds=round(time.perf_counter() - started, 4),
+        )
+
+
+class GenirExportJobs(GenirStageJobs):
+    request_type = p.GenirExport
+    stage = "export"
+    work = "engine.genir.export_stage:run_export_stage"

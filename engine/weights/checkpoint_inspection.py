@@ -51,8 +51,12 @@ def recognise(path: Path) -> Recognised:
         "conv_first.weight" in stripped and any(".residual_group." in k for k in stripped)
     ):
         return Recognised("swinir", "a SwinIR restoration checkpoint")
+    if any(k.startswith("model.diffusion_model.") for k in keys) and any(
+        k.startswith("conditioner.embedders.1.model.") for k in keys
+    ):
+        return Recognised("sdxl-base", "an SDXL checkpoint in the original single-file layout")
     raise CheckpointError(
-        f"{path} is not a checkpoint DreamClear Studio knows (DreamClear, PixArt, SwinIR).",
+        f"{path} is not a checkpoint DreamClear Studio knows (DreamClear, PixArt, SwinIR, SDXL).",
         hint="import the official files from the hub repo shallowdream204/DreamClear",
     )
 
@@ -60,6 +64,11 @@ def recognise(path: Path) -> Recognised:
 def _recognise_folder(path: Path) -> Recognised:
     if (path / MODEL_FILE).is_file():
         return Recognised("local", "a DreamClear Studio model folder")
+    if (path / "model_index.json").is_file():
+        from engine.weights.sdxl_import import check_sdxl_folder
+
+        check_sdxl_folder(path)
+        return Recognised("sdxl-base", "an SDXL base in diffusers layout")
     config_path = path / "config.json"
     if not config_path.is_file():
         raise CheckpointError(
@@ -73,6 +82,11 @@ def _recognise_folder(path: Path) -> Recognised:
         return Recognised("t5-xxl", "a T5 encoder folder")
     if config.get("model_type") == "llava_next":
         return Recognised("llava", "a LLaVA-NeXT folder")
+    # GenIR's optional models (resources/models/manifest.toml); other architectures are
+    # named in genir.toml by folder instead.
+    genir = {"blip": "genir-captioner", "qwen2": "genir-llm", "qwen2_vl": "genir-judge"}
+    if config.get("model_type") in genir:
+        return Recognised(genir[config["model_type"]], f"a {config['model_type']} folder")
     raise CheckpointError(
         f"{path}: config.json describes {config.get('_class_name') or config.get('model_type')!r}, "
         "not a model DreamClear Studio uses.",

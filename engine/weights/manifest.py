@@ -19,7 +19,9 @@ from engine.errors import BadSettingError
 FORMAT_VERSION = 1
 DEFAULT_MANIFEST = resource_path("models", "manifest.toml")
 
-ModelKind = Literal["transformer", "base", "remover", "vae", "text-encoder", "captioner", "starter"]
+ModelKind = Literal[
+    "transformer", "base", "remover", "vae", "text-encoder", "captioner", "llm", "judge", "starter"
+]
 MODEL_KINDS: tuple[str, ...] = (
     "transformer",
     "base",
@@ -27,6 +29,8 @@ MODEL_KINDS: tuple[str, ...] = (
     "vae",
     "text-encoder",
     "captioner",
+    "llm",
+    "judge",
     "starter",
 )
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

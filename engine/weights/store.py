@@ -52,6 +52,8 @@ LOCAL_FOLDER = "local"
 APPROX_SIZE_TOLERANCE = 0.99
 DTYPES = ("bf16", "fp16", "fp32")
 _TORCH_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+SDXL_BASE = "sdxl-base"
+"""GenIR's base: imported as a diffusers folder, or converted from a single file."""
 CONVERTED_MODEL = "dreamclear"
 """The one model whose source is converted; a verified conversion is all a restore needs."""
 _LOCAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -278,11 +280,19 @@ class ModelStore:
 
     # ------------------------------------------------------------------ import
 
-    def import_path(self, name: str | None, path: str | Path, link: bool = False) -> ModelStatus:
+    def import_path(
+        self,
+        name: str | None,
+        path: str | Path,
+        link: bool = False,
+        config: str | Path | None = None,
+    ) -> ModelStatus:
         """Copy (or symlink) a local file or folder into the store after recognising it.
 
         `name` None or "auto" takes the kind found in the contents; a manifest name must agree
         with it; any other name imports a folder in our layout as a local model under that name.
+        A single-file SDXL checkpoint is converted to diffusers layout instead, configured by
+        `config` (engine.weights.sdxl_import).
         """
         source = Path(path).expanduser()
         if not source.exists():
@@ -312,6 +322,8 @@ class ModelStore:
                     hint=f"import it as {found.name} (leave out --name)",
                 )
             target_name = found.name
+            if target_name == SDXL_BASE and source.is_file():
+                return self._convert_sdxl(source, root, link, config)
             destination = self._destination_for(found.name, source)
         _check_inside(destination, root)
         if destination.exists() or destination.is_symlink():
@@ -322,6 +334,28 @@ class ModelStore:
         _place(source, destination, link)
         logger.info("imported %s as %s -> %s", source, target_name, destination)
         return self.status(target_name)
+
+    def _convert_sdxl(
+        self, source: Path, root: Path, link: bool, config: str | Path | None
+    ) -> ModelStatus:
+        from engine.weights.sdxl_import import convert_sdxl_single_file
+
+        if link:
+            raise BadSettingError(
+                f"{source} is a single-file SDXL: it is converted into the store, not linked.",
+                hint="leave out --link",
+            )
+        destination = self.model_dir(SDXL_BASE)
+        _check_inside(destination, root)
+        if destination.exists() or destination.is_symlink():
+            raise OutputError(
+                f"{SDXL_BASE} already has {destination}.",
+                hint=f"remove it first with `{self.command('remove', SDXL_BASE)}`",
+            )
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        config_path = Path(config).expanduser() if config is not None else None
+        convert_sdxl_single_file(source, destination, config_path)
+        return self.status(SDXL_BASE)
 
     def _destination_for(self, name: str, source: Path) -> Path:
         entry = self.manifest.get(name)

@@ -152,7 +152,7 @@ def test_filter_then_override_from_the_command_line(tmp_path, capsys):
     assert main(["genir", "override", str(run), "1", "accept", "--note", "a painting"]) == 0
     assert "image 1 is kept" in capsys.readouterr().out
     lines = (run / "filter" / "verdicts.jsonl").read_text().splitlines()
-    assert json.loads(lines[1])["accepted"] is True
+    assert json.loads(lines[1])["override"] == {"accepted": True, "note": "a painting"}
     overrides = json.loads((run / "filter" / "overrides.json").read_text())
     assert overrides == {"1": {"accepted": True, "note": "a painting"}}
     assert main(["genir", "override", str(run), "7", "reject"]) == 1

@@ -32,6 +32,7 @@ from engine import protocol as p
         p.Interrupt(id="4"),
         p.Shutdown(id="5"),
         p.ListModels(id="6"),
+        p.Train(id="7", config="/r/genir.toml", task="genir-prompts", resume=False, max_steps=9),
     ],
 )
 def test_requests_round_trip(message):

@@ -12,6 +12,10 @@ def build_task(config: TrainConfig) -> Task:
         from trainer.tasks.starter import StarterTask
 
         return StarterTask(config)
+    if config.task == "genir-prompts":
+        from trainer.tasks.genir_prompts import GenIRPromptsTask
+
+        return GenIRPromptsTask(config)
     if config.task == "quality-classifier":
         from trainer.tasks.quality_classifier import QualityClassifierTask
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -12,7 +10,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from trainer.config import TrainConfig
-from trainer.data import DegradedCrops, collate_crops
+from trainer.data import collate_crops
 
 
 class Task(ABC):
@@ -37,13 +35,12 @@ class Task(ABC):
         return None
 
     @abstractmethod
-    def train_dataset(self) -> DegradedCrops | Dataset:
+    def train_dataset(self) -> Dataset:
         """The training data (its `set_epoch` is called by the loop)."""
 
-    def collate(self) -> Callable[[list], dict[str, torch.Tensor]]:
-        """How the loop stacks samples into a batch: by default `collate_crops` (a task whose
-        samples are not `DegradedCrops`' gives its own)."""
-        return partial(collate_crops, scale=self.config.data.scale)
+    def collate(self, samples: list[dict]) -> dict[str, torch.Tensor]:
+        """A batch of samples: by default, crops cut to the batch's smallest (trainer.data)."""
+        return collate_crops(samples, scale=self.config.data.scale)
 
     @abstractmethod
     def loss(

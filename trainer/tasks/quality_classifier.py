@@ -48,7 +48,6 @@ from trainer.config import (
     TrainConfig,
     ValidationConfig,
     apply_overrides,
-    validate,
 )
 from trainer.tasks.base import Task
 
@@ -88,14 +87,15 @@ def genir_train_config(path: Path | str, **overrides: Any) -> TrainConfig:
             optimizer="adamw", learning_rate=settings.classifier_learning_rate, weight_decay=1e-4
         ),
         checkpointing=CheckpointConfig(
-            output_dir=classifier_folder(run) / "train", checkpoint_every=500, keep_last=1
+            output_dir=classifier_folder(run) / "train",
+            checkpoint_every=500,
+            keep_last=1,
+            export_dir=classifier_folder(run),
         ),
         validation=ValidationConfig(every=0),
         quality_classifier=QualityClassifierConfig(run=run),
     )
-    apply_overrides(config, overrides)
-    validate(config)
-    return config
+    return apply_overrides(config, **overrides)
 
 
 def pair_names(run: Path) -> list[str]:
@@ -187,8 +187,8 @@ class QualityClassifierTask(Task):
             batch_size=self.config.data.batch_size,
         )
 
-    def collate(self):
-        return collate_pair_images
+    def collate(self, samples: list[dict]) -> dict[str, torch.Tensor]:
+        return collate_pair_images(samples)
 
     def loss(self, models, batch, generator):
         logits = models[0](batch["images"])
@@ -215,8 +215,8 @@ class QualityClassifierTask(Task):
         return self.validation
 
     def export(self, output_dir: Path, target: Path) -> Path:
-        """The last checkpoint's weights -> RUN/classifier (not `target`: the filter reads it
-        there), with the validation numbers and the training settings."""
+        """The last checkpoint's weights -> `target` (RUN/classifier, where the filter reads
+        them: `checkpointing.export_dir`), with the validation numbers and training settings."""
         found = checkpoints.complete_checkpoints(Path(output_dir))
         if not found:
             raise CheckpointError(f"No complete checkpoint in {output_dir} to export.")
@@ -230,7 +230,7 @@ class QualityClassifierTask(Task):
                 self.validate([model], Path(output_dir))
         settings = self.genir.filter
         weights = save_classifier(
-            classifier_folder(self.run),
+            Path(target),
             model,
             self.shape,
             validation=self.validation or {},

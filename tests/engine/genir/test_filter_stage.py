@@ -10,9 +10,8 @@ import pytest
 import torch
 from genir_runs import add_generated, astronaut, blurred, make_run, set_fields, sharp_texture
 
-from engine.errors import BadSettingError, JobInterrupted
+from engine.errors import BadSettingError, EngineError, JobInterrupted
 from engine.genir.filter_stage import run_filter_stage
-from engine.genir.judge import JudgeVerdict, verdict_from_answer
 from engine.genir.quality_classifier import ClassifierShape, QualityClassifier, save_classifier
 from engine.genir.run_folder import load_run
 from engine.genir.verdicts import final_decisions, read_overrides, read_verdicts, set_override
@@ -74,12 +73,14 @@ def test_overrides_win_and_survive_refiltering(filtered):
     set_override(run, 0, False)
     assert final_decisions(run)[FACE] is True and final_decisions(run)[0] is False
     line = _lines(run)[FACE]
-    assert line["accepted"] is True and line["reasons"][0]["kind"] == "faces"
+    assert line["accepted"] is False and line["reasons"][0]["kind"] == "faces"
     assert line["override"] == {"accepted": True, "note": "a statue, not a person"}
     outcome = run_filter_stage(run, load_run(run))
     assert outcome.scored == 0
     assert read_overrides(run)[FACE].note == "a statue, not a person"
-    assert _lines(run)[FACE]["accepted"] is True and _lines(run)[0]["accepted"] is False
+    assert _lines(run)[FACE]["override"]["accepted"] is True
+    assert _lines(run)[0]["override"] == {"accepted": False, "note": ""}
+    assert outcome.accepted == 5  # 6 images, the face kept, image 0 dropped by the user
     with pytest.raises(BadSettingError):
         set_override(run, 99, True)
 
@@ -132,15 +133,15 @@ def test_the_judge_seam(filtered):
     run_filter_stage(run, load_run(run))
     quality = (run / "filter" / "scores" / "quality.jsonl").read_bytes()
     set_fields(run, judge="true")
-    with pytest.raises(BadSettingError) as error:
+    with pytest.raises(EngineError) as error:  # no judge model installed here
         run_filter_stage(run, load_run(run))
-    assert "no multimodal judge" in error.value.message
+    assert "genir-judge" in str(error.value)
 
     class Strict:
         identity = "test judge 1"
 
         def __call__(self, image):
-            return JudgeVerdict(image.size != (256, 256), "looks odd")
+            return image.size != (256, 256), "looks odd"
 
     # Turning the judge on asks only the judge; the other scores are kept.
     assert run_filter_stage(run, load_run(run), judge=Strict()).scored == 6
@@ -154,12 +155,11 @@ def test_the_judge_seam(filtered):
     assert _lines(run)[0]["judge"] is None
 
 
-def test_a_judges_answer_becomes_a_verdict():
-    assert verdict_from_answer("Yes. The image passed the inspection.").ok
-    assert not verdict_from_answer("No, the hands are deformed.").ok
-    assert not verdict_from_answer("The image did not pass the inspection.").ok
-    assert not verdict_from_answer("I cannot tell.").ok
-    assert verdict_from_answer("  Yes\n it is fine ").reason == "Yes it is fine"
+def test_the_judges_instruction_is_the_papers_as_the_judge_model_has_it():
+    from engine.genir.config import PAPER_JUDGE_INSTRUCTION
+    from engine.genir.judges import PAPER_IMAGE_INSTRUCTION
+
+    assert PAPER_JUDGE_INSTRUCTION == PAPER_IMAGE_INSTRUCTION
 
 
 def test_no_classifier_and_no_images_are_clear_errors(tmp_path):
@@ -177,11 +177,10 @@ def test_no_classifier_and_no_images_are_clear_errors(tmp_path):
 
 
 def test_status_counts_the_filters_decisions(filtered):
-    from engine.genir.run_folder import run_status
+    from engine.genir.stage_checks import filter_state
 
     set_fields(filtered, quality_threshold="0.0")
     run_filter_stage(filtered, load_run(filtered))
-    status = run_status(filtered)
-    assert status.stage == "filter"
-    assert status.counts["images kept by the filter"] == 5
-    assert status.counts["images rejected by the filter"] == 1
+    set_override(filtered, 0, False)
+    state = filter_state(filtered, load_run(filtered))
+    assert state.counts == {"accepted": 4, "rejected": 2, "overridden": 1}

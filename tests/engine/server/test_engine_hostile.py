@@ -199,6 +199,8 @@ def test_a_tcp_client_may_only_use_the_allowed_folders(allowed_engine):
         {"type": "export", "source": str(inside / "in.png"), "destination": "/etc"},
         {"type": "export", "source": "/etc/hostname", "destination": str(inside)},
         {"type": "model_action", "action": "import", "path": str(outside)},
+        {"type": "genir_status", "run": str(outside)},
+        {"type": "genir_export", "run": str(outside)},
     ]
     with sock:
         for number, request in enumerate(refused):

@@ -18,6 +18,10 @@ def test_shipped_manifest_names_every_model():
         "t5-xxl",
         "llava",
         "starter",
+        "sdxl-base",
+        "genir-captioner",
+        "genir-llm",
+        "genir-judge",
     }
     dreamclear = manifest.get("dreamclear")
     assert dreamclear.repo == "shallowdream204/DreamClear"
@@ -31,6 +35,24 @@ def test_shipped_manifest_names_every_model():
     starter = manifest.get("starter")
     assert starter.bundled and starter.repo is None
     assert [f.path for f in starter.files] == ["restorer.safetensors"]
+
+
+def test_genir_models_name_their_repos_and_licences():
+    manifest = load_manifest()
+    sdxl = manifest.get("sdxl-base")
+    assert sdxl.repo == "stabilityai/stable-diffusion-xl-base-1.0"
+    assert sdxl.licence == "CreativeML Open RAIL++-M" and sdxl.kind == "base"
+    assert "unet/diffusion_pytorch_model.safetensors" in sdxl.folders[0].download
+    assert sdxl.approx_size == 13_900_000_000
+    expected = {
+        "genir-captioner": ("Salesforce/blip-image-captioning-large", "BSD-3-Clause", "captioner"),
+        "genir-llm": ("Qwen/Qwen2.5-0.5B-Instruct", "Apache-2.0", "llm"),
+        "genir-judge": ("Qwen/Qwen2-VL-2B-Instruct", "Apache-2.0", "judge"),
+    }
+    for name, (repo, licence, kind) in expected.items():
+        entry = manifest.get(name)
+        assert (entry.repo, entry.licence, entry.kind) == (repo, licence, kind)
+        assert entry.optional
 
 
 def test_unknown_model_lists_the_known_ones():
