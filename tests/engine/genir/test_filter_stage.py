@@ -184,3 +184,15 @@ def test_status_counts_the_filters_decisions(filtered):
     set_override(filtered, 0, False)
     state = filter_state(filtered, load_run(filtered))
     assert state.counts == {"accepted": 4, "rejected": 2, "overridden": 1}
+
+
+def test_the_export_stage_reads_the_same_decisions(filtered):
+    from engine.genir.export_stage import read_decisions
+
+    set_fields(filtered, quality_threshold="0.0")
+    run_filter_stage(filtered, load_run(filtered))
+    set_override(filtered, FACE, True, "a statue")
+    set_override(filtered, 0, False)
+    exported = {d["key"]: d["accepted"] for d in read_decisions(filtered)}
+    assert exported == final_decisions(filtered)
+    assert exported[FACE] is True and exported[0] is False
