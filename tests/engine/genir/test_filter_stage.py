@@ -196,3 +196,22 @@ def test_the_export_stage_reads_the_same_decisions(filtered):
     exported = {d["key"]: d["accepted"] for d in read_decisions(filtered)}
     assert exported == final_decisions(filtered)
     assert exported[FACE] is True and exported[0] is False
+
+
+def test_the_classifier_stage_trains_in_a_child_process(tmp_path):
+    from engine.genir.stage_checks import classifier_state
+    from engine.genir.training_stages import run_classifier_stage
+
+    run = make_run(tmp_path, pairs=3)
+    set_fields(
+        run,
+        classifier_crop="32",
+        classifier_width="8",
+        classifier_batch_size="2",
+        classifier_steps="2",
+    )
+    steps = []
+    outcome = run_classifier_stage(run, load_run(run), report=lambda d, t: steps.append((d, t)))
+    assert outcome.path == run / "classifier"
+    assert classifier_state(run, load_run(run)).state == "done"
+    assert steps[-1] == (2, 2)
