@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -42,6 +43,9 @@ from engine.genir.verdicts import (
     write_verdicts,
 )
 from engine.jobs.journal import Journal, JournalHeader
+
+if TYPE_CHECKING:  # torch: imported when the stage runs, not with the module
+    from engine.genir.quality_classifier import LoadedClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +93,7 @@ def run_filter_stage(
     config: GenIRConfig,
     *,
     judge: Judge | None = None,
-    classifier=None,
+    classifier: LoadedClassifier | None = None,
     check_cancelled: Callable[[], None] = lambda: None,
     report: Callable[[int, int], None] = lambda done, total: None,
 ) -> FilterOutcome:
