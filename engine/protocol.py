@@ -39,10 +39,10 @@ Stage = Literal[
     "save",
     "prompts",
     "pairs",
+    "filter",
     "train",
     "finetune",
     "generate",
-    "filter",
     "export",
 ]
 ErrorKind = Literal[
@@ -258,6 +258,21 @@ class GenirPairs(Request):
 
 
 @dataclass
+class GenirFilter(Request):
+    """Run GenIR's "filter" stage in a run folder: one job, announced by `accepted` (its input:
+    the run folder), reporting stage "filter" with step = images scored of steps = generated
+    images, answered by `result` (output: the run's filter/verdicts.jsonl). A run without a
+    trained quality classifier fails with kind `bad_setting` naming the train command (with
+    `filter.judge` on and no judge model installed: `model_missing`). A killed or interrupted
+    job resumes where it stopped when sent again.
+    Added within version 2 under the capability "genir", like `genir_prompts`."""
+
+    TYPE: ClassVar[str] = "genir_filter"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
 class Train(Request):
     """Train a model with `dreamclear train`, run by the engine as a child process: one job,
     announced by `accepted` (its input: the config), stage "load" while the trainer starts,
@@ -301,16 +316,6 @@ class GenirGenerate(Request):
     folder. Interrupted or killed, it resumes from its journal when sent again."""
 
     TYPE: ClassVar[str] = "genir_generate"
-    run: str = ""
-    """The run folder on the engine's machine."""
-
-
-@dataclass
-class GenirFilter(Request):
-    """Run GenIR's "filter" stage in a run folder: one job, stage "filter", step = images
-    judged of steps = generated; output the run's filter/verdicts.jsonl."""
-
-    TYPE: ClassVar[str] = "genir_filter"
     run: str = ""
     """The run folder on the engine's machine."""
 
@@ -564,9 +569,9 @@ REQUESTS: dict[str, type[Request]] = {
         Export,
         GenirPrompts,
         GenirPairs,
+        GenirFilter,
         GenirFinetune,
         GenirGenerate,
-        GenirFilter,
         Train,
         GenirExport,
         GenirStatus,

@@ -26,6 +26,7 @@ from engine.connection import HELLO_TIMEOUT_S, READ_CHUNK, Connection
 from engine.errors import BadSettingError, EngineError, error_event
 from engine.jobs.genir_stages import (
     GenirExportJobs,
+    GenirFilterJobs,
     GenirFinetuneJobs,
     GenirPairsJobs,
     GenirPromptsJobs,
@@ -139,6 +140,7 @@ class EngineServer:
                 RestoreJobs(config.store_root),
                 GenirPromptsJobs(),
                 GenirPairsJobs(),
+                GenirFilterJobs(),
                 GenirFinetuneJobs(),
                 GenirExportJobs(),
                 TrainJobs(),

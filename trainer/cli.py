@@ -1,5 +1,5 @@
 """`dreamclear train CONFIG.toml [--resume latest|PATH] [--max-steps N] [--max-minutes M]
-[--output-dir DIR] [--events PATH|-]`.
+[--output-dir DIR] [--events PATH|-] [--task TASK]`.
 
 On one device it runs as is. For several GPUs or nodes, start the same command through
 accelerate (its own `accelerate config` decides processes and precision flags; plain DDP, as
@@ -70,6 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write the run's progress as JSON lines to PATH, or to stdout with '-' "
         "(trainer/events.py; the engine's `train` job reads them)",
     )
+    parser.add_argument(
+        "--task",
+        default=None,
+        metavar="TASK",
+        help="the task to train (default: the config's; genir-prompts for a GenIR run's "
+        "genir.toml); quality-classifier with a genir.toml trains the run's quality "
+        "classifier (GenIR's filter) into RUN/classifier",
+    )
     parser.set_defaults(func=run)
 
 
@@ -115,7 +123,9 @@ def run_genir_finetune(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainer.config import load_config
+    from typing import get_args
+
+    from trainer.config import ConfigError, TaskName, load_config
     from trainer.events import TrainEvents
     from trainer.genir_run import (
         check_resume_settings,
@@ -130,12 +140,25 @@ def run(args: argparse.Namespace) -> int:
             "max_minutes": args.max_minutes,
             "checkpointing.output_dir": args.output_dir,
         }
-        if is_genir_run_config(args.config):
+        task = getattr(args, "task", None)
+        if task is not None and task not in get_args(TaskName):
+            raise ConfigError(
+                f"Unknown task {task!r}.", hint=f"choose one of {', '.join(get_args(TaskName))}"
+            )
+        if is_genir_run_config(args.config) and task == "quality-classifier":
+            from trainer.tasks.quality_classifier import genir_train_config
+
+            config = genir_train_config(args.config, **overrides)
+        elif is_genir_run_config(args.config):
+            if task not in (None, "genir-prompts"):
+                raise ConfigError(
+                    f"A GenIR run's config trains genir-prompts or quality-classifier, not {task}."
+                )
             config = train_config_for_run(args.config, **overrides)
             if args.resume is not None:
                 check_resume_settings(config, args.resume)
         else:
-            config = load_config(args.config, **overrides)
+            config = load_config(args.config, task=task, **overrides)
         # torch, accelerate and the models load only once the config is known to be good.
         from trainer.loop import train
 

@@ -19,7 +19,7 @@ from engine.typed_config import ConfigError, from_toml_table, read_toml, to_toml
 __all__ = ["ConfigError", "TrainConfig", "config_to_toml", "load_config", "validate"]
 
 
-TaskName = Literal["starter", "dreamclear", "genir-prompts"]
+TaskName = Literal["starter", "dreamclear", "genir-prompts", "quality-classifier"]
 MixedPrecision = Literal["no", "fp16", "bf16"]
 
 
@@ -155,9 +155,19 @@ class GenIRPromptsConfig(FinetuneConfig):
 
 
 @dataclass
+class QualityClassifierConfig:
+    run: Path | None = None
+    """The GenIR run folder whose pairs train the classifier (RUN/pairs) and which receives it
+    (RUN/classifier); its genir.toml's `filter` section holds the classifier's settings.
+    `dreamclear train RUN/genir.toml --task quality-classifier` sets it."""
+
+
+@dataclass
 class TrainConfig:
     task: TaskName
-    """What to train: "starter" (restorer + degradation estimator) or "dreamclear"."""
+    """What to train: "starter" (restorer + degradation estimator), "dreamclear",
+    "genir-prompts" (GenIR's dual prompts) or "quality-classifier" (GenIR's filter); the
+    GenIR tasks from a run's genir.toml."""
     max_steps: int = 1000
     """Optimiser steps of the whole run (`--max-steps` overrides it)."""
     max_minutes: float = 0.0
@@ -183,6 +193,8 @@ class TrainConfig:
     """Settings of the dreamclear task."""
     genir_prompts: GenIRPromptsConfig = field(default_factory=GenIRPromptsConfig)
     """Settings of the genir-prompts task (GenIR's dual-prompt fine-tuning)."""
+    quality_classifier: QualityClassifierConfig = field(default_factory=QualityClassifierConfig)
+    """Settings of the quality-classifier task (GenIR's filter)."""
 
 
 # ----------------------------------------------------------------------------- parse
@@ -262,6 +274,14 @@ def validate(config: TrainConfig) -> None:
             "starter.init_from",
             f"is not a folder: {st.init_from}",
             hint="give a starter model folder with restorer.safetensors and estimator/",
+        )
+    if config.task == "quality-classifier":
+        run = config.quality_classifier.run
+        require(
+            run is not None and (run / "genir.toml").is_file(),
+            "quality_classifier.run",
+            f"is not a GenIR run folder: {run}",
+            hint="train it with `dreamclear train RUN/genir.toml --task quality-classifier`",
         )
     if config.task == "dreamclear":
         dc = config.dreamclear

@@ -59,6 +59,21 @@ def register(
         "--limit", type=int, default=None, help="make at most this many pairs now (default: all)"
     )
 
+    filters = verbs.add_parser(
+        "filter",
+        help="score the generated images (quality, faces, judge) and decide which are kept; "
+        "resumable, and only decides again when just thresholds changed",
+    )
+    filters.add_argument("run", type=Path, help="run folder")
+
+    override = verbs.add_parser(
+        "override", help="keep or drop one generated image whatever the filter says"
+    )
+    override.add_argument("run", type=Path, help="run folder")
+    override.add_argument("key", type=int, help="the image's key (its prompt's key)")
+    override.add_argument("decision", choices=("accept", "reject"))
+    override.add_argument("--note", default="", help="why (kept with the decision)")
+
     export = verbs.add_parser(
         "export",
         help="copy the accepted images into RUN/export with a manifest (re-run after overrides)",
@@ -170,6 +185,42 @@ def _pairs(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _filter(args: argparse.Namespace, out: TextIO) -> int:
+    from tqdm import tqdm
+
+    from engine.genir.filter_stage import run_filter_stage
+    from engine.genir.run_folder import load_run
+
+    config = load_run(args.run)
+    with tqdm(desc="filter", unit="image", file=sys.stderr) as bar:
+
+        def report(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            outcome = run_filter_stage(args.run, config, report=report)
+        except KeyboardInterrupt:
+            bar.close()
+            sys.stderr.write("interrupted: run the same command again to resume\n")
+            return 130
+    out.write(
+        f"{outcome.accepted} of {outcome.images} images kept, verdicts in {outcome.path} "
+        f"({outcome.scored} scored now)\n"
+    )
+    return 0
+
+
+def _override(args: argparse.Namespace, out: TextIO) -> int:
+    from engine.genir.verdicts import set_override
+
+    set_override(args.run, args.key, args.decision == "accept", args.note)
+    word = "kept" if args.decision == "accept" else "dropped"
+    out.write(f"image {args.key} is {word} whatever the filter says\n")
+    return 0
+
+
 def _export(args: argparse.Namespace, out: TextIO) -> int:
     from engine.genir.export_stage import run_export_stage
     from engine.genir.run_folder import load_run
@@ -227,7 +278,9 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "export": _export,
+    "filter": _filter,
     "init": _init,
+    "override": _override,
     "pairs": _pairs,
     "prompts": _prompts,
     "run": _run_all,

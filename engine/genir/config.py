@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from engine.genir.faces import CASCADES, KNOWN_CASCADES
 from engine.genir.model_paths import resolve_model
 from engine.genir.prompts import combinations
 from engine.typed_config import ConfigError, from_toml_table, read_toml
@@ -23,6 +24,16 @@ PAPER_POSITIVE_INIT_WORDS = ("4k", "highly detailed", "professional")
 """The positive prompts the paper initialises its positive tokens from (elided with "...")."""
 PAPER_NEGATIVE_INIT_WORDS = ("deformation", "low quality", "over-smooth")
 """The negative prompts the paper initialises its negative tokens from (elided with "...")."""
+
+PAPER_JUDGE_INSTRUCTION = (
+    "You are an AI visual assistant, and you are analyzing a single image. Your task is to check"
+    " the image for any anomalies, irregularities, or content that does not align with common"
+    " sense or normal expectations. Additionally, identify any inappropriate content such as"
+    " personal privacy violations or NSFW material. If the image does not contain any of the"
+    " aforementioned issues, it has passed the inspection. Please determine whether this image"
+    " has passed the inspection (answer yes/no) and provide your reasoning."
+)
+"""The paper's instruction to its multimodal judge of generated images, word for word."""
 
 
 @dataclass
@@ -167,6 +178,40 @@ class FilterConfig:
     judge: bool = False
     """Also ask a multimodal judge (the paper's image instruction) to reject semantic errors
     and inappropriate content. Off by default: it needs a local multimodal model."""
+    judge_instruction: str = PAPER_JUDGE_INSTRUCTION
+    """What the judge is asked about each image (answer yes/no and why): the paper's image
+    instruction, word for word."""
+    classifier_crop: int = 128
+    """Side in pixels of the square crops the quality classifier sees, at the image's own
+    resolution (blur and smearing are pixel-scale; images smaller than this are enlarged).
+    Our choice (the paper gives no architecture)."""
+    classifier_grid: int = 3
+    """An image's quality is the mean probability over a grid of grid x grid crops spread
+    evenly over it. Our choice: 9 crops of 128 px see about 14% of a 1024 px image."""
+    classifier_width: int = 32
+    """Channels of the classifier's first layer (doubled at each of its four stages, at most
+    8x). Our choice: a small CNN trained from scratch, no downloaded weights."""
+    classifier_steps: int = 1500
+    """Optimiser steps of `dreamclear train RUN/genir.toml --task quality-classifier`
+    (`--max-steps` overrides it). Our choice."""
+    classifier_batch_size: int = 8
+    """Images per training batch (four random crops of each, positives and negatives drawn
+    alike). Our choice."""
+    classifier_learning_rate: float = 1e-3
+    """AdamW learning rate of the classifier. Our choice."""
+    classifier_holdout: float = 0.1
+    """Share of the pairs (both images of each) held out of training to measure the
+    classifier's accuracy (at least one pair). Our choice."""
+    face_detection_side: int = 512
+    """The face detector works on the image scaled so its longer side is this (faces smaller
+    than 1/32 of it are not looked for). Our choice: see docs/genir.md."""
+    face_min_neighbors: int = 3
+    """Overlapping raw detections a face needs (OpenCV's default is 3; lower: more faces and
+    more false alarms). Our choice: the default, with three cascades (see docs/genir.md)."""
+    face_cascades: tuple[str, ...] = CASCADES
+    """OpenCV Haar cascades that look for faces (any finding one counts). Our choice: the
+    three with the best recall measured; leaving out haarcascade_frontalface_default.xml
+    loses about 4 in 100 faces but two thirds of the false alarms on textures (docs/genir.md)."""
 
 
 @dataclass
@@ -295,6 +340,25 @@ def validate(config: GenIRConfig) -> None:
     require(generation.batch_size >= 1, "generation.batch_size", "must be at least 1")
     require(0 <= filters.quality_threshold <= 1, "filter.quality_threshold", "must be in [0, 1]")
     require(filters.max_faces >= 0, "filter.max_faces", "must be >= 0")
+    require(filters.judge_instruction.strip() != "", "filter.judge_instruction", "is blank")
+    require(
+        filters.classifier_crop >= 32 and filters.classifier_crop % 16 == 0,
+        "filter.classifier_crop",
+        "must be a multiple of 16, at least 32",
+    )
+    require(filters.classifier_grid >= 1, "filter.classifier_grid", "must be at least 1")
+    require(filters.classifier_width >= 4, "filter.classifier_width", "must be at least 4")
+    require(filters.classifier_steps >= 1, "filter.classifier_steps", "must be at least 1")
+    require(filters.classifier_batch_size >= 1, "filter.classifier_batch_size", "must be >= 1")
+    require(filters.classifier_learning_rate > 0, "filter.classifier_learning_rate", "must be > 0")
+    require(0 < filters.classifier_holdout < 1, "filter.classifier_holdout", "must be in (0, 1)")
+    require(filters.face_detection_side >= 64, "filter.face_detection_side", "must be >= 64")
+    require(filters.face_min_neighbors >= 1, "filter.face_min_neighbors", "must be at least 1")
+    require(
+        bool(filters.face_cascades) and set(filters.face_cascades) <= set(KNOWN_CASCADES),
+        "filter.face_cascades",
+        f"must name one or more of {', '.join(KNOWN_CASCADES)}",
+    )
     export = config.export
     require(export.lq_scale in (1, 2, 4, 8), "export.lq_scale", "must be 1, 2, 4 or 8")
     require(export.validation_images >= 0, "export.validation_images", "must be >= 0")

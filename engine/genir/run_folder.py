@@ -5,6 +5,9 @@
     RUN/pairs/               stage 1 "pairs" (engine.genir.pairs_stage)
     RUN/finetune/            stage 2 "finetune" (engine.genir.finetune_output; checkpoints of
                              the trainer's genir-prompts task in RUN/finetune/train)
+    RUN/classifier/          the quality classifier (trainer task `quality-classifier`)
+    RUN/filter/              the filter's scores, verdicts and the user's overrides
+                             (engine.genir.filter_stage, engine.genir.verdicts)
 
 The folder is the truth: `run_status` reads what is there and trusts no other record. Later
 stages (pairs, fine-tuning, generation, filtering, export) add their folders here.

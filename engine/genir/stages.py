@@ -47,8 +47,12 @@ STAGES: tuple[StageEntry, ...] = (
         stage_checks.finetune_state,
     ),
     StageEntry("generate", None, stage_checks.generate_state),
-    StageEntry("classifier", None, stage_checks.classifier_state),  # before filter, when missing
-    StageEntry("filter", None, stage_checks.filter_state),
+    StageEntry(
+        "classifier",
+        "engine.genir.training_stages:run_classifier_stage",
+        stage_checks.classifier_state,
+    ),
+    StageEntry("filter", "engine.genir.filter_stage:run_filter_stage", stage_checks.filter_state),
     StageEntry("export", "engine.genir.export_stage:run_export_stage", stage_checks.export_state),
 )
 

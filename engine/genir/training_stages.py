@@ -20,6 +20,8 @@ from engine.genir.run_folder import CONFIG_NAME
 
 FINETUNE_TASK = ""
 """A genir.toml trains the dual prompts (task `genir-prompts`) when no task is named."""
+CLASSIFIER_TASK = "quality-classifier"
+"""The trainer task of the filter's quality classifier (trainer/tasks/quality_classifier.py)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,17 @@ def run_finetune_stage(
 ) -> TrainingOutcome:
     """Stage 2: learn the dual prompts and the cross-attention (RUN/finetune/)."""
     return _train(Path(run), FINETUNE_TASK, check_cancelled, report)
+
+
+def run_classifier_stage(
+    run: Path,
+    config: GenIRConfig,
+    *,
+    check_cancelled: Callable[[], None] = lambda: None,
+    report: Callable[[int, int], None] = lambda done, total: None,
+) -> TrainingOutcome:
+    """The filter's quality classifier, on the run's pairs (RUN/classifier/)."""
+    return _train(Path(run), CLASSIFIER_TASK, check_cancelled, report)
 
 
 def _train(run: Path, task: str, check_cancelled, report) -> TrainingOutcome:

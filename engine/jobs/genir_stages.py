@@ -11,6 +11,8 @@ journal.
   far of steps = wanted, stopping between chunks; output prompts.jsonl.
 - `genir_pairs` (engine.genir.pairs_stage): stage "pairs", step = pairs done of steps =
   positives, stopping between pairs; output the run's pairs folder.
+- `genir_filter` (engine.genir.filter_stage): stage "filter", step = images scored of steps =
+  generated images, stopping between images; output filter/verdicts.jsonl.
 - `genir_finetune` (engine.genir.training_stages): the trainer in a child process, stage
   "finetune", step = optimiser steps of steps, the loss in the label; output RUN/finetune.
 - `genir_export` (engine.genir.export_stage): stage "export", step = images exported of
@@ -99,6 +101,12 @@ class GenirPairsJobs(GenirStageJobs):
     request_type = p.GenirPairs
     stage = "pairs"
     work = "engine.genir.pairs_stage:run_pairs_stage"
+
+
+class GenirFilterJobs(GenirStageJobs):
+    request_type = p.GenirFilter
+    stage = "filter"
+    work = "engine.genir.filter_stage:run_filter_stage"
 
 
 class GenirFinetuneJobs(GenirStageJobs):

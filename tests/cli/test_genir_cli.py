@@ -134,3 +134,26 @@ def test_pairs_stage_interrupted_says_how_to_resume(tmp_path, tiny_sdxl_dir, cap
     monkeypatch.setattr(pairs_stage, "run_pairs_stage", interrupted)
     assert main(["genir", "pairs", str(_pairs_run(tmp_path, tiny_sdxl_dir))]) == 130
     assert "run the same command again to resume" in capsys.readouterr().err
+
+
+def test_filter_then_override_from_the_command_line(tmp_path, capsys):
+    from genir_runs import add_generated, astronaut, make_run, set_fields, sharp_texture
+
+    run = make_run(tmp_path, pairs=3)
+    set_fields(run, classifier_crop="32", classifier_width="8", classifier_batch_size="2")
+    add_generated(run, {0: sharp_texture(0, 96), 1: astronaut(256)})
+    assert main(["genir", "filter", str(run)]) == 1
+    assert "--task quality-classifier" in capsys.readouterr().err
+    toml = str(run / "genir.toml")
+    assert main(["train", toml, "--task", "quality-classifier", "--max-steps", "1"]) == 0
+    capsys.readouterr()
+    assert main(["genir", "filter", str(run)]) == 0
+    assert "of 2 images kept" in capsys.readouterr().out
+    assert main(["genir", "override", str(run), "1", "accept", "--note", "a painting"]) == 0
+    assert "image 1 is kept" in capsys.readouterr().out
+    lines = (run / "filter" / "verdicts.jsonl").read_text().splitlines()
+    assert json.loads(lines[1])["override"] == {"accepted": True, "note": "a painting"}
+    overrides = json.loads((run / "filter" / "overrides.json").read_text())
+    assert overrides == {"1": {"accepted": True, "note": "a painting"}}
+    assert main(["genir", "override", str(run), "7", "reject"]) == 1
+    assert "no generated image 7" in capsys.readouterr().err

@@ -16,6 +16,10 @@ def build_task(config: TrainConfig) -> Task:
         from trainer.tasks.genir_prompts import GenIRPromptsTask
 
         return GenIRPromptsTask(config)
+    if config.task == "quality-classifier":
+        from trainer.tasks.quality_classifier import QualityClassifierTask
+
+        return QualityClassifierTask(config)
     from trainer.tasks.dreamclear import DreamClearTask
 
     return DreamClearTask(config)

@@ -68,6 +68,13 @@ def test_init_refuses_a_folder_that_is_not_empty(run, images, base):
             "in \\[0, 1\\]",
         ),
         (("max_faces = 0", "max_faces = -1"), "filter.max_faces", ">= 0"),
+        (("classifier_crop = 128", "classifier_crop = 100"), "filter.classifier_crop", "16"),
+        (("classifier_holdout = 0.1", "classifier_holdout = 0"), "filter.classifier_holdout", "1"),
+        (
+            ('"haarcascade_profileface.xml"', '"haarcascade_eye.xml"'),
+            "filter.face_cascades",
+            "one or more of",
+        ),
         (("[filter]", "[filters]"), "filters", "Unknown config field"),
         (('"cartoon",', '"",'), "pairs.negative_words", "blank"),
     ],

@@ -84,3 +84,44 @@ def test_the_engine_runs_the_pairs_stage(stdio_engine, tmp_path, tiny_sdxl_dir):
     assert len(list((run / "pairs" / "negative").glob("*.png"))) == 1
     error = client.request({"type": "genir_pairs", "id": "p2"})
     assert error["kind"] == "bad_setting" and "genir_pairs needs a run folder" in error["message"]
+
+
+def test_the_engine_runs_the_filter_stage(stdio_engine, tmp_path):
+    import torch
+    from genir_runs import add_generated, astronaut, make_run, set_fields, sharp_texture
+
+    from engine.genir.quality_classifier import (
+        ClassifierShape,
+        QualityClassifier,
+        save_classifier,
+    )
+
+    _, client = stdio_engine
+    run = make_run(tmp_path, pairs=2)
+    set_fields(run, quality_threshold="0.0")
+    add_generated(run, {0: sharp_texture(0, 96), 1: astronaut(256)})
+    client.send({"type": "genir_filter", "id": "f1", "run": str(run)})
+    events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"})
+    error = events[-1]
+    assert error["type"] == "error" and error["kind"] == "bad_setting", error
+    assert "--task quality-classifier" in error["hint"]
+
+    torch.manual_seed(0)
+    save_classifier(
+        run / "classifier",
+        QualityClassifier(8),
+        ClassifierShape(8, 32, 2),
+        validation={},
+        settings={},
+    )
+    client.send({"type": "genir_filter", "id": "f2", "run": str(run)})
+    events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"})
+    assert events[-1]["type"] == "result", events[-1]
+    assert events[-1]["output"] == str(run / "filter" / "verdicts.jsonl")
+    assert {"type": "stage", "stage": "filter"}.items() <= next(
+        e for e in events if e["type"] == "stage"
+    ).items()
+    last = [e for e in events if e["type"] == "progress"][-1]
+    assert (last["step"], last["steps"]) == (2, 2)
+    lines = [json.loads(x) for x in (run / "filter" / "verdicts.jsonl").read_text().splitlines()]
+    assert [line["accepted"] for line in lines] == [True, False]
