@@ -10,7 +10,8 @@ is the engine's contract (BRIEF "Shared contracts"):
     RUN/prompts/prompts.jsonl          accepted prompts, rejected.jsonl beside it
     RUN/generate/images/{key:06d}.png  generated images
     RUN/filter/verdicts.jsonl          one verdict per image; overrides.json the user's
-    RUN/export/manifest.json           the exported dataset (train-starter.toml beside it)
+    RUN/export/dataset.json            the exported dataset's summary (manifest.jsonl and
+                                       train-starter.toml beside it)
 
 Reading is cheap (directory listings and small files) except the image sizes of the sources,
 which `scan_sources` reads from the files' headers; call that off the GUI thread.
@@ -190,8 +191,9 @@ def read_run(run: Path, usable_sources: int | None = None) -> RunState:
     return state
 
 
-EXPORT_MARKERS = ("manifest.json", "manifest.jsonl")
-"""The export stage's manifest (either form): its presence means the export finished."""
+EXPORT_MARKERS = ("dataset.json",)
+"""The export stage's summary, written after its images and manifest: its presence means the
+export finished."""
 
 
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:

@@ -1,11 +1,12 @@
-"""The fake engine's GenIR stages and `train`: scripted, torch-free, writing small files.
+"""The fake engine's GenIR stages: scripted, torch-free, writing small files.
 
 Each stage job writes what the real stage's contract says it writes (BRIEF "Shared contracts",
 docs/genir.md), tiny and fast, into the run folder, so the wizard's reading of the folder is
 exercised: pairs, finetune/learned_prompts.json, prompts.jsonl and rejected.jsonl, one 32 px
 PNG per prompt in generate/images, filter/verdicts.jsonl (quality from the key, so tests know
-it), export/manifest.json and train-starter.toml. Every stage skips what is already there, so
-sending it again resumes it, as the real journal does. Progress: stage = the stage's name,
+it), export/dataset.json, manifest.jsonl and train-starter.toml. Every stage skips what is
+already there, so sending it again resumes it, as the real journal does. (`train` is the fake
+engine's own, in fake_engine.py.) Progress: stage = the stage's name,
 step of steps, a label (with "loss X" while fine-tuning and training), an ETA.
 
 Failure behaviours (the fake engine's first argument):
@@ -48,7 +49,6 @@ REQUESTS: dict[type[p.Request], str] = {
     p.GenirGenerate: "generate",
     p.GenirFilter: "filter",
     p.GenirExport: "export",
-    p.Train: "train",
 }
 CAPABILITIES = ("genir", "train")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
@@ -340,20 +340,12 @@ async def _export(engine: FakeEngine, job: StageJob, progress: Progress) -> Path
     for done in range(1, len(kept) + 1):
         await progress.step(done, len(kept), f"Exporting {done}/{len(kept)}")
     folder = run / "export"
-    manifest = {"format": 1, "images": kept, "count": len(kept), "lq_pairs": False}
+    # The real export's files (engine/genir/export_stage.py), their fields the wizard reads.
+    summary = {"format": 1, "images": len(kept), "filtered": len(verdicts), "lq_pairs": False}
     _write(folder / "train-starter.toml", b'task = "starter"\n')
-    _write(folder / "manifest.json", json.dumps(manifest, indent=1).encode())
+    _write(folder / "manifest.jsonl", _jsonl([{"file": image} for image in kept]))
+    _write(folder / "dataset.json", json.dumps(summary, indent=1).encode())
     return folder
-
-
-async def fake_train(engine: FakeEngine, job: StageJob, progress: Progress) -> Path:
-    """`train`: steps of falling loss, no files (kept apart from the stages for merging)."""
-    request = job.request
-    assert isinstance(request, p.Train)
-    steps = request.max_steps or 5
-    for step in range(1, steps + 1):
-        await progress.step(step, steps, f"Training {step}/{steps}, loss {0.5 / step:.4f}")
-    return Path(request.config).parent / "training"
 
 
 def _jsonl(records: list[dict[str, Any]]) -> bytes:
@@ -367,5 +359,4 @@ STAGES = {
     "generate": _generate,
     "filter": _filter,
     "export": _export,
-    "train": fake_train,
 }

@@ -51,16 +51,17 @@ class ExportPage(Page):
         run, state = self.wizard.run, self.wizard.state
         if run is None or state is None:
             return
-        manifest = run / "export" / "manifest.json"
+        summary = run / "export" / "dataset.json"
         try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
+            data = json.loads(summary.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = None
         if not isinstance(data, dict):
             self.summary.setText(f"Not exported yet: {state.accepted} images are kept.")
         else:
-            count = data.get("count", len(data.get("images", [])))
+            count = data.get("images", 0)
             lq = "with LQ pairs" if data.get("lq_pairs") else "without LQ pairs"
+            manifest = run / "export" / "manifest.jsonl"
             self.summary.setText(
                 f"Exported to {run / 'export'}: {count} images, {lq}. Manifest: {manifest}"
             )

@@ -95,7 +95,7 @@ def test_the_whole_wizard_from_photos_to_training(qtbot, open_wizard, genir_run)
     export = window.pages["export"]
     press_and_wait(qtbot, window, "export", "export")
     qtbot.waitUntil(lambda: "Exported to" in export.summary.text())
-    kept = json.loads((genir_run / "export" / "manifest.json").read_text())["count"]
+    kept = json.loads((genir_run / "export" / "dataset.json").read_text())["images"]
     assert f"{kept} images" in export.summary.text()
     press_and_wait(qtbot, window, "export", "train")
     assert export.train.button.text() == "Run again"
