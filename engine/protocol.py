@@ -39,6 +39,7 @@ Stage = Literal[
     "save",
     "prompts",
     "pairs",
+    "generate",
 ]
 ErrorKind = Literal[
     "bad_input",
@@ -248,6 +249,19 @@ class GenirPairs(Request):
     Added within version 2 under the capability "genir", like `genir_prompts`."""
 
     TYPE: ClassVar[str] = "genir_pairs"
+    run: str = ""
+    """The run folder on the engine's machine."""
+
+
+@dataclass
+class GenirGenerate(Request):
+    """Run GenIR's "generate" stage (stage 3) in a run folder whose prompts and learned
+    prompts exist: one job, announced by `accepted` (its input: the run folder), reporting
+    stage "generate" with step = images done of steps = prompts, answered by `result` (output:
+    the run's generate folder). A killed or interrupted job resumes where it stopped when sent
+    again. Added within version 2 under the capability "genir", like `genir_prompts`."""
+
+    TYPE: ClassVar[str] = "genir_generate"
     run: str = ""
     """The run folder on the engine's machine."""
 
@@ -466,6 +480,7 @@ REQUESTS: dict[str, type[Request]] = {
         Export,
         GenirPrompts,
         GenirPairs,
+        GenirGenerate,
     )
 }
 EVENTS: dict[str, type[Event]] = {

@@ -24,7 +24,7 @@ from typing import Any
 from engine import protocol as p
 from engine.connection import HELLO_TIMEOUT_S, READ_CHUNK, Connection
 from engine.errors import EngineError, error_event
-from engine.jobs.genir_stages import GenirPairsJobs, GenirPromptsJobs
+from engine.jobs.genir_stages import GenirGenerateJobs, GenirPairsJobs, GenirPromptsJobs
 from engine.jobs.restore import RestoreJobs
 from engine.model_service import ModelService
 from engine.path_policy import ANYWHERE, PathPolicy
@@ -128,7 +128,12 @@ class EngineServer:
         self._facts_done = threading.Event()
         self.runner = JobRunner(
             self._post,
-            [RestoreJobs(config.store_root), GenirPromptsJobs(), GenirPairsJobs()],
+            [
+                RestoreJobs(config.store_root),
+                GenirPromptsJobs(),
+                GenirPairsJobs(),
+                GenirGenerateJobs(),
+            ],
             warm_up=self._warm_up,
         )
         self.models = ModelService(config.store_root, self._post)

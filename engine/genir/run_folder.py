@@ -3,6 +3,7 @@
     RUN/genir.toml           the config (engine.genir.config), commented, written by `init`
     RUN/prompts/             stage "prompts" (engine.genir.prompts_stage)
     RUN/pairs/               stage 1 "pairs" (engine.genir.pairs_stage)
+    RUN/generate/            stage 3 "generate" (engine.genir.generate_stage)
 
 The folder is the truth: `run_status` reads what is there and trusts no other record. Later
 stages (pairs, fine-tuning, generation, filtering, export) add their folders here.
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import BadSettingError, OutputError
-from engine.genir import pairs_stage, prompts_stage
+from engine.genir import generate_stage, pairs_stage, prompts_stage
 from engine.genir.config import GenIRConfig, load_config, validate
 from engine.genir.positives import find_images
 from engine.imaging.atomic import atomic_write
@@ -71,10 +72,13 @@ class RunStatus:
     """The last stage whose results are in the folder ("initialised" when none)."""
     counts: dict[str, int] = field(default_factory=dict)
     """What the folder holds, by name (positive images, accepted prompts, ...)."""
+    notes: list[str] = field(default_factory=list)
+    """Other lines worth showing (throughput, ETA)."""
 
     def describe(self) -> str:
         lines = [f"run: {self.run}", f"stage reached: {self.stage}"]
         lines += [f"  {name}: {count}" for name, count in self.counts.items()]
+        lines += [f"  {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
 
 
@@ -88,7 +92,31 @@ def run_status(run: Path) -> RunStatus:
     if pairs:
         status.counts["pairs"] = pairs
         status.stage = "pairs"
+    _generate_status(status)
     return status
+
+
+THROUGHPUT_WINDOW = 100
+"""Images whose journal times measure the current throughput (the latest ones)."""
+
+
+def _generate_status(status: RunStatus) -> None:
+    images = generate_stage.generated_images(status.run)
+    if not images:
+        return
+    wanted = status.counts.get("prompts accepted", 0)
+    status.counts["generated images"] = len(images)
+    status.stage = "generate" if len(images) >= wanted else "generate (partial)"
+    times = sorted(image.time for image in images)[-THROUGHPUT_WINDOW:]
+    if len(times) < 2 or times[-1] <= times[0]:
+        return
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    status.notes.append(f"generation throughput: {rate * 3600:.0f} images/hour (latest images)")
+    if wanted > len(images):
+        left = (wanted - len(images)) / rate
+        status.notes.append(
+            f"generation ETA: {left / 3600:.1f} h for {wanted - len(images)} images"
+        )
 
 
 def count_images(folder: Path) -> int:

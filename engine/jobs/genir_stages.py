@@ -11,6 +11,8 @@ journal.
   far of steps = wanted, stopping between chunks; output prompts.jsonl.
 - `genir_pairs` (engine.genir.pairs_stage): stage "pairs", step = pairs done of steps =
   positives, stopping between pairs; output the run's pairs folder.
+- `genir_generate` (engine.genir.generate_stage): stage "generate", step = images done of
+  steps = prompts, stopping between batches; output the run's generate folder.
 """
 
 from __future__ import annotations
@@ -92,3 +94,9 @@ class GenirPairsJobs(GenirStageJobs):
     request_type = p.GenirPairs
     stage = "pairs"
     work = "engine.genir.pairs_stage:run_pairs_stage"
+
+
+class GenirGenerateJobs(GenirStageJobs):
+    request_type = p.GenirGenerate
+    stage = "generate"
+    work = "engine.genir.generate_stage:run_generate_stage"
