@@ -42,9 +42,7 @@ def _finish(run: Path) -> str:
     return result.stdout
 
 
-def test_a_killed_generation_resumes_to_the_bytes_of_an_uninterrupted_one(
-    tmp_path, tiny_sdxl_dir
-):
+def test_a_killed_generation_resumes_to_the_bytes_of_an_uninterrupted_one(tmp_path, tiny_sdxl_dir):
     reference = make_generate_run(tmp_path, tiny_sdxl_dir, "reference", count=COUNT)
     killed = make_generate_run(tmp_path, tiny_sdxl_dir, "killed", count=COUNT)
     # In this process (one torch thread, like the children), saving a third process start.
