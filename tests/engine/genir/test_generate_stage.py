@@ -145,3 +145,19 @@ def test_without_learned_prompts_the_error_names_the_finetune_command(tmp_path, 
     with pytest.raises(BadInputError) as error:
         _generate(run, tiny_sdxl_dir)
     assert f"dreamclear genir finetune {run}" in error.value.hint
+
+
+def test_the_cli_verb_shards_limits_and_status_shows_throughput(tmp_path, tiny_sdxl_dir, capsys):
+    from dreamclear.cli import main
+
+    run = make_generate_run(tmp_path, tiny_sdxl_dir, count=6, batch_size=1)
+    assert main(["genir", "generate", str(run), "--shard", "2/2"]) == 1
+    assert "shard 2 of 2 does not exist" in capsys.readouterr().err
+    assert main(["genir", "generate", str(run), "--shard", "one"]) == 1
+    assert "is not INDEX/COUNT" in capsys.readouterr().err
+    assert main(["genir", "generate", str(run), "--shard", "1/2", "--limit", "2"]) == 0
+    assert "2 of 3 images (shard 1 of 2)" in capsys.readouterr().out
+    assert main(["genir", "status", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "generated images: 2" in out and "stage reached: generate (partial)" in out
+    assert "images/hour" in out and "ETA" in out and "for 4 images" in out
