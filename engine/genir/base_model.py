@@ -1,9 +1,12 @@
-"""The identity of an SDXL base model folder: a sha256 of its files.
+"""The identity of an SDXL base model folder, as stage 2 records it in learned_prompts.json.
 
-Stage 2 (fine-tuning) records it in RUN/finetune/learned_prompts.json; generation refuses
-learned prompts trained on another base, since their tokens and attention weights mean
-nothing there. The folder's path is not its identity: a base moved or copied elsewhere is
-the same base, and a folder overwritten in place with other weights is not.
+Generation refuses learned prompts trained on another base, since their tokens and attention
+weights mean nothing there. The identity is a fingerprint, not a hash of the weights (hashing
+7 GB at every start would cost a minute): sha256 over model_index.json, then for every file
+(sorted by path) its relative path, and its bytes for a JSON file or its size for any other.
+Re-saved or swapped weights change sizes or configs in practice; a copy elsewhere, or the folder
+moved, is the same base. This must stay the fingerprint stage 2's saver writes
+(engine.genir.finetune_output.base_sha256 on main): one definition for both.
 """
 
 from __future__ import annotations
@@ -12,25 +15,15 @@ import hashlib
 from pathlib import Path
 
 
-def model_files(folder: Path) -> list[Path]:
-    """The regular files under `folder`, sorted, skipping hidden ones (".cache", ".git")."""
-    folder = Path(folder)
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
-
-
-def base_model_sha256(folder: Path) -> str:
-    """sha256 of the lines "relative/path<TAB>size<TAB>sha256 of the file" of every file of
-    `model_files(folder)`, in that order. Reads every byte (seconds for a full SDXL)."""
-    folder = Path(folder)
+def base_model_sha256(folder: Path | str) -> str:
+    """The fingerprint of the base folder `folder` (see the module docstring)."""
+    base = Path(folder)
     digest = hashlib.sha256()
-    for path in model_files(folder):
-        with open(path, "rb") as file:
-            content = hashlib.file_digest(file, "sha256").hexdigest()
-        relative = path.relative_to(folder).as_posix()
-        digest.update(f"{relative}\t{path.stat().st_size}\t{content}\n".encode())
+    digest.update((base / "model_index.json").read_bytes())
+    for path in sorted(p for p in base.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(base).as_posix().encode() + b"\0")
+        digest.update(
+            path.read_bytes() if path.suffix == ".json" else str(path.stat().st_size).encode()
+        )
+        digest.update(b"\n")
     return digest.hexdigest()

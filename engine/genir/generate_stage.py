@@ -268,7 +268,7 @@ def _generate_batch(pipe, learned: LearnedPrompts, config: GenIRConfig, scenes, 
     scenes = list(scenes) + list(scenes[-1:]) * pad
     images = pipe(
         prompt=[learned.positive_prompt(scene) for scene in scenes],
-        negative_prompt=[learned.negative_prompt] * len(scenes),
+        negative_prompt=[learned.negative_prompt()] * len(scenes),
         num_inference_steps=generation.steps,
         guidance_scale=generation.cfg,
         height=generation.resolution,

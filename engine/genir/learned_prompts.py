@@ -61,7 +61,6 @@ class LearnedPrompts:
         """The prompt of scene `scene`: the learned positive tokens, then the scene."""
         return " ".join(self.positive_tokens) + ", " + scene
 
-    @property
     def negative_prompt(self) -> str:
         return " ".join(self.negative_tokens)
 

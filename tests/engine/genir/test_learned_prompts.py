@@ -40,7 +40,7 @@ def test_tokens_load_into_both_encoders_with_the_prompts_around_them(tmp_path, t
     learned = lp.apply_learned_prompts(pipe, folder, base_model=tiny_sdxl_dir)
     assert learned.positive_tokens == ("<genir-pos-0>", "<genir-pos-1>")
     assert learned.positive_prompt("a barn") == "<genir-pos-0> <genir-pos-1>, a barn"
-    assert learned.negative_prompt == "<genir-neg-0> <genir-neg-1>"
+    assert learned.negative_prompt() == "<genir-neg-0> <genir-neg-1>"
     vectors = load_file(folder / lp.TOKENS_FILE)
     tokens = [*learned.positive_tokens, *learned.negative_tokens]
     for key, tokenizer_name, encoder_name in lp.ENCODERS:
@@ -50,7 +50,7 @@ def test_tokens_load_into_both_encoders_with_the_prompts_around_them(tmp_path, t
         assert torch.equal(encoder.get_input_embeddings().weight[ids], vectors[key])
         assert encoder.config.eos_token_id == tokenizer.eos_token_id
         # One token each, not split into bytes.
-        assert len(tokenizer(learned.negative_prompt).input_ids) == 2 + 2
+        assert len(tokenizer(learned.negative_prompt()).input_ids) == 2 + 2
     assert torch.equal(_unet_output(pipe), before), "cross_attention none changed the UNet"
     assert learned.cross_attention == "none" and len(learned.sha256) == 64
 
