@@ -161,3 +161,23 @@ def test_the_cli_verb_shards_limits_and_status_shows_throughput(tmp_path, tiny_s
     out = capsys.readouterr().out
     assert "generated images: 2" in out and "stage reached: generate (partial)" in out
     assert "images/hour" in out and "ETA" in out and "for 4 images" in out
+
+
+def test_a_launch_while_one_of_another_process_count_runs_is_refused(tmp_path, tiny_sdxl_dir):
+    from engine.errors import OutputError
+    from engine.genir.generate_stage import _header, stage_folder
+    from engine.genir.learned_prompts import finetune_folder, read_learned_prompts
+    from engine.jobs.journal import Journal
+
+    run = make_generate_run(tmp_path, tiny_sdxl_dir, count=2)
+    config = load_run(run)
+    learned, _ = read_learned_prompts(finetune_folder(run))
+    (stage_folder(run) / "images").mkdir(parents=True)
+    running = stage_folder(run) / Shard(0, 2).journal_name
+    header = _header(config, learned, "float32")
+    with (
+        Journal.open(running, header),  # a launch of 2 processes at work
+        pytest.raises(OutputError, match="another process count is running"),
+    ):
+        _generate(run, tiny_sdxl_dir)
+    assert _generate(run, tiny_sdxl_dir).made == 2
