@@ -130,7 +130,14 @@ def read_prompts(run: Path) -> dict[int, str]:
         )
     with open(path, encoding="utf-8") as file:
         lines = [json.loads(line) for line in file if line.strip()]
-    return {line["key"]: line["prompt"] for line in lines}
+    prompts = {line["key"]: line["prompt"] for line in lines}
+    if list(prompts) != list(range(len(prompts))):
+        # Batches are ranges of keys; the prompts stage writes keys 0, 1, ... in order.
+        raise BadInputError(
+            f"{path} does not hold the keys 0 to {len(prompts) - 1} in order",
+            hint=f"write it again: `dreamclear genir prompts {run}`",
+        )
+    return prompts
 
 
 def run_generate_stage(
@@ -169,10 +176,8 @@ def run_generate_stage(
     with Journal.open(folder / shard.journal_name, header) as journal:
         _check_prompts(journal.items.values(), prompts)
 
-        def done() -> int:
-            return sum(1 for b in batches for k in b if k in journal or k in elsewhere)
-
-        report(done(), wanted)
+        done = sum(1 for b in batches for k in b if k in journal or k in elsewhere)
+        report(done, wanted)
         for batch in batches:
             missing = [k for k in batch if k not in journal and k not in elsewhere]
             if not missing:
@@ -197,9 +202,9 @@ def run_generate_stage(
                     },
                 )
                 made += 1
-                report(done(), wanted)
-        generated = done()
-    return GenerateOutcome(generated, made, wanted, folder)
+                done += 1
+                report(done, wanted)
+    return GenerateOutcome(done, made, wanted, folder)
 
 
 def _prepare(pipe, config: GenIRConfig, run: Path, device, dtype, learned: LearnedPrompts):
