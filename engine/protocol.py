@@ -311,9 +311,11 @@ class GenirFinetune(Request):
 
 @dataclass
 class GenirGenerate(Request):
-    """Run GenIR's "generate" stage in a run folder: one job like `genir_prompts`, stage
-    "generate", step = images written of steps = prompts; output the run's generate/images
-    folder. Interrupted or killed, it resumes from its journal when sent again."""
+    """Run GenIR's "generate" stage (stage 3) in a run folder whose prompts and learned
+    prompts exist: one job, announced by `accepted` (its input: the run folder), reporting
+    stage "generate" with step = images done of steps = prompts, answered by `result` (output:
+    the run's generate folder). A killed or interrupted job resumes where it stopped when sent
+    again. Added within version 2 under the capability "genir", like `genir_prompts`."""
 
     TYPE: ClassVar[str] = "genir_generate"
     run: str = ""

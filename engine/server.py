@@ -28,6 +28,7 @@ from engine.jobs.genir_stages import (
     GenirExportJobs,
     GenirFilterJobs,
     GenirFinetuneJobs,
+    GenirGenerateJobs,
     GenirPairsJobs,
     GenirPromptsJobs,
 )
@@ -142,6 +143,7 @@ class EngineServer:
                 GenirPairsJobs(),
                 GenirFilterJobs(),
                 GenirFinetuneJobs(),
+                GenirGenerateJobs(),
                 GenirExportJobs(),
                 TrainJobs(),
             ],

@@ -59,6 +59,23 @@ def register(
         "--limit", type=int, default=None, help="make at most this many pairs now (default: all)"
     )
 
+    generate = verbs.add_parser(
+        "generate",
+        help="generate an image per prompt under the learned prompts (resumable; under "
+        "`accelerate launch` each process takes its share)",
+    )
+    generate.add_argument("run", type=Path, help="run folder")
+    generate.add_argument(
+        "--limit", type=int, default=None, help="make at most this many images now (default: all)"
+    )
+    generate.add_argument(
+        "--shard",
+        default=None,
+        metavar="INDEX/COUNT",
+        help="do only shard INDEX of COUNT (0-based), e.g. one machine's part without "
+        "accelerate; default: accelerate's process, else everything",
+    )
+
     filters = verbs.add_parser(
         "filter",
         help="score the generated images (quality, faces, judge) and decide which are kept; "
@@ -185,6 +202,48 @@ def _pairs(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace, out: TextIO) -> int:
+    from tqdm import tqdm
+
+    from engine.genir.generate_stage import accelerate_shard, run_generate_stage
+    from engine.genir.run_folder import load_run
+
+    config = load_run(args.run)
+    shard = _parse_shard(args.shard) if args.shard else accelerate_shard()
+    label = "generate" if shard.count == 1 else f"generate {shard.index}/{shard.count}"
+    with tqdm(desc=label, unit="image", file=sys.stderr) as bar:
+
+        def report(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            outcome = run_generate_stage(
+                args.run, config, limit=args.limit, shard=shard, report=report
+            )
+        except KeyboardInterrupt:
+            bar.close()
+            sys.stderr.write("interrupted: run the same command again to resume\n")
+            return 130
+    part = "" if shard.count == 1 else f" (shard {shard.index} of {shard.count})"
+    out.write(
+        f"{outcome.generated} of {outcome.wanted} images{part} in {outcome.path} "
+        f"({outcome.made} made now)\n"
+    )
+    return 0
+
+
+def _parse_shard(text: str):
+    from engine.errors import BadSettingError
+    from engine.genir.generate_stage import Shard
+
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()):
+        raise BadSettingError(f"--shard {text} is not INDEX/COUNT", hint="e.g. --shard 0/4")
+    return Shard(int(index), int(count))
+
+
 def _filter(args: argparse.Namespace, out: TextIO) -> int:
     from tqdm import tqdm
 
@@ -279,6 +338,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
 _HANDLERS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "export": _export,
     "filter": _filter,
+    "generate": _generate,
     "init": _init,
     "override": _override,
     "pairs": _pairs,

@@ -12,15 +12,12 @@ Everything loads into a stock diffusers SDXL pipeline: `load_textual_inversion` 
 encoder, `load_lora_weights` or a non-strict `load_state_dict` of the UNet. Each file is
 written atomically; the JSON last, so a folder with it is complete.
 
-`base_sha256` is a fingerprint of the base folder, not a hash of its weights (hashing 7 GB on
-every load would cost a minute): sha256 over model_index.json, every JSON file's bytes, and
-every other file's relative path and size. Re-saving or swapping weights changes sizes or
-configs in practice; an identical copy elsewhere hashes the same.
+`base_sha256` is a fingerprint of the base folder, not a hash of its weights
+(engine.genir.base_model). Loading is engine.genir.learned_prompts's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -28,11 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
-from engine.errors import BadSettingError, CheckpointError
-from engine.genir.dual_prompts import ENCODER_KEYS
-from engine.genir.text_encoders import TEXT_ENCODER_PAIRS, align_eos_token_ids
+from engine.genir.base_model import base_model_sha256
 from engine.imaging.atomic import atomic_write
 
 FOLDER = "finetune"
@@ -47,20 +42,9 @@ def output_folder(run: Path) -> Path:
     return Path(run) / FOLDER
 
 
-def base_sha256(base_model: Path | str) -> str:
-    """The base folder's fingerprint (see the module docstring)."""
-    base = Path(base_model)
-    digest = hashlib.sha256()
-    digest.update((base / "model_index.json").read_bytes())
-    for path in sorted(p for p in base.rglob("*") if p.is_file()):
-        relative = path.relative_to(base).as_posix()
-        digest.update(relative.encode() + b"\0")
-        if path.suffix == ".json":
-            digest.update(path.read_bytes())
-        else:
-            digest.update(str(path.stat().st_size).encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+base_sha256 = base_model_sha256
+"""The base folder's fingerprint (engine.genir.base_model: one definition for the writer here
+and the loader, engine.genir.learned_prompts)."""
 
 
 @dataclass(frozen=True)
@@ -135,58 +119,10 @@ def _write_lora(folder: Path, unet: Any) -> None:
     atomic_write(folder / LORA_FILE, lambda file: file.write(data), overwrite=True)
 
 
-def read_learned_prompts(folder: Path) -> LearnedPrompts:
-    path = Path(folder) / PROMPTS_FILE
-    if not path.is_file():
-        raise BadSettingError(
-            f"{folder} holds no fine-tuning output ({PROMPTS_FILE} is missing)",
-            hint="run `dreamclear genir finetune RUN` first",
-        )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if record.pop("format") != FORMAT:
-            raise ValueError("unknown format")
-        return LearnedPrompts(**record)
-    except (ValueError, TypeError, KeyError) as error:
-        raise CheckpointError(f"{path} is not a learned-prompts file ({error})") from None
+def load_finetune(pipe: Any, folder: Path, *, check_base: Path | None = None):
+    """Load RUN/finetune into a diffusers SDXL pipeline made from the base it was trained on
+    (refused when the fingerprint of `check_base`, default the pipeline's folder, differs):
+    engine.genir.learned_prompts.apply_learned_prompts, the one loader."""
+    from engine.genir.learned_prompts import apply_learned_prompts
 
-
-def load_finetune(pipe: Any, folder: Path, *, check_base: Path | None = None) -> LearnedPrompts:
-    """Load RUN/finetune into a diffusers SDXL pipeline made from the base it was trained
-    on (refused when `check_base` is given and its fingerprint differs)."""
-    folder = Path(folder)
-    prompts = read_learned_prompts(folder)
-    if check_base is not None and base_sha256(check_base) != prompts.base_sha256:
-        raise BadSettingError(
-            f"{folder} was trained on another base model ({prompts.base_model})",
-            hint="generate with the base the tokens were trained on, or fine-tune again",
-        )
-    rows = load_file(folder / TOKENS_FILE)
-    tokens = prompts.positive_tokens + prompts.negative_tokens
-    for key, (tokenizer_name, encoder_name) in zip(ENCODER_KEYS, TEXT_ENCODER_PAIRS, strict=True):
-        encoder = getattr(pipe, encoder_name)
-        pipe.load_textual_inversion(
-            rows[key].to(encoder.dtype),
-            token=tokens,
-            text_encoder=encoder,
-            tokenizer=getattr(pipe, tokenizer_name),
-        )
-    align_eos_token_ids(pipe)
-    if prompts.cross_attention == "lora":
-        pipe.load_lora_weights(str(folder), weight_name=LORA_FILE)
-    elif prompts.cross_attention == "full":
-        load_cross_attention(pipe.unet, folder / FULL_FILE)
-    return prompts
-
-
-def load_cross_attention(unet: Any, path: Path) -> None:
-    """The full attn2 weights into `unet`, after checking every key names one of its own."""
-    state = load_file(path)
-    own = unet.state_dict()
-    unknown = sorted(set(state) - set(own))
-    if unknown:
-        raise CheckpointError(
-            f"{path} has {len(unknown)} weights the UNet lacks (first: {unknown[0]})",
-            hint="was it trained on another base architecture?",
-        )
-    unet.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=False)
+    return apply_learned_prompts(pipe, folder, base_model=check_base)

@@ -8,6 +8,7 @@
     RUN/classifier/          the quality classifier (trainer task `quality-classifier`)
     RUN/filter/              the filter's scores, verdicts and the user's overrides
                              (engine.genir.filter_stage, engine.genir.verdicts)
+    RUN/generate/            stage 3 "generate" (engine.genir.generate_stage)
 
 The folder is the truth: `run_status` reads what is there and trusts no other record. Later
 stages (pairs, fine-tuning, generation, filtering, export) add their folders here.
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import BadSettingError, OutputError
-from engine.genir import finetune_output, pairs_stage, prompts_stage
+from engine.genir import finetune_output, generate_stage, pairs_stage, prompts_stage
 from engine.genir.config import GenIRConfig, load_config, validate
 from engine.genir.model_paths import resolve_model
 from engine.genir.positives import find_images
@@ -79,10 +80,13 @@ class RunStatus:
     """The last stage whose results are in the folder ("initialised" when none)."""
     counts: dict[str, int] = field(default_factory=dict)
     """What the folder holds, by name (positive images, accepted prompts, ...)."""
+    notes: list[str] = field(default_factory=list)
+    """Other lines worth showing (throughput, ETA)."""
 
     def describe(self) -> str:
         lines = [f"run: {self.run}", f"stage reached: {self.stage}"]
         lines += [f"  {name}: {count}" for name, count in self.counts.items()]
+        lines += [f"  {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
 
 
@@ -97,6 +101,7 @@ def run_status(run: Path) -> RunStatus:
         status.counts["pairs"] = pairs
         status.stage = "pairs"
     _finetune_status(status, config)
+    _generate_status(status)
     return status
 
 
@@ -115,6 +120,16 @@ def _finetune_status(status: RunStatus, config: GenIRConfig) -> None:
     status.counts["finetune steps wanted"] = config.finetune.steps
     status.counts["finetune exported"] = int(exported)
     status.stage = "finetune" if exported else "finetune (partial)"
+
+
+def _generate_status(status: RunStatus) -> None:
+    """Images journalled by every process (throughput and ETA: engine.genir.status)."""
+    images = generate_stage.generated_images(status.run)
+    if not images:
+        return
+    wanted = status.counts.get("prompts accepted", 0)
+    status.counts["generated images"] = len(images)
+    status.stage = "generate" if len(images) >= wanted else "generate (partial)"
 
 
 def count_images(folder: Path) -> int:

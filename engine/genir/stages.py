@@ -38,15 +38,16 @@ STAGES: tuple[StageEntry, ...] = (
         "prompts", "engine.genir.prompts_stage:run_prompts_stage", stage_checks.prompts_state
     ),
     StageEntry("pairs", "engine.genir.pairs_stage:run_pairs_stage", stage_checks.pairs_state),
-    # Work None: to be pointed at the stage's function when it is merged. finetune and
-    # classifier are trainer tasks (`genir-prompts`, `quality-classifier`): their functions
-    # run `dreamclear train` as a child process, since the engine never imports the trainer.
+    # finetune and classifier are trainer tasks (`genir-prompts`, `quality-classifier`): their
+    # functions run `dreamclear train` as a child process; the engine never imports the trainer.
     StageEntry(
         "finetune",
         "engine.genir.training_stages:run_finetune_stage",
         stage_checks.finetune_state,
     ),
-    StageEntry("generate", None, stage_checks.generate_state),
+    StageEntry(
+        "generate", "engine.genir.generate_stage:run_generate_stage", stage_checks.generate_state
+    ),
     StageEntry(
         "classifier",
         "engine.genir.training_stages:run_classifier_stage",

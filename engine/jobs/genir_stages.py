@@ -17,6 +17,8 @@ journal.
   "finetune", step = optimiser steps of steps, the loss in the label; output RUN/finetune.
 - `genir_export` (engine.genir.export_stage): stage "export", step = images exported of
   steps = images accepted, stopping between images; output the run's export folder.
+- `genir_generate` (engine.genir.generate_stage): stage "generate", step = images done of
+  steps = prompts, stopping between batches; output the run's generate folder.
 """
 
 from __future__ import annotations
@@ -138,3 +140,9 @@ class GenirExportJobs(GenirStageJobs):
     request_type = p.GenirExport
     stage = "export"
     work = "engine.genir.export_stage:run_export_stage"
+
+
+class GenirGenerateJobs(GenirStageJobs):
+    request_type = p.GenirGenerate
+    stage = "generate"
+    work = "engine.genir.generate_stage:run_generate_stage"

@@ -118,6 +118,33 @@ def _digest(path: Path, *, sync: bool = False) -> tuple[int, str]:
         return os.fstat(file.fileno()).st_size, hashlib.file_digest(file, "sha256").hexdigest()
 
 
+def read_journal(
+    path: Path | str,
+    header: JournalHeader | None = None,
+    *,
+    verify: Literal["sha256", "size"] = "size",
+) -> dict[Key, JournalItem]:
+    """The items of the journal at `path`, read without locking or changing it: for readers
+    of a job's results, and for a job that must see journals other processes write. A torn
+    last line is ignored and an item whose outputs fail the check is left out (`open` would
+    redo both). With `header`, a journal of another kind or settings is refused as by `open`;
+    a missing or empty file holds no items."""
+    path = Path(os.path.abspath(path))
+    reader = Journal(path, header or JournalHeader(""), None)
+    data = path.read_bytes() if path.is_file() else b""
+    lines = data[: data.rfind(b"\n") + 1].split(b"\n")[:-1]
+    if not lines:
+        return {}
+    first = reader._parse(lines[0], 1)
+    if header is not None:
+        reader._check_header(first)
+    elif first.get("type") != "header" or first.get("format") != FORMAT_VERSION:
+        raise reader._corrupt("it does not start with a header of this format")
+    for number, line in enumerate(lines[1:], start=2):
+        reader._replay(reader._parse(line, number), number)
+    return {key: item for key, item in reader._items.items() if not reader._problem(item, verify)}
+
+
 _UNSET = object()
 
 
@@ -128,7 +155,7 @@ def _shown(value: object) -> str:
 class Journal:
     """An open journal; make one with `Journal.open`, use it as a context manager."""
 
-    def __init__(self, path: Path, header: JournalHeader, fd: int) -> None:
+    def __init__(self, path: Path, header: JournalHeader, fd: int | None) -> None:
         self.path = path
         self.header = header
         self._folder = path.parent

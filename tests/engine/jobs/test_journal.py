@@ -12,7 +12,7 @@ import pytest
 
 from engine.errors import BadSettingError, OutputError
 from engine.imaging.atomic import atomic_write
-from engine.jobs.journal import Journal, JournalHeader, item_seed
+from engine.jobs.journal import Journal, JournalHeader, item_seed, read_journal
 
 HEADER = JournalHeader("test.items", {"seed": 7, "batch_size": 4, "size": (8, 8)})
 
@@ -220,3 +220,23 @@ def test_item_seeds_are_fixed_functions_of_run_seed_and_key():
     assert item_seed(7, "a") == 7644722150330257745
     seeds = {item_seed(run, key) for run in (0, 1) for key in (0, 1, "0", "a")}
     assert len(seeds) == 8 and all(0 <= seed < 2**63 for seed in seeds)
+
+
+def test_read_journal_reads_an_open_journal_without_changing_it(tmp_path):
+    run(tmp_path, 4)
+    path = tmp_path / "journal.jsonl"
+    (tmp_path / "2.bin").unlink()
+    with open(path, "ab") as file:
+        file.write(b'{"type":"item","key":9')  # torn by a crash
+    before = path.read_bytes()
+    items = read_journal(path, HEADER)
+    assert sorted(items) == [0, 1, 3], "the missing file's item is left out"
+    assert items[3].metadata == {"index": 3}
+    assert sorted(read_journal(path)) == [0, 1, 3]
+    assert path.read_bytes() == before, "a reader wrote to the journal"
+    with pytest.raises(BadSettingError, match="seed = 8"):
+        read_journal(path, JournalHeader("test.items", {**HEADER.settings, "seed": 8}))
+    assert read_journal(tmp_path / "none.jsonl") == {}
+    with Journal.open(path, HEADER) as journal:  # the writer redoes what the reader left out
+        assert sorted(journal.items) == [0, 1, 3]
+        assert sorted(read_journal(path, HEADER)) == [0, 1, 3], "a locked journal reads"

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 from engine_harness import hello, job_events
 
 from engine.genir.run_folder import init_run
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "genir"))  # the GenIR run helpers
+from generate_run import journalled_keys, make_generate_run
 
 
 def _run_folder(tmp_path):
@@ -125,3 +130,34 @@ def test_the_engine_runs_the_filter_stage(stdio_engine, tmp_path):
     assert (last["step"], last["steps"]) == (2, 2)
     lines = [json.loads(x) for x in (run / "filter" / "verdicts.jsonl").read_text().splitlines()]
     assert [line["accepted"] for line in lines] == [True, False]
+
+
+def test_the_engine_runs_the_generate_stage_interrupted_then_resumed(
+    stdio_engine, tmp_path, tiny_sdxl_dir
+):
+    _, client = stdio_engine
+    run = make_generate_run(tmp_path, tiny_sdxl_dir, count=6, batch_size=1)
+    client.send({"type": "genir_generate", "id": "n1", "run": str(run)})
+    events = client.until(
+        lambda e: (
+            (e["type"] == "progress" and e["step"] >= 1)
+            or e["type"] in {"result", "error", "cancelled"}
+        )
+    )
+    assert events[-1]["type"] == "progress", events[-1]
+    assert {"type": "stage", "stage": "generate"}.items() <= next(
+        e for e in events if e["type"] == "stage"
+    ).items()
+    client.send({"type": "interrupt", "id": "n2", "job_id": events[-1]["job_id"]})
+    events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"})
+    assert events[-1]["type"] == "cancelled", events[-1]
+    done = len(journalled_keys(run))
+    assert 1 <= done < 6
+
+    client.send({"type": "genir_generate", "id": "n3", "run": str(run)})
+    events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"})
+    assert events[-1]["type"] == "result", events[-1]
+    assert events[-1]["output"] == str(run / "generate")
+    steps = [(e["step"], e["steps"]) for e in events if e["type"] == "progress"]
+    assert steps[0][0] >= done and steps[-1] == (6, 6)
+    assert sorted(journalled_keys(run)) == list(range(6))
