@@ -22,17 +22,29 @@ FAST = ClientSettings(
 )
 
 
+@pytest.fixture(scope="session")
+def qasync_session_loop(qapp):
+    """One asyncio loop on Qt's for the whole session. A loop per test was never closed (it is
+    never stopped: see `loop`), and each left its Qt timers, notifiers and child-watcher
+    callbacks behind; garbage-collected in the middle of a later test's Qt wait, they crashed
+    the run (a segfault inside qtbot.waitUntil, depending only on how many modules were
+    collected)."""
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio._set_running_loop(None)
+    return loop
+
+
 @pytest.fixture
-def loop(qapp):
+def loop(qasync_session_loop):
     """asyncio on Qt's loop: qtbot's waits run asyncio callbacks too.
 
     Never stopped: stop() would quit Qt's loops (qtbot's waits) for the tests that follow."""
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
+    asyncio.set_event_loop(qasync_session_loop)
+    asyncio._set_running_loop(qasync_session_loop)
+    yield qasync_session_loop
     asyncio.set_event_loop(None)
-    # qasync marks an already-running loop as this thread's running loop and never unmarks it;
-    # left so, every later asyncio.run() (the client tests) fails "from a running event loop".
+    # Unmarked after each test: marked as this thread's running loop, it would make every later
+    # asyncio.run() (the client tests) fail "from a running event loop".
     asyncio._set_running_loop(None)
 
 

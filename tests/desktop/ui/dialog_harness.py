@@ -5,23 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import qasync
 
 from desktop.client.connection_state import EngineClientError
 from engine.protocol import Exported, ModelDone, ModelProgress, ModelsReply
 
 
 @pytest.fixture
-def loop(qapp):
-    """asyncio on Qt's loop for one test: qtbot's waits run asyncio callbacks too.
-
-    Per test, not the session's (app_fixtures): a session loop stays the thread's running
-    loop, and the in-process `asyncio.run` of tests/engine/server run after these refuses."""
-    loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
-    yield loop
-    # Not stopped: stop() would quit Qt's loops for later tests. But qasync marked it as the
-    # running loop of this thread, which would make every later asyncio.run() refuse to start.
+def loop(qasync_session_loop):
+    """asyncio on Qt's loop for one test (app_fixtures' session loop, marked as this thread's
+    running loop only during the test, so the in-process `asyncio.run` of later tests works)."""
+    asyncio.set_event_loop(qasync_session_loop)
+    asyncio.events._set_running_loop(qasync_session_loop)
+    yield qasync_session_loop
     asyncio.events._set_running_loop(None)
     asyncio.set_event_loop(None)
 
