@@ -131,9 +131,15 @@ def _download(store, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _import(store, args: argparse.Namespace, out: TextIO) -> int:
+    from engine.weights.upscaler_io import upscaler_folder, upscaler_summary
+
     status = store.import_path(args.name, args.path, link=args.link)
     verb = "linked" if args.link else "copied"
     out.write(f"{status.name}: {verb} to {status.path} ({status.status})\n")
+    if upscaler_folder(status.path):
+        out.write(
+            f"  {upscaler_summary(status.path)}: `dreamclear restore --model {status.name}`\n"
+        )
     if not status.installed:
         out.write(f"  still missing: {', '.join(status.missing)}\n")
     return 0

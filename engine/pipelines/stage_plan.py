@@ -24,6 +24,8 @@ from dataclasses import dataclass
 STAGE_WORDS = {
     "load": "Loading the model",
     "remove": "Removing degradations",
+    "upscale": "Upscaling",
+    "resample": "Resampling",
     "estimate": "Estimating degradations",
     "caption": "Captioning",
     "encode": "Encoding",
@@ -98,6 +100,11 @@ def starter_plan(estimate: bool) -> StagePlan:
     """The starter: remover tiles, the estimator's tiles (when maps are asked for), colour."""
     names = ("remove", "estimate", "colour") if estimate else ("remove", "colour")
     return StagePlan(tuple((name, STARTER_WEIGHTS[name]) for name in names))
+
+
+UPSCALER_PLAN = StagePlan((("upscale", 0.97), ("resample", 0.03)))
+"""A user's own upscaler (`engine.pipelines.upscaler`): its tiles, then the resample to the
+asked scale (instant when the model's scale is the one asked)."""
 
 
 DREAMCLEAR_STEP_COSTS = {
