@@ -20,6 +20,16 @@ def megapixel_list(text: str) -> list[float]:
     return values
 
 
+def level_list(text: str) -> list[str]:
+    from engine.bench.quality_levels import LEVELS
+
+    levels = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [level for level in levels if level not in LEVELS]
+    if not levels or unknown:
+        raise argparse.ArgumentTypeError(f"use some of {','.join(LEVELS)}")
+    return levels
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="run benchmarks")
     kinds = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
@@ -81,9 +91,19 @@ def register(subparsers) -> None:
     quality.add_argument("--scale", type=positive_int, default=4, help="scale factor (default 4)")
     quality.add_argument(
         "--model",
-        default="auto",
-        metavar="auto|starter|dreamclear|PATH",
-        help="restorer to score (default auto)",
+        action="append",
+        default=None,
+        metavar="auto|starter|dreamclear|bicubic|NAME|PATH",
+        help="restorer to score (default auto); repeat it to compare several side by side per "
+        "degradation level (bicubic, the starter, an upscaler file...)",
+    )
+    quality.add_argument(
+        "--levels",
+        type=level_list,
+        default=None,
+        metavar="LIST",
+        help="compare per degradation level, some of clean,mild,moderate,heavy (the default "
+        "when --model is repeated; see engine/bench/quality_levels.py)",
     )
     quality.add_argument("--steps", type=positive_int, default=50, help="denoising steps (50)")
     quality.add_argument(
@@ -197,10 +217,13 @@ def run_quality(args: argparse.Namespace) -> int:
     from engine.bench import quality
     from engine.restorers import load_restorer
 
+    models = args.model or ["auto"]
+    if len(models) > 1 or args.levels or "bicubic" in models:
+        return run_quality_levels(args, models)
     try:
         photos = collect_photos(args.photos)[: args.limit]
         restorer = load_restorer(
-            args.model, store_root=args.store, device=args.device, dtype=args.dtype
+            models[0], store_root=args.store, device=args.device, dtype=args.dtype
         )
         report = quality.run(
             photos,
@@ -218,6 +241,34 @@ def run_quality(args: argparse.Namespace) -> int:
         print_error(error)
         return 2
     print(quality.format_table(report))
+    return 0
+
+
+def run_quality_levels(args: argparse.Namespace, models: list[str]) -> int:
+    from engine.bench import quality_levels
+    from engine.restorers import load_restorer
+
+    try:
+        photos = collect_photos(args.photos)[: args.limit]
+        methods = {
+            name: None
+            if name == quality_levels.BICUBIC
+            else load_restorer(name, store_root=args.store, device=args.device, dtype=args.dtype)
+            for name in dict.fromkeys(models)
+        }
+        report = quality_levels.compare(
+            photos,
+            methods,
+            levels=args.levels or list(quality_levels.LEVELS),
+            scale=args.scale,
+            crop=args.crop,
+            steps=args.steps,
+            on_photo=lambda level, i, n, name: sys.stderr.write(f"[{level} {i + 1}/{n}] {name}\n"),
+        )
+    except EngineError as error:
+        print_error(error)
+        return 2
+    print(quality_levels.format_levels_table(report))
     return 0
 
 
