@@ -170,6 +170,27 @@ def register(subparsers) -> None:
     )
     estimator.set_defaults(func=run_estimator)
 
+    speed = kinds.add_parser(
+        "speed",
+        help="output megapixels per second of several restorers, side by side in one run",
+        description="Restore the same crop of a bundled photo with each model (its own "
+        "pipeline and tiles, as restore runs it), interleaved, and print the median output "
+        "MP/s and each model's ratio to the first. compact-reference and x4plus-reference are "
+        "Real-ESRGAN's Compact (64 features, 32 convs) and RRDBNet x4plus with random weights.",
+    )
+    speed.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        metavar="starter|compact-reference|x4plus-reference|NAME|PATH",
+        help="repeat for each model (default: starter and compact-reference)",
+    )
+    speed.add_argument("--size", type=positive_int, default=256, help="input side in px (256)")
+    speed.add_argument("--upscale", type=positive_int, default=4, help="scale factor (4)")
+    speed.add_argument("--repeats", type=positive_int, default=3, help="timed runs each (3)")
+    speed.add_argument("--device", default="cpu", metavar="cpu|cuda[:i]")
+    speed.set_defaults(func=run_speed)
+
     engine = kinds.add_parser(
         "engine",
         help="engine process latency: start, progress events, interrupt, memory (tiny model)",
@@ -269,6 +290,26 @@ def run_quality_levels(args: argparse.Namespace, models: list[str]) -> int:
         print_error(error)
         return 2
     print(quality_levels.format_levels_table(report))
+    return 0
+
+
+def run_speed(args: argparse.Namespace) -> int:
+    from engine.bench import speed
+
+    models = args.model or ["starter", "compact-reference"]
+    try:
+        samples = speed.run(
+            models,
+            size=args.size,
+            upscale=args.upscale,
+            repeats=args.repeats,
+            device=args.device,
+            on_run=lambda model, i: sys.stderr.write(f"[{i + 1}/{args.repeats}] {model}\n"),
+        )
+    except EngineError as error:
+        print_error(error)
+        return 2
+    print(speed.format_speed_table(samples, size=args.size, upscale=args.upscale))
     return 0
 
 

@@ -70,6 +70,13 @@ def load_upscaler(path: Path, device: torch.device | str = "cpu", dtype=torch.fl
     return descriptor.to(device=torch.device(device), dtype=dtype if supported else torch.float32)
 
 
+def describe(model: torch.nn.Module):
+    """The spandrel descriptor of a network built in code (as if saved and loaded back)."""
+    from spandrel import ModelLoader
+
+    return ModelLoader().load_from_state_dict(model.state_dict()).eval()
+
+
 def inspect_upscaler(path: Path) -> UpscalerInfo:
     """Architecture, native scale and purpose of an upscaler file; CheckpointError otherwise."""
     descriptor = load_spandrel_file(path, "the upscaler", _HINT)
