@@ -95,7 +95,9 @@ def _starter(name: str, folder: Path | None, device: torch.device, dtype: torch.
 
     # The starter is small: it runs in fp32 wherever it runs.
     networks = load_starter_networks(folder, device=device)
-    pipeline = StarterRestorePipeline(networks.restorer, networks.estimator, STARTER_CHANNELS)
+    pipeline = StarterRestorePipeline(
+        networks.restorer, networks.estimator, STARTER_CHANNELS, networks.channel_spearman
+    )
     return Restorer(name=name, pipeline=pipeline, min_short_side=0, device=device, dtype=dtype)
 
 
