@@ -16,5 +16,5 @@ def test_speed_table_has_a_row_per_model_and_ratios_to_the_first(tmp_path, capsy
     assert code == 0, out
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ")][1:]
     assert [row[0].strip() for row in rows] == [str(model), "compact-reference"]
-    assert rows[0][3].strip() == "1.00"
+    assert rows[0][3].strip() == "1.00" and "fastest of 2" in out
     assert float(rows[1][2]) > 0 and "128 px out" in out

@@ -47,10 +47,19 @@ def test_tiles_blend_to_the_untiled_result(upscaler_files):
     descriptor = load_upscaler(upscaler_files["compact-x4.pth"])
     pipeline = UpscalerRestorePipeline(descriptor, "compact")
     image = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(2))
-    ticks = []
-    out = pipeline(image, upscale=4, remover_tile_size=64, on_progress=ticks.append)
+    ticks, previews = [], []
+    out = pipeline(
+        image,
+        upscale=2,
+        remover_tile_size=64,
+        on_progress=ticks.append,
+        on_preview=lambda render, size: previews.append((tuple(render().shape), size)),
+    )
     assert len(out.tile_grid) > 1
-    assert ticks[-1].fraction == 1.0
+    assert ticks[-1].fraction == 1.0 and ticks[0].label.startswith("Upscaling (tile 1/")
+    # Previews come at the asked size, finished tiles restored and the rest the plain upscale.
+    assert previews and all(p == ((1, 3, 80, 104), (80, 104)) for p in previews)
+    out = pipeline(image, upscale=4, remover_tile_size=64)
     whole = descriptor(image)
     assert (out.image - whole).abs().mean() < 0.01
 
