@@ -24,8 +24,6 @@ from dataclasses import dataclass
 STAGE_WORDS = {
     "load": "Loading the model",
     "remove": "Removing degradations",
-    "upscale": "Upscaling",
-    "resample": "Resampling",
     "estimate": "Estimating degradations",
     "caption": "Captioning",
     "encode": "Encoding",
@@ -102,9 +100,11 @@ def starter_plan(estimate: bool) -> StagePlan:
     return StagePlan(tuple((name, STARTER_WEIGHTS[name]) for name in names))
 
 
-UPSCALER_PLAN = StagePlan((("upscale", 0.97), ("resample", 0.03)))
-"""A user's own upscaler (`engine.pipelines.upscaler`): its tiles, then the resample to the
-asked scale (instant when the model's scale is the one asked)."""
+UPSCALER_PLAN = StagePlan((("remove", 1.0),))
+"""A user's own upscaler (`engine.pipelines.upscaler`): its tiles are the job (the resample to
+the asked scale is instant next to them). It reports the remover's stage: the protocol's
+stages are a fixed list that clients decode strictly, and the network pass is that stage's
+role in both other pipelines."""
 
 
 DREAMCLEAR_STEP_COSTS = {

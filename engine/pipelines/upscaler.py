@@ -91,7 +91,7 @@ class UpscalerRestorePipeline:
 
         def on_tile(tile: int, tiles: int) -> None:
             if on_progress is not None:
-                on_progress(UPSCALER_PLAN.info("upscale", 1, 1, tile, tiles))
+                on_progress(UPSCALER_PLAN.info("remove", 1, 1, tile, tiles))
             cancel.raise_if_cancelled()
 
         # 1. The model at its native scale, in tiles laid out in input pixels
@@ -138,8 +138,6 @@ class UpscalerRestorePipeline:
                 f"to the x{upscale:g} asked for"
             )
         restored = _resized(native, out_size)
-        if on_progress is not None:
-            on_progress(UPSCALER_PLAN.info("resample"))
         timings = {"total": time.perf_counter() - started}
         return RestoreOutput(restored.clamp_(0, 1), None, grid, timings)
 
