@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine.cli.common import add_store_option, print_error
 from engine.cli.restore_options import positive_int, strength_value
@@ -167,6 +168,12 @@ def register(subparsers) -> None:
         action="store_true",
         help="also read blur and scale knowing the ground truth (a reference for what the "
         "LQ images show of them; see engine/bench/estimator_oracle.py)",
+    )
+    estimator.add_argument(
+        "--write-validation",
+        action="store_true",
+        help="save the measured Spearman per channel as the model's estimator/validation.json: "
+        "the app shows a channel's map only where it reaches 0.5 on tokens with detail",
     )
     estimator.set_defaults(func=run_estimator)
 
@@ -336,6 +343,18 @@ def run_estimator(args: argparse.Namespace) -> int:
         print_error(error)
         return 2
     print(estimator.format_table(report))
+    if args.write_validation:
+        from engine.weights.starter_io import write_validation
+
+        try:
+            path = write_validation(
+                None if args.model == "starter" else Path(args.model),
+                report.validation_record([p.name for p in photos], " ".join(sys.argv[1:])),
+            )
+        except EngineError as error:
+            print_error(error)
+            return 2
+        sys.stderr.write(f"wrote {path}\n")
     return 0
 
 

@@ -82,3 +82,23 @@ def read_channel_spearman(path: Path) -> dict[str, float] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
         values = data["spearman_detail"]
         return {str(name): float(value) for name, value in values.items()}
+
+
+def write_validation(folder: Path | None, record: dict) -> Path:
+    """Save `record` (`EstimatorReport.validation_record`) as the estimator's validation.json
+    in `folder` (the bundled starter when None), atomically; returns its path."""
+    import json
+
+    from engine.errors import BadSettingError
+    from engine.imaging.atomic import atomic_write
+
+    folder = STARTER_FOLDER if folder is None else folder
+    target = folder / ESTIMATOR_FOLDER
+    if not (target / "config.json").is_file():
+        raise BadSettingError(
+            f"{folder} has no estimator to describe", hint="use a starter-type model folder"
+        )
+    path = target / VALIDATION_FILE
+    text = json.dumps(record, indent=2) + "\n"
+    atomic_write(path, lambda file: file.write(text.encode("utf-8")), overwrite=True)
+    return path
