@@ -24,6 +24,10 @@ from engine.weights.checkpoint_inspection import (
 SPANDREL_SUFFIXES = (".safetensors", *TORCH_SUFFIXES)
 
 
+class UnsafePickleError(CheckpointError):
+    """A torch file that needs more than tensors to unpickle: refused, never run."""
+
+
 def read_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
     """The tensors of a .safetensors or (restricted-unpickled) torch file, 'module.' stripped."""
     suffix = path.suffix.lower()
@@ -43,7 +47,7 @@ def read_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
             try:
                 loaded = torch.load(path, map_location="cpu", weights_only=True)
             except pickle.UnpicklingError as exc:
-                raise CheckpointError(
+                raise UnsafePickleError(
                     f"{path} was refused: besides tensors it holds Python objects that would "
                     f"run code when unpickled ({str(exc).strip().splitlines()[-1][:160]}).",
                     hint="use the .safetensors release of the model, or convert the file to "

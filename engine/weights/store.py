@@ -336,13 +336,14 @@ class ModelStore:
     ) -> ModelStatus:
         """A file no manifest model matches, imported as a local upscaler when spandrel knows it
         (copied, or linked, into local/<name>/ beside its upscaler.json)."""
+        from engine.weights.spandrel_io import UnsafePickleError
         from engine.weights.upscaler_io import inspect_upscaler, write_marker
 
         try:
             info = inspect_upscaler(source)
+        except UnsafePickleError:
+            raise
         except CheckpointError as error:
-            if "refused" in error.message:
-                raise
             raise CheckpointError(
                 f"{source} is neither a checkpoint DreamClear Studio knows (DreamClear, PixArt, "
                 f"SwinIR) nor an upscaler spandrel recognises ({error.message})",
