@@ -40,12 +40,19 @@ def model_info(status: Any) -> dict[str, Any]:
     entry = status.entry
     return {
         "name": status.name,
-        "title": entry.title if entry else status.name,
+        "title": entry.title if entry else local_title(status.name, Path(status.path)),
         "status": status.status,
         "size_bytes": status.size_on_disk,
         "licence": entry.licence if entry else "",
         "path": str(status.path),
     }
+
+
+def local_title(name: str, folder: Path) -> str:
+    """An imported upscaler says what it is ("name (RealESRGAN Compact, x4 upscaler)")."""
+    from engine.weights.upscaler_io import upscaler_folder, upscaler_summary
+
+    return f"{name} ({upscaler_summary(folder)})" if upscaler_folder(folder) else name
 
 
 def installed_models(store_root: str | None) -> list[dict[str, Any]]:

@@ -40,9 +40,11 @@ def load_restorer(
     dtype: str | torch.dtype = "auto",
 ) -> Restorer:
     """`spec`: "auto" (DreamClear when installed, else the bundled starter), "starter",
-    "dreamclear", the name of a model imported into the store, or a model folder (ours, or a
-    starter exported by `dreamclear train`). `device` and `dtype` may be "auto"."""
+    "dreamclear", the name of a model imported into the store, a model folder (ours, or a
+    starter exported by `dreamclear train`), or a spandrel upscaler file (.safetensors/.pth:
+    Real-ESRGAN, Compact, SwinIR, HAT, DAT, ...). `device` and `dtype` may be "auto"."""
     from engine.weights.store import ModelStore
+    from engine.weights.upscaler_io import is_upscaler_file, upscaler_folder
 
     device, dtype = resolve_placement(device, dtype)
     store = ModelStore(store_root)
@@ -65,6 +67,8 @@ def load_restorer(
     folder = _model_folder(spec, store)
     if folder is not None and starter_folder(folder):
         return _starter(spec, folder, device, dtype)
+    if folder is not None and (is_upscaler_file(folder) or upscaler_folder(folder)):
+        return _upscaler(spec, folder, device, dtype)
     return _dreamclear(spec, folder, store, device, dtype)
 
 
@@ -79,7 +83,7 @@ def _model_folder(spec: str, store) -> Path | None:
         return store.require(spec)
     raise ModelNotInstalledError(
         f"--model {spec!r} is neither auto, starter, dreamclear, an imported model nor an "
-        "existing folder",
+        "existing model folder or upscaler file",
         hint="see `dreamclear models list` for what is installed",
     )
 
@@ -91,8 +95,20 @@ def _starter(name: str, folder: Path | None, device: torch.device, dtype: torch.
 
     # The starter is small: it runs in fp32 wherever it runs.
     networks = load_starter_networks(folder, device=device)
-    pipeline = StarterRestorePipeline(networks.restorer, networks.estimator, STARTER_CHANNELS)
+    pipeline = StarterRestorePipeline(
+        networks.restorer, networks.estimator, STARTER_CHANNELS, networks.channel_spearman
+    )
     return Restorer(name=name, pipeline=pipeline, min_short_side=0, device=device, dtype=dtype)
+
+
+def _upscaler(spec: str, path: Path, device: torch.device, dtype: torch.dtype):
+    from engine.pipelines.upscaler import UpscalerRestorePipeline
+    from engine.weights.upscaler_io import load_upscaler
+
+    descriptor = load_upscaler(path, device=device, dtype=dtype)
+    name = path.name if path.is_dir() else path.stem
+    pipeline = UpscalerRestorePipeline(descriptor, name)
+    return Restorer(name=spec, pipeline=pipeline, min_short_side=0, device=device, dtype=dtype)
 
 
 def _dreamclear(spec: str, folder: Path | None, store, device: torch.device, dtype: torch.dtype):

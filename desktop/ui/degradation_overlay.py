@@ -3,7 +3,9 @@
 Two kinds of map come out of the engine (engine/restore_files.py `save_degradation_map`):
 - "dreamclear": `router` (blocks, th, tw, 3) MoAM router weights over 3 experts (they sum to 1)
   and `magnitude` (blocks, th, tw) degradation-feature magnitude, per MoAM block.
-- "starter": `strengths` (C, th, tw) in [0, 1] with `channels` names (blur, noise, jpeg, scale).
+- "starter": `strengths` (C, th, tw) in [0, 1] with `channels` names (blur, noise, jpeg, scale),
+  and, when the model's estimator was measured, `spearman` (C,) and `min_spearman`: a channel
+  read worse than that is not offered (its map would be noise), and the legend says why.
 
 The tokens cover the whole result: the map is made on the working image, which the engine
 resizes to exactly the output size, so token (row, col) spans output pixels
@@ -50,6 +52,8 @@ class Legend:
     colormap: bool
     ticks: tuple[tuple[float, str], ...] = ()
     ramp_from: QColor | None = None
+    note: str = ""
+    """What the map leaves out and why (the legend's tooltip); empty when nothing is."""
 
 
 class DegradationMap:
@@ -70,6 +74,8 @@ class DegradationMap:
             self.num_blocks = self.router.shape[0]
             self.grid_shape = tuple(self.router.shape[1:3])
             self.channels: tuple[str, ...] = ()
+            self.shown: tuple[str, ...] = ()
+            self.hidden: dict[str, str] = {}
             self.layers = (ROUTER, MAGNITUDE)
         elif "strengths" in arrays:
             self.kind = "starter"
@@ -85,7 +91,9 @@ class DegradationMap:
             )
             self.num_blocks = 1
             self.grid_shape = tuple(self.strengths.shape[1:3])
-            self.layers = (MIX, *self.channels) if count >= 2 else self.channels
+            self.hidden = _unreliable_channels(self.channels, arrays)
+            self.shown = tuple(c for c in self.channels if c not in self.hidden)
+            self.layers = (MIX, *self.shown) if len(self.shown) >= 2 else self.shown
         else:
             raise ValueError(
                 f"{source or 'map'} is not a degradation map (it has {sorted(arrays)}); "
@@ -141,10 +149,12 @@ class DegradationMap:
         if layer == ROUTER:
             out[..., :3] = np.round(np.clip(self._router(block), 0, 1) * 255).astype(np.uint8)
         elif layer == MIX:
-            strongest = self.strengths.argmax(axis=0)
+            rows = self._shown_rows()
+            strengths = self.strengths[rows]
+            strongest = np.asarray(rows)[strengths.argmax(axis=0)]
             palette = np.array([channel_colour(i).getRgb()[:3] for i in range(len(self.channels))])
             out[..., :3] = palette[strongest]
-            out[..., 3] = np.round(np.clip(self.strengths.max(axis=0), 0, 1) * 255)
+            out[..., 3] = np.round(np.clip(strengths.max(axis=0), 0, 1) * 255)
         else:
             values, low, high = self._one_channel(block, layer)
             index = np.round(np.clip((values - low) / (high - low), 0, 1) * 255).astype(np.intp)
@@ -166,8 +176,17 @@ class DegradationMap:
             values["magnitude"] = float(self._magnitude(block)[row, col])
         else:
             for name, plane in zip(self.channels, self.strengths, strict=True):
-                values[name] = float(plane[row, col])
+                if name not in self.hidden:
+                    values[name] = float(plane[row, col])
         return values
+
+    def _shown_rows(self) -> list[int]:
+        return [self.channels.index(name) for name in self.shown]
+
+    @property
+    def note(self) -> str:
+        """Why channels are left out, one line each ("" when none is)."""
+        return "\n".join(f"{name} not shown: {why}" for name, why in self.hidden.items())
 
     def legend(self, block: str | int = AVERAGE, layer: str | None = None) -> Legend:
         layer = layer or self.default_layer
@@ -179,11 +198,13 @@ class DegradationMap:
             return Legend(title, entries, colormap=False, ramp_from=QColor(0, 0, 0))
         if layer == MIX:
             entries = [
-                (channel_colour(i), f"{name}: {self._summary(plane)}")
-                for i, (name, plane) in enumerate(zip(self.channels, self.strengths, strict=True))
+                (channel_colour(i), f"{self.channels[i]}: {self._summary(self.strengths[i])}")
+                for i in self._shown_rows()
             ]
             title = "Strongest degradation per token: its colour, clear (0) to solid (1)"
-            return Legend(title, entries, colormap=False, ramp_from=QColor(0, 0, 0, 0))
+            return Legend(
+                title, entries, colormap=False, ramp_from=QColor(0, 0, 0, 0), note=self.note
+            )
         values, low, high = self._one_channel(block, layer)
         if layer == MAGNITUDE:
             title = f"Degradation magnitude, {where}"
@@ -197,7 +218,7 @@ class DegradationMap:
                 (colormap_colour(0), f"{layer} strength 0 (none)"),
                 (colormap_colour(1), f"{layer} strength 1 (strongest)"),
             ]
-        return Legend(title, entries, colormap=True, ticks=scale_ticks(low, high))
+        return Legend(title, entries, colormap=True, ticks=scale_ticks(low, high), note=self.note)
 
     @staticmethod
     def _summary(values: np.ndarray) -> str:
@@ -209,5 +230,26 @@ class DegradationMap:
         if self.kind == "dreamclear":
             router = " / ".join(f"{w:.2f}" for w in values["router"])
             return f"{head}: experts {router}, magnitude {values['magnitude']:.3g}"
-        parts = ", ".join(f"{name} {values[name]:.2f}" for name in self.channels)
+        parts = ", ".join(f"{name} {values[name]:.2f}" for name in self.shown)
         return f"{head}: {parts}"
+
+
+def _unreliable_channels(channels: tuple[str, ...], arrays: dict[str, np.ndarray]) -> dict:
+    """Channel -> why it is not shown, from the map's `spearman` and `min_spearman` (written
+    from the model's measured numbers); nothing is hidden in a map without them."""
+    if "spearman" not in arrays or "min_spearman" not in arrays:
+        return {}
+    measured = np.asarray(arrays["spearman"], dtype=np.float64).reshape(-1)
+    bar = float(np.asarray(arrays["min_spearman"]))
+    if measured.shape[0] != len(channels):
+        return {}
+    hidden = {}
+    for name, value in zip(channels, measured, strict=True):
+        if not np.isfinite(value) or value < bar:
+            read = "was not measured" if not np.isfinite(value) else f"scored {value:.2f}"
+            hidden[name] = (
+                f"the model's estimator reads it too poorly to map (Spearman rank "
+                f"correlation with the true strength {read}, below {bar:g}; the map would be "
+                "mostly noise)"
+            )
+    return hidden

@@ -28,6 +28,7 @@ class MapLegend(QWidget):
 
     def set_legend(self, legend: Legend | None) -> None:
         self._legend = legend
+        self.setToolTip(legend.note if legend is not None else "")
         self.updateGeometry()
         self.update()
 
@@ -41,6 +42,8 @@ class MapLegend(QWidget):
         lines = [self._legend.title, *(meaning for _, meaning in self._legend.entries)]
         if self._legend.ticks:
             lines.append("scale: " + ", ".join(label for _, label in self._legend.ticks))
+        if self._legend.note:
+            lines.append(self._legend.note)
         return "\n".join(lines)
 
     def sizeHint(self) -> QSize:

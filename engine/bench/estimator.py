@@ -66,6 +66,27 @@ class EstimatorReport:
     """`estimator_oracle` (it knows the ground truth), blur and scale only; empty if not run."""
     oracle_spearman_detail: dict[str, float] = field(default_factory=dict)
 
+    def validation_record(self, photos: list[str], command: str) -> dict:
+        """What a model's estimator/validation.json keeps (engine.weights.starter_io)."""
+        import datetime
+
+        def rounded(values: dict[str, float]) -> dict[str, float]:
+            return {name: round(float(value), 3) for name, value in values.items()}
+
+        return {
+            "format": 1,
+            "command": f"dreamclear {command}",
+            "photos": photos,
+            "crop": self.crop,
+            "tokens": self.tokens,
+            "detail_tokens": self.detail_tokens,
+            "draws": self.draws,
+            "measured": datetime.date.today().isoformat(),
+            "spearman_detail": rounded(self.spearman_detail),
+            "spearman_detail_sd": rounded(self.spearman_detail_sd),
+            "spearman_all": rounded(self.spearman),
+        }
+
 
 def token_detail(hq: torch.Tensor, scale: int, token_px: int = 16) -> torch.Tensor:
     """(3,H,W) ground truth -> (H/token_px, W/token_px) RMS luminance gradient in 8-bit levels

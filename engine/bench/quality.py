@@ -129,9 +129,10 @@ def run(
 
         degrade = second_order.degrade
     name = "clean" if degrade is clean_downscale else "standard" if degrade is None else "custom"
-    from engine.pipelines.starter import StarterRestorePipeline
+    from engine.pipelines.restore import DreamClearRestorePipeline
 
-    used_steps = None if isinstance(restorer.pipeline, StarterRestorePipeline) else steps
+    # Only the diffusion model has steps (not the starter, not a user's upscaler).
+    used_steps = steps if isinstance(restorer.pipeline, DreamClearRestorePipeline) else None
     report = QualityReport(
         restorer.name, scale, crop, used_steps, strength=strength, degradation=name
     )

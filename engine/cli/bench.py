@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine.cli.common import add_store_option, print_error
 from engine.cli.restore_options import positive_int, strength_value
@@ -18,6 +19,16 @@ def megapixel_list(text: str) -> list[float]:
     if not values or min(values) <= 0:
         raise argparse.ArgumentTypeError("sizes must be positive")
     return values
+
+
+def level_list(text: str) -> list[str]:
+    from engine.bench.quality_levels import LEVELS
+
+    levels = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [level for level in levels if level not in LEVELS]
+    if not levels or unknown:
+        raise argparse.ArgumentTypeError(f"use some of {','.join(LEVELS)}")
+    return levels
 
 
 def register(subparsers) -> None:
@@ -81,9 +92,19 @@ def register(subparsers) -> None:
     quality.add_argument("--scale", type=positive_int, default=4, help="scale factor (default 4)")
     quality.add_argument(
         "--model",
-        default="auto",
-        metavar="auto|starter|dreamclear|PATH",
-        help="restorer to score (default auto)",
+        action="append",
+        default=None,
+        metavar="auto|starter|dreamclear|bicubic|NAME|PATH",
+        help="restorer to score (default auto); repeat it to compare several side by side per "
+        "degradation level (bicubic, the starter, an upscaler file...)",
+    )
+    quality.add_argument(
+        "--levels",
+        type=level_list,
+        default=None,
+        metavar="LIST",
+        help="compare per degradation level, some of clean,mild,moderate,heavy (the default "
+        "when --model is repeated; see engine/bench/quality_levels.py)",
     )
     quality.add_argument("--steps", type=positive_int, default=50, help="denoising steps (50)")
     quality.add_argument(
@@ -148,7 +169,34 @@ def register(subparsers) -> None:
         help="also read blur and scale knowing the ground truth (a reference for what the "
         "LQ images show of them; see engine/bench/estimator_oracle.py)",
     )
+    estimator.add_argument(
+        "--write-validation",
+        action="store_true",
+        help="save the measured Spearman per channel as the model's estimator/validation.json: "
+        "the app shows a channel's map only where it reaches 0.5 on tokens with detail",
+    )
     estimator.set_defaults(func=run_estimator)
+
+    speed = kinds.add_parser(
+        "speed",
+        help="output megapixels per second of several restorers, side by side in one run",
+        description="Restore the same crop of a bundled photo with each model (its own "
+        "pipeline and tiles, as restore runs it), interleaved, and print the median output "
+        "MP/s and each model's ratio to the first. compact-reference and x4plus-reference are "
+        "Real-ESRGAN's Compact (64 features, 32 convs) and RRDBNet x4plus with random weights.",
+    )
+    speed.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        metavar="starter|compact-reference|x4plus-reference|NAME|PATH",
+        help="repeat for each model (default: starter and compact-reference)",
+    )
+    speed.add_argument("--size", type=positive_int, default=256, help="input side in px (256)")
+    speed.add_argument("--upscale", type=positive_int, default=4, help="scale factor (4)")
+    speed.add_argument("--repeats", type=positive_int, default=3, help="timed runs each (3)")
+    speed.add_argument("--device", default="cpu", metavar="cpu|cuda[:i]")
+    speed.set_defaults(func=run_speed)
 
     engine = kinds.add_parser(
         "engine",
@@ -197,10 +245,13 @@ def run_quality(args: argparse.Namespace) -> int:
     from engine.bench import quality
     from engine.restorers import load_restorer
 
+    models = args.model or ["auto"]
+    if len(models) > 1 or args.levels or "bicubic" in models:
+        return run_quality_levels(args, models)
     try:
         photos = collect_photos(args.photos)[: args.limit]
         restorer = load_restorer(
-            args.model, store_root=args.store, device=args.device, dtype=args.dtype
+            models[0], store_root=args.store, device=args.device, dtype=args.dtype
         )
         report = quality.run(
             photos,
@@ -218,6 +269,54 @@ def run_quality(args: argparse.Namespace) -> int:
         print_error(error)
         return 2
     print(quality.format_table(report))
+    return 0
+
+
+def run_quality_levels(args: argparse.Namespace, models: list[str]) -> int:
+    from engine.bench import quality_levels
+    from engine.restorers import load_restorer
+
+    try:
+        photos = collect_photos(args.photos)[: args.limit]
+        methods = {
+            name: None
+            if name == quality_levels.BICUBIC
+            else load_restorer(name, store_root=args.store, device=args.device, dtype=args.dtype)
+            for name in dict.fromkeys(models)
+        }
+        report = quality_levels.compare(
+            photos,
+            methods,
+            levels=args.levels or list(quality_levels.LEVELS),
+            scale=args.scale,
+            crop=args.crop,
+            steps=args.steps,
+            on_photo=lambda level, i, n, name: sys.stderr.write(f"[{level} {i + 1}/{n}] {name}\n"),
+        )
+    except EngineError as error:
+        print_error(error)
+        return 2
+    print(quality_levels.format_levels_table(report))
+    return 0
+
+
+def run_speed(args: argparse.Namespace) -> int:
+    from engine.bench import speed
+
+    models = args.model or ["starter", "compact-reference"]
+    try:
+        samples = speed.run(
+            models,
+            size=args.size,
+            upscale=args.upscale,
+            repeats=args.repeats,
+            device=args.device,
+            on_run=lambda model, i: sys.stderr.write(f"[{i + 1}/{args.repeats}] {model}\n"),
+        )
+    except EngineError as error:
+        print_error(error)
+        return 2
+    print(speed.format_speed_table(samples, size=args.size, upscale=args.upscale))
     return 0
 
 
@@ -244,6 +343,18 @@ def run_estimator(args: argparse.Namespace) -> int:
         print_error(error)
         return 2
     print(estimator.format_table(report))
+    if args.write_validation:
+        from engine.weights.starter_io import write_validation
+
+        try:
+            path = write_validation(
+                None if args.model == "starter" else Path(args.model),
+                report.validation_record([p.name for p in photos], " ".join(sys.argv[1:])),
+            )
+        except EngineError as error:
+            print_error(error)
+            return 2
+        sys.stderr.write(f"wrote {path}\n")
     return 0
 
 

@@ -138,15 +138,20 @@ def _download(store, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _import(store, args: argparse.Namespace, out: TextIO) -> int:
-    status = store.import_path(args.name, args.path, link=args.link, config=args.config)
     from pathlib import Path
 
     from engine.weights.store import SDXL_BASE
+    from engine.weights.upscaler_io import upscaler_folder, upscaler_summary
 
+    status = store.import_path(args.name, args.path, link=args.link, config=args.config)
     verb = "linked" if args.link else "copied"
     if status.name == SDXL_BASE and Path(args.path).expanduser().is_file():
         verb = "converted"  # a single-file SDXL becomes a diffusers folder
     out.write(f"{status.name}: {verb} to {status.path} ({status.status})\n")
+    if upscaler_folder(status.path):
+        out.write(
+            f"  {upscaler_summary(status.path)}: `dreamclear restore --model {status.name}`\n"
+        )
     if not status.installed:
         out.write(f"  still missing: {', '.join(status.missing)}\n")
     return 0

@@ -39,7 +39,9 @@ def register(subparsers) -> None:
         default="auto",
         metavar="auto|starter|dreamclear|PATH",
         help="auto uses DreamClear when installed, else the bundled starter; "
-        "PATH is a model folder (see docs/model-folder.md)",
+        "PATH is a model folder (see docs/model-folder.md) or your own upscaler file "
+        "(.safetensors/.pth that spandrel supports: Real-ESRGAN, Compact, SwinIR, HAT, DAT...; "
+        "see docs/models.md)",
     )
     parser.add_argument(
         "--upscale", type=positive_int, default=4, metavar="N", help="scale factor (default 4)"

@@ -91,3 +91,16 @@ def ssim_y(a, b, crop_border: int = 0) -> float:
         (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
     )
     return float(ssim_map.mean())
+
+
+def gradient_energy_ratio(image, reference, crop_border: int = 0) -> float:
+    """High-frequency detail kept: the energy of `image`'s Y gradients (squared horizontal and
+    vertical neighbour differences) over `reference`'s. 1 keeps the reference's detail, below
+    1 is softer (a blur, a denoiser smoothing texture away), above 1 adds edges or noise."""
+    ya, yb = _y_pair(image, reference, crop_border)
+
+    def energy(y: np.ndarray) -> float:
+        return float(np.sum(np.diff(y, axis=0) ** 2) + np.sum(np.diff(y, axis=1) ** 2))
+
+    ref = energy(yb)
+    return energy(ya) / ref if ref > 0 else math.inf

@@ -100,6 +100,13 @@ def starter_plan(estimate: bool) -> StagePlan:
     return StagePlan(tuple((name, STARTER_WEIGHTS[name]) for name in names))
 
 
+UPSCALER_PLAN = StagePlan((("remove", 1.0),))
+"""A user's own upscaler (`engine.pipelines.upscaler`): its tiles are the job (the resample to
+the asked scale is instant next to them). It reports the remover's stage: the protocol's
+stages are a fixed list that clients decode strictly, and the network pass is that stage's
+role in both other pipelines."""
+
+
 DREAMCLEAR_STEP_COSTS = {
     "remove": 1.5,
     "caption": 4.0,

@@ -48,6 +48,9 @@ STARTER_MAX_TILE = 384
 STARTER_MIN_TILE = 192
 STARTER_TILE_OVERLAP = 32
 """Or an eighth of the tile when the tiles are capped below 256 px."""
+MIN_MAP_SPEARMAN = 0.5
+"""A channel whose measured Spearman (estimator vs the strengths applied, `bench estimator`,
+tokens with detail) is below this is not shown: its map would be mostly noise (issue 15)."""
 
 
 @dataclass
@@ -57,11 +60,20 @@ class StrengthMaps:
     strengths: torch.Tensor
     channels: tuple[str, ...]
     token_size_px: int = TOKEN_PX
+    spearman: dict[str, float] | None = None
+    """The estimator's measured Spearman per channel; None: not measured, all shown."""
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """The channels reliable enough to show (all when the estimator was not measured)."""
+        if self.spearman is None:
+            return self.channels
+        return tuple(c for c in self.channels if self.spearman.get(c, -1.0) >= MIN_MAP_SPEARMAN)
 
     @property
     def legend(self) -> tuple[tuple[str, str], ...]:
-        """The preview shows the first three channels as red, green and blue."""
-        return tuple(zip(("red", "green", "blue"), self.channels[:3], strict=False))
+        """The preview shows the first three shown channels as red, green and blue."""
+        return tuple(zip(("red", "green", "blue"), self.shown[:3], strict=False))
 
     picture_title = "Starter degradation estimate per 16 px token"
 
@@ -69,23 +81,45 @@ class StrengthMaps:
     def picture_legend(self) -> list[tuple[str | None, str]]:
         """Every channel of the map, its colour in the picture and its value scale."""
         drawn = dict((channel, colour) for colour, channel in self.legend)
-        return [
-            (drawn.get(channel), f"{channel} strength, 0 (none, dark) to 1 (strongest, full)")
-            if channel in drawn
-            else (None, f"{channel} strength, 0 to 1: not drawn, see .map.npz")
-            for channel in self.channels
-        ]
+        entries: list[tuple[str | None, str]] = []
+        for channel in self.channels:
+            if channel in drawn:
+                entries.append(
+                    (drawn[channel], f"{channel} strength, 0 (none, dark) to 1 (strongest, full)")
+                )
+            elif channel in self.shown:
+                entries.append((None, f"{channel} strength, 0 to 1: not drawn, see .map.npz"))
+            else:
+                entries.append((None, f"{channel}: not shown, {self.unreliable_reason(channel)}"))
+        return entries
+
+    def unreliable_reason(self, channel: str) -> str:
+        value = (self.spearman or {}).get(channel)
+        measured = "not measured" if value is None else f"Spearman {value:.2f}"
+        return f"the estimator reads it too poorly ({measured} < {MIN_MAP_SPEARMAN})"
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {
+        arrays = {
             "strengths": self.strengths.float().cpu().numpy(),
             "channels": np.asarray(self.channels),
             "token_size_px": np.asarray(self.token_size_px),
         }
+        if self.spearman is not None:
+            # The desktop hides what is unreliable from these, and says why.
+            arrays["spearman"] = np.asarray(
+                [self.spearman.get(c, np.nan) for c in self.channels], dtype=np.float32
+            )
+            arrays["min_spearman"] = np.asarray(MIN_MAP_SPEARMAN, dtype=np.float32)
+        return arrays
 
     def preview_rgb(self) -> np.ndarray:
-        """(th, tw, 3) in [0, 1]: blur, noise and JPEG strength as red, green and blue."""
-        return self.strengths[:3].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        """(th, tw, 3) in [0, 1]: the first three shown channels as red, green and blue
+        (blur, noise and JPEG for an estimator not measured); black where fewer."""
+        rows = [self.channels.index(c) for c in self.shown[:3]]
+        planes = self.strengths[rows].float().clamp(0, 1)
+        if len(rows) < 3:
+            planes = torch.cat([planes, planes.new_zeros(3 - len(rows), *planes.shape[1:])])
+        return planes.permute(1, 2, 0).cpu().numpy()
 
 
 class StarterRestorePipeline:
@@ -93,10 +127,17 @@ class StarterRestorePipeline:
 
     captioner = None  # the starter needs no caption
 
-    def __init__(self, restorer: nn.Module, estimator: nn.Module | None, channels: tuple[str, ...]):
+    def __init__(
+        self,
+        restorer: nn.Module,
+        estimator: nn.Module | None,
+        channels: tuple[str, ...],
+        channel_spearman: dict[str, float] | None = None,
+    ):
         self.restorer = restorer.eval()
         self.estimator = estimator.eval() if estimator is not None else None
         self.channels = channels
+        self.channel_spearman = channel_spearman
 
     @property
     def device(self) -> torch.device:
@@ -190,7 +231,11 @@ class StarterRestorePipeline:
         maps = None
         if estimating:
             with interruptible(self.estimator, cancel):
-                maps = StrengthMaps(self.estimate(lq, report("estimate")), self.channels)
+                maps = StrengthMaps(
+                    self.estimate(lq, report("estimate")),
+                    self.channels,
+                    spearman=self.channel_spearman,
+                )
 
         # 4. Colours from the input: a small L1-trained net drifts in colour on photos unlike
         # its training crops; the wavelet fix keeps its detail and the input's low frequencies.

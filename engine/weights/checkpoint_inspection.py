@@ -7,19 +7,24 @@ size, torch files are checked through their zip directory and listed with a memo
 from __future__ import annotations
 
 import json
+import pickle
 import struct
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import CheckpointError, first_line
+from engine.errors import CheckpointError, EngineError, first_line
 
 MODEL_FILE = "dreamclear-model.json"
 """Marks a folder in our model-folder layout (engine.weights.components_io)."""
+UPSCALER_FILE = "upscaler.json"
+"""Marks a store folder holding one user upscaler file (engine.weights.upscaler_io)."""
 CONVERTED_MARKER = "converted_from.json"
 """Written last into a converted transformer folder (engine.weights.official_checkpoint)."""
+DIFFBIR_IN_CHANNELS = 192
 TORCH_SUFFIXES = (".pth", ".ckpt", ".pt", ".bin")
 WEIGHT_SUFFIXES = (".safetensors", *TORCH_SUFFIXES)
 
@@ -37,8 +42,8 @@ def recognise(path: Path) -> Recognised:
     """What a local file or folder is, read from its contents (keys, configs), not its name."""
     if path.is_dir():
         return _recognise_folder(path)
-    keys = checkpoint_keys(path)
-    stripped = {k.removeprefix("module.") for k in keys}
+    shapes = {k.removeprefix("module."): v for k, v in checkpoint_shapes(path).items()}
+    stripped = set(shapes)
     if any(k.startswith("base_model.") for k in stripped) and any(
         k.startswith(("controlnet_lq.", "am_lq.", "cross_de.")) for k in stripped
     ):
@@ -47,12 +52,15 @@ def recognise(path: Path) -> Recognised:
         k.startswith("blocks.0.attn.qkv") for k in stripped
     ):
         return Recognised("pixart-base", "the PixArt-alpha base checkpoint")
+    # DiffBIR's remover unshuffles by 8 before its first conv (3 x 64 = 192 channels in);
+    # a SwinIR super-resolution model (3 channels in) is a user's upscaler instead.
     if "conv_first.1.weight" in stripped or (
-        "conv_first.weight" in stripped and any(".residual_group." in k for k in stripped)
+        tuple(shapes.get("conv_first.weight", ()))[1:2] == (DIFFBIR_IN_CHANNELS,)
+        and any(".residual_group." in k for k in stripped)
     ):
         return Recognised("swinir", "a SwinIR restoration checkpoint")
-    if any(k.startswith("model.diffusion_model.") for k in keys) and any(
-        k.startswith("conditioner.embedders.1.model.") for k in keys
+    if any(k.startswith("model.diffusion_model.") for k in shapes) and any(
+        k.startswith("conditioner.embedders.1.model.") for k in shapes
     ):
         return Recognised("sdxl-base", "an SDXL checkpoint in the original single-file layout")
     raise CheckpointError(
@@ -114,11 +122,17 @@ def converted_marker(folder: Path) -> dict[str, Any] | None:
     return marker if all((folder / shard).is_file() for shard in shards) else None
 
 
-def checkpoint_keys(path: Path) -> set[str]:
-    """Tensor names of a checkpoint file, read without loading the tensors where possible."""
+def checkpoint_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes of a checkpoint file, read without loading the tensors where
+    possible."""
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        return set(_safetensors_header(path)) - {"__metadata__"}
+        header = _safetensors_header(path)
+        return {
+            k: tuple(v.get("shape", ())) if isinstance(v, dict) else ()
+            for k, v in header.items()
+            if k != "__metadata__"
+        }
     if suffix not in TORCH_SUFFIXES:
         raise CheckpointError(
             f"{path}: unknown weights format '{suffix}'.",
@@ -143,7 +157,7 @@ def checkpoint_keys(path: Path) -> set[str]:
     state = unwrap_state_dict(obj)
     if state is None:
         raise CheckpointError(f"{path} holds no state dict of tensors.")
-    return set(state)
+    return {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
 
 
 def unwrap_state_dict(obj: Any) -> dict[str, Any] | None:
@@ -282,3 +296,30 @@ def _check_legacy_pickle(path: Path) -> str | None:
     if unwrap_state_dict(obj) is None:
         return "holds no state dict of tensors"
     return None
+
+
+@contextmanager
+def checkpoint_errors(path: Path, what: str) -> Iterator[None]:
+    """Loader failures on a file or folder as one CheckpointError naming it."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except EngineError:
+        raise
+    except (
+        OSError,
+        ValueError,
+        RuntimeError,
+        KeyError,
+        TypeError,
+        EOFError,
+        pickle.UnpicklingError,
+        SafetensorError,
+    ) as exc:
+        text = str(exc).strip().splitlines()
+        raise CheckpointError(
+            f"Cannot load {what} from {path}: {text[0] if text else type(exc).__name__}",
+            hint="the file is corrupt, truncated or of another architecture: "
+            "download or import it again",
+        ) from None

@@ -15,19 +15,19 @@ model folder: it is picked per job.
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from engine.errors import BadSettingError, CheckpointError, EngineError, OutputError
-from engine.weights.store import MODEL_FILE, ModelStore, unwrap_state_dict
+from engine.errors import BadSettingError, CheckpointError, OutputError
+
+# Where other modules import it from: it moved beside the other file inspection helpers.
+from engine.weights.checkpoint_inspection import checkpoint_errors as checkpoint_errors
+from engine.weights.store import MODEL_FILE, ModelStore
 
 if TYPE_CHECKING:
     from engine.pipelines.components import RestoreComponents
@@ -316,29 +316,15 @@ def _load_text_encoder(
 
 def _load_remover(path: Path, device: torch.device, dtype: torch.dtype) -> nn.Module:
     """A spandrel model from safetensors, or from a .pth/.ckpt with restricted unpickling."""
-    from spandrel import ModelLoader, UnsupportedModelError
+    from engine.weights.spandrel_io import load_spandrel_file
 
     if not path.is_file():
         raise CheckpointError(f"The remover file {path} is missing.", hint="reinstall the model")
-    with checkpoint_errors(path, "the degradation remover"):
-        if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(path)
-        else:
-            state = unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            if state is None:
-                raise CheckpointError(f"{path} holds no state dict of tensors.")
-        # DiffBIR saved its SwinIR from DataParallel: keys may carry 'module.'.
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-        try:
-            descriptor = ModelLoader().load_from_state_dict(state)
-        except UnsupportedModelError:
-            raise CheckpointError(
-                f"{path} is not a restoration model spandrel recognises.",
-                hint="use a SwinIR checkpoint (general_swinir_v1.ckpt) or another "
-                "spandrel-supported model",
-            ) from None
+    descriptor = load_spandrel_file(
+        path,
+        "the degradation remover",
+        hint="use a SwinIR checkpoint (general_swinir_v1.ckpt) or another spandrel-supported model",
+    )
     supported = (
         dtype == torch.float32
         or (dtype == torch.float16 and descriptor.supports_half)
@@ -360,33 +346,6 @@ def _own_memory(model: nn.Module) -> nn.Module:
             if tensor.device.type == "cpu":
                 tensor.data = tensor.data.clone()
     return model
-
-
-@contextmanager
-def checkpoint_errors(path: Path, what: str) -> Iterator[None]:
-    """Loader failures on a file or folder as one CheckpointError naming it."""
-    from safetensors import SafetensorError
-
-    try:
-        yield
-    except EngineError:
-        raise
-    except (
-        OSError,
-        ValueError,
-        RuntimeError,
-        KeyError,
-        TypeError,
-        EOFError,
-        pickle.UnpicklingError,
-        SafetensorError,
-    ) as exc:
-        text = str(exc).strip().splitlines()
-        raise CheckpointError(
-            f"Cannot load {what} from {path}: {text[0] if text else type(exc).__name__}",
-            hint="the file is corrupt, truncated or of another architecture: "
-            "download or import it again",
-        ) from None
 
 
 def _inside(folder: Path, relative: Any) -> Path:

@@ -4,9 +4,11 @@ Layout (docs/model-folder.md):
 
     <root>/<name>/<path in the hub repo>    models of the manifest (files and folders)
     <root>/dreamclear/converted-<dtype>/     the converted transformer (safetensors)
-    <root>/local/<name>/                     imported folders in our model-folder layout
+    <root>/local/<name>/                     imported folders in our model-folder layout, or
+                                             one user upscaler file + upscaler.json
 
-Nothing here loads whole weights: status, verify and import read headers and keys
+Nothing here loads whole weights but a user's upscaler on import (small, and only spandrel
+can tell what it is): status, verify and import read headers and keys
 (`checkpoint_inspection`); downloads go through `hub`. Every failure a user can cause is an
 `EngineError` with a hint naming the command to run.
 """
@@ -25,9 +27,10 @@ from pathlib import Path
 from typing import Literal
 
 from dreamclear_studio_resources import resource_path
-from engine.errors import BadSettingError, ModelNotInstalledError, OutputError
+from engine.errors import BadSettingError, CheckpointError, ModelNotInstalledError, OutputError
 from engine.weights.checkpoint_inspection import (
     MODEL_FILE,
+    UPSCALER_FILE,
     check_file_header,
     converted_marker,
     recognise,
@@ -132,7 +135,7 @@ class ModelStore:
         folder = self.root / LOCAL_FOLDER
         if not folder.is_dir():
             return []
-        return sorted(p.name for p in folder.iterdir() if (p / MODEL_FILE).is_file())
+        return sorted(p.name for p in folder.iterdir() if _local_model(p))
 
     def status(self, name: str) -> ModelStatus:
         entry = self.manifest.models.get(name)
@@ -177,7 +180,7 @@ class ModelStore:
 
     def _local_status(self, name: str) -> ModelStatus:
         folder = self.model_dir(name)
-        if not (folder / MODEL_FILE).is_file():
+        if not _local_model(folder):
             raise BadSettingError(
                 f"Unknown model '{name}': not in the manifest and not a local model in {self.root}.",
                 hint=f"known models: {', '.join([*self.manifest.models, *self.local_names()])}",
@@ -304,8 +307,13 @@ class ModelStore:
                 f"{source} is already inside the model store {root}.",
                 hint=f"see `{self.command('list')}`",
             )
-        found = recognise(source)
         wanted = None if name in (None, "auto") else name
+        try:
+            found = recognise(source)
+        except CheckpointError as unknown:
+            if not source.is_file():
+                raise
+            return self._import_upscaler(wanted, source, root, link, unknown)
         if found.name == "local":
             target_name = _local_name(wanted or source.name)
             if target_name in self.manifest.models:
@@ -356,6 +364,53 @@ class ModelStore:
         config_path = Path(config).expanduser() if config is not None else None
         convert_sdxl_single_file(source, destination, config_path)
         return self.status(SDXL_BASE)
+
+    def _import_upscaler(
+        self, name: str | None, source: Path, root: Path, link: bool, unknown: CheckpointError
+    ) -> ModelStatus:
+        """A file no manifest model matches, imported as a local upscaler when spandrel knows it
+        (copied, or linked, into local/<name>/ beside its upscaler.json)."""
+        from engine.weights.spandrel_io import UnsafePickleError
+        from engine.weights.upscaler_io import inspect_upscaler, write_marker
+
+        try:
+            info = inspect_upscaler(source)
+        except UnsafePickleError:
+            raise
+        except CheckpointError as error:
+            raise CheckpointError(
+                f"{source} is neither a checkpoint DreamClear Studio knows (DreamClear, PixArt, "
+                f"SwinIR) nor an upscaler spandrel recognises ({error.message})",
+                hint=unknown.hint,
+            ) from None
+        target_name = _local_name(name or source.stem)
+        if target_name in self.manifest.models:
+            raise BadSettingError(
+                f"'{target_name}' is reserved for a model of the manifest.",
+                hint="choose another name with --name NAME",
+            )
+        destination = self.root / LOCAL_FOLDER / target_name
+        _check_inside(destination, root)
+        if destination.exists() or destination.is_symlink():
+            raise OutputError(
+                f"{target_name} already has {destination}.",
+                hint=f"remove it first with `{self.command('remove', target_name)}`",
+            )
+        # Built beside its place and renamed in: a half-imported model is never listed.
+        work = destination.with_name(f".{destination.name}.partial")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        _place(source, work / source.name, link)
+        write_marker(work, source.name, info, source)
+        work.rename(destination)
+        logger.info(
+            "imported %s as upscaler %s (%s x%d)",
+            source,
+            target_name,
+            info.architecture,
+            info.scale,
+        )
+        return self.status(target_name)
 
     def _destination_for(self, name: str, source: Path) -> Path:
         entry = self.manifest.get(name)
@@ -533,6 +588,11 @@ def _local_name(name: str) -> str:
             hint="pass --name NAME",
         )
     return name
+
+
+def _local_model(folder: Path) -> bool:
+    """A local folder in our model-folder layout, or holding a user's upscaler."""
+    return (folder / MODEL_FILE).is_file() or (folder / UPSCALER_FILE).is_file()
 
 
 def _folder_lacks(folder: Path, must_contain: tuple[str, ...]) -> list[str]:

@@ -89,3 +89,23 @@ def test_the_oracle_adds_a_reference_column_for_blur_and_scale(tmp_path, capsys)
     assert rows["noise"].endswith("(not read) |") and rows["jpeg"].endswith("(not read) |")
     for channel in ("blur", "scale"):
         assert " / " in rows[channel].split("|")[-2]
+
+
+def test_write_validation_saves_what_the_app_shows_by(tmp_path, capsys):
+    """The measured numbers become the model's estimator/validation.json, read back on load:
+    a retrained starter turns its channels on (or off) by its own numbers."""
+    import json
+
+    starter = make_starter(tmp_path / "starter")
+    photos = [str(PHOTOS / "wood.jpg"), str(PHOTOS / "storm.jpg")]
+    code = main(
+        ["bench", "estimator", "--photos", *photos, "--model", str(starter), "--crop", "64",
+         "--write-validation"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    path = starter / starter_io.ESTIMATOR_FOLDER / starter_io.VALIDATION_FILE
+    record = json.loads(path.read_text())
+    assert set(record["spearman_detail"]) == {"blur", "noise", "jpeg", "scale"}
+    assert record["photos"] == ["wood.jpg", "storm.jpg"] and record["tokens"] == 32
+    loaded = starter_io.load_starter_networks(starter).channel_spearman
+    assert loaded == record["spearman_detail"]

@@ -100,3 +100,17 @@ def test_on_clean_photos_strength_brings_the_result_towards_bicubic():
     full, partial = np.mean(losses[1.0]), np.mean(losses[0.7])
     assert full > -5.0, f"{full:.2f} dB against bicubic on clean photos ({losses[1.0]})"
     assert partial > full + 0.5, (partial, full)
+
+
+def test_the_bundled_estimator_says_how_well_it_reads_each_channel():
+    """estimator/validation.json measures every channel; the map then shows what reads well
+    (noise and JPEG, asserted above) and leaves out what does not (blur, issue 15)."""
+    from engine.models.starter import STARTER_CHANNELS
+    from engine.pipelines.starter import MIN_MAP_SPEARMAN, StrengthMaps
+    from engine.weights.starter_io import load_starter_networks
+
+    measured = load_starter_networks().channel_spearman
+    assert measured is not None and set(measured) == set(STARTER_CHANNELS)
+    maps = StrengthMaps(torch.zeros(4, 1, 1), STARTER_CHANNELS, spearman=measured)
+    assert {"noise", "jpeg"} <= set(maps.shown)
+    assert set(maps.shown) == {c for c in STARTER_CHANNELS if measured[c] >= MIN_MAP_SPEARMAN}

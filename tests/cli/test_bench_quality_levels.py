@@ -1,0 +1,53 @@
+"""`dreamclear bench quality` with several models: one row per degradation level and method."""
+
+from __future__ import annotations
+
+import shutil
+
+import torch
+
+from dreamclear.cli import main
+from dreamclear_studio_resources import resource_path
+from engine.bench.quality_levels import LEVELS
+from engine.degradation.ops import gaussian_blur
+from engine.metrics.fidelity import gradient_energy_ratio
+from engine.models.reference_upscalers import save_upscaler, tiny_upscaler
+
+
+def test_compares_bicubic_and_an_upscaler_file_per_level(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(resource_path("photos") / "wood.jpg", photos / "wood.jpg")
+    model = save_upscaler(tiny_upscaler("compact-x4"), tmp_path / "mine.pth")
+    code = main(
+        ["bench", "quality", "--photos", str(photos), "--crop", "64", "--device", "cpu",
+         "--model", "bicubic", "--model", str(model), "--levels", "clean,moderate"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| clean")]
+    rows += [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| moderate")]
+    assert [(r[0].strip(), r[1].strip()) for r in rows] == [
+        ("clean", "bicubic"),
+        ("clean", "mine.pth"),
+        ("moderate", "bicubic"),
+        ("moderate", "mine.pth"),
+    ]
+    assert rows[0][-1].strip() == "+0.00"
+    assert float(rows[0][2]) > float(rows[2][2])  # bicubic: clean beats moderate damage
+
+
+def test_the_levels_grow_harder():
+    gt = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    gt = gaussian_blur(gt, 1.0)  # photo-like: correlated pixels
+    lq = {name: LEVELS[name](gt, scale=4, seed=0) for name in LEVELS}
+    assert all(tuple(image.shape) == (3, 16, 16) for image in lq.values())
+    clean = lq["clean"]
+    errors = [float((lq[name] - clean).abs().mean()) for name in ("mild", "moderate", "heavy")]
+    assert errors == sorted(errors)
+
+
+def test_gradient_energy_ratio_says_how_much_detail_is_kept():
+    gt = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(1))
+    assert gradient_energy_ratio(gt, gt) == 1.0
+    assert gradient_energy_ratio(gaussian_blur(gt, 1.5), gt) < 0.3
