@@ -262,8 +262,9 @@ class GenirFilter(Request):
     """Run GenIR's "filter" stage in a run folder: one job, announced by `accepted` (its input:
     the run folder), reporting stage "filter" with step = images scored of steps = generated
     images, answered by `result` (output: the run's filter/verdicts.jsonl). A run without a
-    trained quality classifier fails with kind `bad_setting` naming the train command (with
-    `filter.judge` on and no judge model installed: `model_missing`). A killed or interrupted
+    trained quality classifier first trains it (the trainer in a child process, stage "train",
+    as the `train` request runs one); with `filter.judge` on and no judge model installed the
+    job fails with kind `model_missing`. A killed or interrupted
     job resumes where it stopped when sent again.
     Added within version 2 under the capability "genir", like `genir_prompts`."""
 

@@ -11,8 +11,9 @@ journal.
   far of steps = wanted, stopping between chunks; output prompts.jsonl.
 - `genir_pairs` (engine.genir.pairs_stage): stage "pairs", step = pairs done of steps =
   positives, stopping between pairs; output the run's pairs folder.
-- `genir_filter` (engine.genir.filter_stage): stage "filter", step = images scored of steps =
-  generated images, stopping between images; output filter/verdicts.jsonl.
+- `genir_filter` (engine.genir.filter_stage): first, when the run has no quality classifier,
+  its training in a child process (stage "train"); then stage "filter", step = images scored of
+  steps = generated images, stopping between images; output filter/verdicts.jsonl.
 - `genir_finetune` (engine.genir.training_stages): the trainer in a child process, stage
   "finetune", step = optimiser steps of steps, the loss in the label; output RUN/finetune.
 - `genir_export` (engine.genir.export_stage): stage "export", step = images exported of
@@ -106,9 +107,24 @@ class GenirPairsJobs(GenirStageJobs):
 
 
 class GenirFilterJobs(GenirStageJobs):
+    """The filter, after training its quality classifier (trainer task `quality-classifier`,
+    in a child process, reported as stage "train") when the run has none yet: one request
+    takes a run from its generated images to verdicts, as `genir run` does."""
+
     request_type = p.GenirFilter
     stage = "filter"
     work = "engine.genir.filter_stage:run_filter_stage"
+
+    def run(self, spec: Path, context: JobContext) -> p.Result:
+        from engine.genir.run_folder import CONFIG_NAME, load_run
+        from engine.genir.stage_checks import classifier_state
+        from engine.genir.training_stages import CLASSIFIER_TASK
+        from engine.jobs.trainer_child import run_trainer_child, trainer_command
+
+        if classifier_state(spec, load_run(spec)).state != "done":
+            argv = trainer_command(spec / CONFIG_NAME, task=CLASSIFIER_TASK, resume=True)
+            run_trainer_child(argv, context, "train")
+        return super().run(spec, context)
 
 
 class GenirFinetuneJobs(GenirStageJobs):

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 from engine_harness import hello, job_events
 
 from engine.genir.run_folder import init_run
@@ -91,45 +92,39 @@ def test_the_engine_runs_the_pairs_stage(stdio_engine, tmp_path, tiny_sdxl_dir):
     assert error["kind"] == "bad_setting" and "genir_pairs needs a run folder" in error["message"]
 
 
-def test_the_engine_runs_the_filter_stage(stdio_engine, tmp_path):
-    import torch
+@pytest.mark.slow
+def test_the_engine_trains_the_classifier_then_filters(stdio_engine, tmp_path):
     from genir_runs import add_generated, astronaut, make_run, set_fields, sharp_texture
 
-    from engine.genir.quality_classifier import (
-        ClassifierShape,
-        QualityClassifier,
-        save_classifier,
-    )
-
     _, client = stdio_engine
-    run = make_run(tmp_path, pairs=2)
-    set_fields(run, quality_threshold="0.0")
-    add_generated(run, {0: sharp_texture(0, 96), 1: astronaut(256)})
-    client.send({"type": "genir_filter", "id": "f1", "run": str(run)})
-    events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"})
-    error = events[-1]
-    assert error["type"] == "error" and error["kind"] == "bad_setting", error
-    assert "--task quality-classifier" in error["hint"]
-
-    torch.manual_seed(0)
-    save_classifier(
-        run / "classifier",
-        QualityClassifier(8),
-        ClassifierShape(8, 32, 2),
-        validation={},
-        settings={},
+    run = make_run(tmp_path, pairs=3)
+    set_fields(
+        run,
+        quality_threshold="0.0",
+        classifier_crop="32",
+        classifier_width="8",
+        classifier_batch_size="2",
+        classifier_steps="2",
     )
+    add_generated(run, {0: sharp_texture(0, 96), 1: astronaut(256)})
+    # No classifier yet: the job trains it (the trainer in a child process), then filters.
+    client.send({"type": "genir_filter", "id": "f1", "run": str(run)})
+    events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"}, timeout=300)
+    assert events[-1]["type"] == "result", events[-1]
+    assert events[-1]["output"] == str(run / "filter" / "verdicts.jsonl")
+    stages = [e["stage"] for e in events if e["type"] == "stage"]
+    assert stages.index("train") < stages.index("filter"), stages
+    assert (run / "classifier" / "quality_classifier.safetensors").is_file()
+    last = [e for e in events if e["type"] == "progress"][-1]
+    assert (last["stage"], last["step"], last["steps"]) == ("filter", 2, 2)
+    lines = [json.loads(x) for x in (run / "filter" / "verdicts.jsonl").read_text().splitlines()]
+    assert [line["accepted"] for line in lines] == [True, False]  # the astronaut has a face
+
+    # Sent again with the classifier there: no training, the stored scores decide at once.
     client.send({"type": "genir_filter", "id": "f2", "run": str(run)})
     events = client.until(lambda e: e["type"] in {"result", "error", "cancelled"})
     assert events[-1]["type"] == "result", events[-1]
-    assert events[-1]["output"] == str(run / "filter" / "verdicts.jsonl")
-    assert {"type": "stage", "stage": "filter"}.items() <= next(
-        e for e in events if e["type"] == "stage"
-    ).items()
-    last = [e for e in events if e["type"] == "progress"][-1]
-    assert (last["step"], last["steps"]) == (2, 2)
-    lines = [json.loads(x) for x in (run / "filter" / "verdicts.jsonl").read_text().splitlines()]
-    assert [line["accepted"] for line in lines] == [True, False]
+    assert "train" not in [e["stage"] for e in events if e["type"] == "stage"]
 
 
 def test_the_engine_runs_the_generate_stage_interrupted_then_resumed(
