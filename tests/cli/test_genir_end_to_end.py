@@ -29,7 +29,8 @@ IMAGES = 8
 
 def dreamclear(*args: str | Path, timeout: int = 300) -> str:
     """Run `python -m dreamclear.cli ARGS` as a user would; its stdout (stderr on failure)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # One torch thread: on a busy machine two spin-wait (docs/genir.md, "The tiny base").
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "dreamclear.cli", *map(str, args)],
         cwd=ROOT,
