@@ -59,6 +59,11 @@ def register(
         "--limit", type=int, default=None, help="make at most this many pairs now (default: all)"
     )
 
+    # After pairs, so `genir --help` lists the verbs in the pipeline's order (finetune is
+    # stage 2, the only extra verb).
+    for add_verb in extra_verbs:
+        add_verb(verbs)
+
     generate = verbs.add_parser(
         "generate",
         help="generate an image per prompt under the learned prompts (resumable; under "
@@ -79,7 +84,8 @@ def register(
     filters = verbs.add_parser(
         "filter",
         help="score the generated images (quality, faces, judge) and decide which are kept; "
-        "resumable, and only decides again when just thresholds changed",
+        "resumable, and only decides again when just thresholds changed (train the classifier "
+        "first: dreamclear train RUN/genir.toml --task quality-classifier)",
     )
     filters.add_argument("run", type=Path, help="run folder")
 
@@ -93,12 +99,15 @@ def register(
 
     export = verbs.add_parser(
         "export",
-        help="copy the accepted images into RUN/export with a manifest (re-run after overrides)",
+        help="link (or copy) the accepted images into RUN/export with a manifest and a starter "
+        "training config (re-run after overrides)",
     )
     export.add_argument("run", type=Path, help="run folder")
 
     run_all = verbs.add_parser(
-        "run", help="run every stage not done yet, in order (prompts ... export)"
+        "run",
+        help="run every stage not done yet, in order (prompts, pairs, finetune, generate, "
+        "classifier, filter, export)",
     )
     run_all.add_argument("run", type=Path, help="run folder")
 
@@ -112,10 +121,7 @@ def register(
         "tiny-base", help="write a tiny random SDXL (diffusers layout) for trying the pipeline"
     )
     tiny.add_argument("path", type=Path, help="new folder for the model")
-    tiny.add_argument("--seed", type=int, default=0)
-
-    for add_verb in extra_verbs:
-        add_verb(verbs)
+    tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights (default: 0)")
 
     parser.set_defaults(func=run)
 

@@ -239,7 +239,8 @@ class GenIRConfig:
     """Run seed: every item's seed is derived from it and the item's key, so a resumed or
     sharded run makes the same items."""
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
-    """Scene descriptions (stage 3's prompts), from the built-in template generator."""
+    """Scene descriptions (stage 3's prompts), from the built-in template generator or a local
+    instruct LLM."""
     pairs: PairsConfig = field(default_factory=PairsConfig)
     """Stage 1: negatives made from the positives with SDXL img2img (SDEdit)."""
     generation: GenerationConfig = field(default_factory=GenerationConfig)

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -266,6 +267,7 @@ def _export_image(
             f"{source} is missing: the filter accepted an image that is not there",
             hint="run the generate and filter stages again (they redo missing images)",
         )
+    started = time.perf_counter()
     folder = stage_folder(run)
     image = folder / "images" / f"{key:06d}{source.suffix.lower()}"
     _link_or_copy(source, image)
@@ -274,7 +276,10 @@ def _export_image(
         lq = folder / "lq" / f"{key:06d}.png"
         _write_lq(image, lq, scale=config.export.lq_scale, seed=item_seed(config.seed, f"lq:{key}"))
         outputs.append(lq)
-    journal.record(key, outputs, metadata)
+    # A hard link keeps the generated file's modification time, which would make the export's
+    # throughput (genir status) read as generation's: the item's own time says how long it took.
+    seconds = round(time.perf_counter() - started, 6)
+    journal.record(key, outputs, {**metadata, "seconds": seconds})
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

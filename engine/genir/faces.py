@@ -27,7 +27,7 @@ CASCADES = (
     "haarcascade_frontalface_alt2.xml",
     "haarcascade_profileface.xml",
 )
-"""The default set, chosen for recall (docs/genir.md, "The filter", has the measurements)."""
+"""The default set, chosen for recall (docs/genir.md, "Stage 3: filter", has the measurements)."""
 KNOWN_CASCADES = (
     "haarcascade_frontalface_default.xml",
     "haarcascade_frontalface_alt.xml",

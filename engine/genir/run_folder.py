@@ -5,13 +5,15 @@
     RUN/pairs/               stage 1 "pairs" (engine.genir.pairs_stage)
     RUN/finetune/            stage 2 "finetune" (engine.genir.finetune_output; checkpoints of
                              the trainer's genir-prompts task in RUN/finetune/train)
+    RUN/generate/            stage 3 "generate" (engine.genir.generate_stage)
     RUN/classifier/          the quality classifier (trainer task `quality-classifier`)
     RUN/filter/              the filter's scores, verdicts and the user's overrides
                              (engine.genir.filter_stage, engine.genir.verdicts)
-    RUN/generate/            stage 3 "generate" (engine.genir.generate_stage)
+    RUN/export/              the accepted images, manifest and starter training config
+                             (engine.genir.export_stage)
 
-The folder is the truth: `run_status` reads what is there and trusts no other record. Later
-stages (pairs, fine-tuning, generation, filtering, export) add their folders here.
+The folder is the truth: `run_status` reads what is there and trusts no other record (its
+counts go up to generation; engine.genir.status adds every stage's state from its check).
 """
 
 from __future__ import annotations

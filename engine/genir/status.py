@@ -82,4 +82,18 @@ def duration_text(seconds: float) -> str:
 def genir_status(run: Path) -> GenirStatus:
     """The status of the run folder `run` (a clear error when it is not one)."""
     config = load_run(run)
-    return GenirStatus(run_status(run), [entry.check(Path(run), config) for entry in STAGES])
+    folder = run_status(run)
+    stages = [entry.check(Path(run), config) for entry in STAGES]
+    folder.stage = stage_reached(stages, folder.stage)
+    return GenirStatus(folder, stages)
+
+
+def stage_reached(stages: list[StageState], fallback: str) -> str:
+    """The last stage in the table with anything done ("filter", "generate (partial)"), so the
+    summary follows every stage (the folder's own counts stop at generation); `fallback` (the
+    folder's "initialised") when none has."""
+    started = [stage for stage in stages if stage.state != "todo"]
+    if not started:
+        return fallback
+    last = started[-1]
+    return last.name if last.state == "done" else f"{last.name} ({last.state})"

@@ -91,6 +91,20 @@ def test_run_exports_a_run_whose_earlier_stages_are_done_and_then_runs_nothing(t
     assert not (run / "export" / "images" / "000002.png").exists()
 
 
+def test_after_the_export_status_says_so_and_times_the_export_not_the_generation(tmp_path, base):
+    run = fabricate_run(tmp_path / "run", base)
+    for key in range(6):  # generated one every 100 s; the export takes far less an image
+        path = run / "generate" / "images" / f"{key:06d}.png"
+        os.utime(path, (1_000_000 + 100 * key, 1_000_000 + 100 * key))
+    run_remaining(run, load_run(run))
+    status = genir_status(run)
+    assert status.folder.stage == "export" and "stage reached: export" in status.describe()
+    rates = {s.name: s.per_hour for s in status.stages}
+    assert rates["generate"] == pytest.approx(36.0)
+    # Hard links share the generated files' times: the export's rate is its own, not 36.
+    assert rates["export"] is not None and rates["export"] > 3600
+
+
 def test_run_goes_through_the_stages_left_in_order(tmp_path, base, monkeypatch):
     run = fabricate_run(tmp_path / "run", base, upto="pairs")
     calls = []
