@@ -25,6 +25,13 @@ TINY = {
     ("generation", "resolution"): 64,
     ("generation", "steps"): 2,
     ("finetune", "steps"): 2,
+    # The filter trains the quality classifier first (1500 steps by default).
+    ("filter", "classifier_steps"): 2,
+    ("filter", "classifier_crop"): 32,
+    ("filter", "classifier_width"): 8,
+    ("filter", "classifier_batch_size"): 2,
+    ("filter", "quality_threshold"): 0.0,
+    ("filter", "max_faces"): 8,  # a random model's noise may look like faces
 }
 """Small enough for a CPU; a key this engine's config does not have is left out."""
 
