@@ -255,3 +255,20 @@ def count_lines(path: Path) -> int:
 
 def _count(folder: Path, pattern: str) -> int:
     return sum(1 for _ in folder.glob(pattern)) if folder.is_dir() else 0
+
+
+def finetune_samples(run: Path) -> list[tuple[Path, Path]]:
+    """The newest same-seed sample pairs of the fine-tuning (base, learned), one per caption:
+    `base-NNN.png` and `NNN.png` of the last RUN/finetune/train/validation/step_N/ holding any
+    (engine/genir/finetune_samples.py writes them at the end of a run)."""
+    folder = run / "finetune" / "train" / "validation"
+    steps = sorted(folder.glob("step_*"), reverse=True) if folder.is_dir() else []
+    for step in steps:
+        pairs = [
+            (base, step / base.name.removeprefix("base-"))
+            for base in sorted(step.glob("base-*.png"))
+            if (step / base.name.removeprefix("base-")).is_file()
+        ]
+        if pairs:
+            return pairs
+    return []

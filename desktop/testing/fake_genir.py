@@ -215,6 +215,10 @@ async def _finetune(engine: FakeEngine, job: StageJob, progress: Progress) -> Pa
         "lora_rank": 4,
         "settings": {},
     }
+    samples = run / "finetune" / "train" / "validation" / f"step_{steps:06d}"
+    for index in range(2):  # the same-seed pairs the real trainer writes at the end
+        _write(samples / f"base-{index:03d}.png", _png((120, 120, 120), turn=40 * index))
+        _write(samples / f"{index:03d}.png", _png((200, 140, 60), turn=40 * index))
     _write(run / "finetune" / "learned_prompts.json", json.dumps(learned).encode())
     return run / "finetune"
 

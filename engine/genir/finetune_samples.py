@@ -1,5 +1,11 @@
 """Sample images under the learned prompts, from the training-time modules: a look at what
-fine-tuning did, written at the end of a run (the trainer's validation)."""
+fine-tuning did, written at the end of a run (the trainer's validation).
+
+Each caption gives a same-seed pair: `NNN.png` under the learned prompts (positive tokens before
+the caption, negative tokens as the negative prompt) and `base-NNN.png` from the caption alone
+with the base's cross-attention (a LoRA switched off; "full" fine-tuning has no base weights
+at hand, so there only the tokens differ). Side by side they show what the tokens learned: the
+wizard's fine-tune page shows them as a grid."""
 
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ def write_samples(
     folder: Path,
     seed: int = 0,
 ) -> list[Path]:
-    """One image per caption (seeded by `seed` and its index) into `folder` as NNN.png."""
+    """Per caption (seeded by `seed` and its index) NNN.png under the learned prompts and
+    base-NNN.png from the caption alone, into `folder`; returns the paths written."""
     from diffusers import StableDiffusionXLPipeline
 
     pipe = StableDiffusionXLPipeline(
@@ -50,18 +57,42 @@ def write_samples(
     )
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for index, caption in enumerate(captions):
+
+    def sample(prompt: str, negative: str, index: int, path: Path) -> None:
         with torch.no_grad(), autocast:
             image = pipe(
-                dual_prompt(positive_tokens, caption),
-                negative_prompt=" ".join(negative_tokens),
+                prompt,
+                negative_prompt=negative,
                 height=resolution,
                 width=resolution,
                 num_inference_steps=SAMPLE_STEPS,
                 guidance_scale=SAMPLE_CFG,
                 generator=torch.Generator(device).manual_seed(seed + index),
             ).images[0]
-        path = folder / f"{index:03d}.png"
-        atomic_write(path, lambda file, image=image: image.save(file, format="PNG"), overwrite=True)
+        atomic_write(path, lambda file: image.save(file, format="PNG"), overwrite=True)
         written.append(path)
+
+    for index, caption in enumerate(captions):
+        sample(
+            dual_prompt(positive_tokens, caption),
+            " ".join(negative_tokens),
+            index,
+            folder / f"{index:03d}.png",
+        )
+    with _base_cross_attention(parts.unet):
+        for index, caption in enumerate(captions):
+            sample(caption, "", index, folder / f"base-{index:03d}.png")
     return written
+
+
+@contextlib.contextmanager
+def _base_cross_attention(unet):
+    """The UNet with its LoRA switched off, when it has one (peft adapters through diffusers)."""
+    lora = getattr(unet, "_hf_peft_config_loaded", False)
+    if lora:
+        unet.disable_adapters()
+    try:
+        yield
+    finally:
+        if lora:
+            unet.enable_adapters()

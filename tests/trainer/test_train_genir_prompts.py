@@ -46,7 +46,9 @@ def test_train_on_a_genir_run_writes_the_contract_files_and_resumes(
     assert all(".attn2." in key for key in load_file(folder / LORA_FILE))
     assert len(_losses(run)) == 2
     samples = sorted((folder / "train" / "validation" / "step_000002").glob("*.png"))
-    assert [path.name for path in samples] == ["000.png", "001.png"]
+    assert [path.name for path in samples] == ["000.png", "001.png", "base-000.png", "base-001.png"]
+    # Same seed, with and without the learned prompts (and the LoRA): not the same picture.
+    assert samples[0].read_bytes() != samples[2].read_bytes()
     status = run_status(run)
     assert status.stage == "finetune"
     assert status.counts["finetune steps done"] == 2

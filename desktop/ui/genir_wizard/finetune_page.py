@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtCore import QPointF, QSize, Qt
+from PySide6.QtGui import QImageReader, QPainter, QPen, QPixmap, QPolygonF
+from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from desktop.state.genir_estimates import finetune_bytes, human_bytes, human_seconds
+from desktop.state.genir_run import finetune_samples
 from desktop.ui.genir_wizard.page import Page
 from desktop.ui.genir_wizard.settings_form import SettingsForm
 from desktop.ui.genir_wizard.stage_controls import StageControls
@@ -47,6 +48,45 @@ class LossCurve(QWidget):
         painter.drawText(8, 16, f"loss {self.losses[-1]:.4f}")
 
 
+class SampleGrid(QWidget):
+    """The fine-tuning's same-seed samples: per caption the base model's image beside the one
+    under the learned prompts (what the tokens changed)."""
+
+    SIDE = 160
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.shown: list[tuple[Path, Path]] = []
+
+    def show_samples(self, pairs: list[tuple[Path, Path]]) -> None:
+        if pairs == self.shown:
+            return
+        self.shown = list(pairs)
+        while self.grid.count():
+            self.grid.takeAt(0).widget().deleteLater()
+        if not pairs:
+            return
+        for column, title in enumerate(("Base model (caption only)", "Learned prompts")):
+            self.grid.addWidget(QLabel(title), 0, column)
+        for row, images in enumerate(pairs, start=1):
+            for column, path in enumerate(images):
+                label = QLabel()
+                label.setPixmap(self._thumbnail(path))
+                label.setToolTip(str(path))
+                self.grid.addWidget(label, row, column)
+
+    def _thumbnail(self, path: Path) -> QPixmap:
+        reader = QImageReader(str(path))
+        size = reader.size()
+        if size.isValid():
+            reader.setScaledSize(
+                size.scaled(QSize(self.SIDE, self.SIDE), Qt.AspectRatioMode.KeepAspectRatio)
+            )
+        return QPixmap.fromImage(reader.read())
+
+
 class FinetunePage(Page):
     title = "3. Fine-tune"
     explanation = (
@@ -62,7 +102,7 @@ class FinetunePage(Page):
             "Cross-attention", "finetune", "cross_attention", ["lora", "full", "none"]
         )
         self.rank = self.form.spin("LoRA rank", "finetune", "lora_rank", 1, 256)
-        self.vectors = self.form.spin("Vectors per token", "finetune", "vectors", 1, 16)
+        self.vectors = self.form.spin("Vectors per token", "finetune", "vectors_per_token", 1, 16)
         self.layout_.addWidget(self.form)
         for box in (self.steps, self.rank, self.vectors):
             box.valueChanged.connect(self.update_estimate)
@@ -75,6 +115,8 @@ class FinetunePage(Page):
         self.layout_.addWidget(self.controls)
         self.curve = LossCurve()
         self.layout_.addWidget(self.curve, 1)
+        self.samples = SampleGrid()
+        self.layout_.addWidget(self.samples)
         wizard.stageChanged.connect(self._stage_changed)
 
     def load(self) -> None:
@@ -90,10 +132,17 @@ class FinetunePage(Page):
     def refresh(self) -> None:
         self.update_estimate()
         self.curve.set_losses(self.wizard.stage_run("finetune").losses)
+        self._show_samples()
 
     def _stage_changed(self, stage: str) -> None:
         if stage == "finetune":
             self.curve.set_losses(self.wizard.stage_run("finetune").losses)
+            if self.wizard.stage_run("finetune").status == "done":
+                self._show_samples()
+
+    def _show_samples(self) -> None:
+        run = self.wizard.run
+        self.samples.show_samples(finetune_samples(run) if run is not None else [])
 
     def update_estimate(self) -> None:
         base = Path(str(self.wizard.setting("", "base_model") or ""))

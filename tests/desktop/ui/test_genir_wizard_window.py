@@ -64,6 +64,12 @@ def test_the_whole_wizard_from_photos_to_training(qtbot, open_wizard, genir_run)
     assert "Disk: about" in finetune.estimate.text()
     press_and_wait(qtbot, window, "finetune", "finetune")
     assert len(finetune.curve.losses) == 4
+    # The same-seed grid: per caption the base's sample beside the learned prompts' one.
+    assert [(a.name, b.name) for a, b in finetune.samples.shown] == [
+        ("base-000.png", "000.png"),
+        ("base-001.png", "001.png"),
+    ]
+    assert finetune.samples.grid.count() == 2 + 4  # two titles, two pairs
     assert "Time: about" in finetune.estimate.text() or finetune.update_estimate() is None
 
     prompts = window.pages["prompts"]
