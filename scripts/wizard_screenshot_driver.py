@@ -24,16 +24,6 @@ from PIL import Image
 
 log = logging.getLogger("screenshots")
 ROOT = Path(__file__).resolve().parents[1]
-FINETUNE_SECTION = """
-# The fine-tuning's settings (written by the engine's `genir init` once it has the stage).
-[finetune]
-steps = 20
-cross_attention = "lora"
-lora_rank = 4
-vectors = 2
-"""
-
-
 def make_inputs(work: Path) -> tuple[Path, Path]:
     photos, base = work / "photos", work / "base"
     photos.mkdir()
@@ -87,10 +77,15 @@ async def drive(args: argparse.Namespace, work: Path) -> int:
     await sources.create()
     run = wizard.run
     assert run is not None, sources.error.text()
-    with open(run / "genir.toml", "a", encoding="utf-8") as config:
-        config.write(FINETUNE_SECTION)
     wizard.save_settings(
-        {("pairs", "min_side"): 96, ("prompts", "count"): 24, ("generation", "resolution"): 1024}
+        {
+            ("pairs", "min_side"): 96,
+            ("prompts", "count"): 24,
+            ("generation", "resolution"): 1024,
+            ("finetune", "steps"): 20,
+            ("finetune", "lora_rank"): 4,
+            ("finetune", "vectors_per_token"): 2,
+        }
     )
     window.open_run(run)
     await until(lambda: sources.grid.rowCount() > 0, 20)
