@@ -3,7 +3,7 @@ rejected one with the privacy filter's reasons (from prompts/rejected.jsonl)."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QVBoxLayout, QWidget
 
 from desktop.state.genir_run import read_jsonl
 from desktop.ui.genir_wizard.page import Page
@@ -17,7 +17,8 @@ class PromptsPage(Page):
     title = "4. Prompts"
     explanation = (
         "Scene descriptions for the images to generate, drawn from a built-in vocabulary of "
-        "scenes, light, weather and lenses. A privacy filter rejects personal data."
+        "scenes, light, weather and lenses, or written by a local language model. A privacy "
+        "filter rejects personal data."
     )
 
     def __init__(self, wizard, parent: QWidget | None = None) -> None:
@@ -25,10 +26,12 @@ class PromptsPage(Page):
         self.form = SettingsForm(wizard)
         self.count = self.form.spin("How many", "prompts", "count", 1, 10_000_000)
         self.form.flag("Distant people allowed", "prompts", "people")
-        source = QComboBox()
-        source.addItems(["Built-in templates", "A local language model (none is installed)"])
-        source.model().item(1).setEnabled(False)  # type: ignore[attr-defined]
-        self.form.form.addRow("Written by", source)
+        # "template": the built-in vocabulary; "llm": a local instruct model (a folder, or a
+        # store name such as genir-llm) asked with the paper's privacy instruction.
+        self.source = self.form.choice("Written by", "prompts", "source", ["template", "llm"])
+        self.llm_model = self.form.text("Language model (llm)", "prompts", "llm_model")
+        self.llm_model.setPlaceholderText("a model folder, or a store name such as genir-llm")
+        self.source.currentTextChanged.connect(self._source_changed)
         self.layout_.addWidget(self.form)
         self.controls = StageControls(wizard, "prompts", "Write the prompts", self.form.save)
         self.layout_.addWidget(self.controls)
@@ -47,7 +50,13 @@ class PromptsPage(Page):
 
     def load(self) -> None:
         self.form.load()
+        self._source_changed()
         self.refresh()
+
+    def _source_changed(self) -> None:
+        """The model field matters for the language model only."""
+        llm = self.source.currentText() == "llm"
+        self.llm_model.setEnabled(llm and self.wizard.has_setting("prompts", "llm_model"))
 
     def refresh(self) -> None:
         run, state = self.wizard.run, self.wizard.state

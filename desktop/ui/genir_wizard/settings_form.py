@@ -81,6 +81,11 @@ class SettingsForm(QWidget):
         self._add(label, Field(section, key, edit, get, lambda v: edit.setText(", ".join(v))))
         return edit
 
+    def text(self, label: str, section: str, key: str) -> QLineEdit:
+        edit = QLineEdit()
+        self._add(label, Field(section, key, edit, edit.text, lambda v: edit.setText(str(v))))
+        return edit
+
     def flag(self, label: str, section: str, key: str) -> QCheckBox:
         box = QCheckBox()
         self._add(label, Field(section, key, box, box.isChecked, box.setChecked))

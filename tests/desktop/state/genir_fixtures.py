@@ -28,6 +28,8 @@ seed = 0
 # Scene descriptions to generate.
 count = {prompts}
 people = false
+source = "template"
+llm_model = ""
 
 [pairs]
 sdedit_strength = 0.6
@@ -42,7 +44,7 @@ captions = ""
 steps = 4
 cross_attention = "lora"
 lora_rank = 4
-vectors = 2
+vectors_per_token = 2
 
 [generation]
 resolution = 64

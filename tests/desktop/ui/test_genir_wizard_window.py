@@ -215,3 +215,17 @@ def test_fine_tune_estimate_follows_the_settings(qtbot, open_wizard, genir_run):
     assert "GB" in page.estimate.text()  # SDXL's cross-attention in float32
     page.mode.setCurrentText("lora")
     assert page.rank.isEnabled() and page.estimate.text() == lora
+
+
+def test_prompts_may_come_from_a_local_language_model(qtbot, open_wizard, genir_run):
+    window = open_wizard()
+    window.open_run(genir_run)
+    window.go("prompts")
+    page = window.pages["prompts"]
+    assert page.source.currentText() == "template" and not page.llm_model.isEnabled()
+    page.source.setCurrentText("llm")
+    assert page.llm_model.isEnabled()
+    page.llm_model.setText("genir-llm")
+    assert page.form.save()
+    text = (genir_run / "genir.toml").read_text()
+    assert 'source = "llm"' in text and 'llm_model = "genir-llm"' in text
