@@ -24,6 +24,8 @@ from PIL import Image
 
 log = logging.getLogger("screenshots")
 ROOT = Path(__file__).resolve().parents[1]
+
+
 def make_inputs(work: Path) -> tuple[Path, Path]:
     photos, base = work / "photos", work / "base"
     photos.mkdir()
