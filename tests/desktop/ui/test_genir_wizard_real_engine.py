@@ -25,6 +25,8 @@ TINY = {
     ("generation", "resolution"): 64,
     ("generation", "steps"): 2,
     ("finetune", "steps"): 2,
+    ("finetune", "resolution"): 64,  # 1024 by default: training and samples at SDXL's size
+    ("finetune", "sample_images"): 1,
     # The filter trains the quality classifier first (1500 steps by default).
     ("filter", "classifier_steps"): 2,
     ("filter", "classifier_crop"): 32,
