@@ -21,8 +21,8 @@ prompts later keeps its chunks and draws more; the seed and `people` are, so a r
 others is refused, naming the setting.
 
 The user's overrides (RUN/prompts/overrides.json, engine.genir.prompt_overrides) win when the
-final files are written: a rejected candidate the user keeps is accepted (its reasons stay in
-its line, beside "override"), an accepted one the user drops goes to rejected.jsonl with the
+final files are written: a rejected candidate the user keeps is accepted, and always among
+the `count` (its reasons stay in its line, beside "override"), an accepted one the user drops goes to rejected.jsonl with the
 reason {"kind": "override", "text": note}. Chunks are counted with the overrides applied, so
 drops that leave too few prompts draw further chunks. The chunks themselves never change: a
 re-run after an override only writes the final files again (final.json records the
@@ -266,16 +266,21 @@ def _decided(
 def _gather(
     run: Path, chunks: int, wanted: int, overrides: dict[int, PromptOverride]
 ) -> tuple[list[dict], list[dict]]:
-    """The first `wanted` accepted prompts of chunks 0..chunks-1 (overrides applied), keyed,
-    and their rejects."""
+    """`wanted` accepted prompts of chunks 0..chunks-1 (overrides applied), keyed in candidate
+    order, and the rejects. The prompts the user kept always count (a kept one late in the
+    last chunk would otherwise fall beyond the count and be in neither file); the first
+    accepted others fill the rest."""
+    decided = [line for chunk in range(chunks) for line in _decided(run, chunk, overrides)]
+    forced = sum(1 for kept, line in decided if kept and "override" in line)
+    others = max(wanted - forced, 0)
     kept: list[dict] = []
     rejected: list[dict] = []
-    for chunk in range(chunks):
-        for accepted, line in _decided(run, chunk, overrides):
-            if not accepted:
-                rejected.append(line)
-            elif len(kept) < wanted:
-                kept.append({"key": len(kept), **line})
+    for accepted, line in decided:
+        if not accepted:
+            rejected.append(line)
+        elif len(kept) < wanted and ("override" in line or others > 0):
+            others -= "override" not in line
+            kept.append({"key": len(kept), **line})
     return kept, rejected
 
 

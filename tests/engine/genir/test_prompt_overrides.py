@@ -59,6 +59,17 @@ def test_a_kept_rejected_prompt_is_accepted_with_its_reasons(run, planted):
     assert 999 not in {line["index"] for line in kept}  # the count holds: the last one left
 
 
+def test_a_kept_prompt_beyond_the_count_still_counts(run, planted):
+    config = _config(run, 10)  # indices 0..10 give 10 accepted (3 and 10 rejected)
+    run_prompts_stage(run, config)
+    set_prompt_override(run, 500, True, "")  # accepted by the filter, beyond the count
+    set_prompt_override(run, 997, True, "")  # rejected by the filter (997 % 7 == 3)
+    run_prompts_stage(run, config)
+    indices = [line["index"] for line in read_jsonl(run / "prompts" / "prompts.jsonl")]
+    assert indices == [0, 1, 2, 4, 5, 6, 7, 8, 500, 997]
+    assert 997 not in _by_index(run / "prompts" / "rejected.jsonl")
+
+
 def test_a_dropped_prompt_is_rejected_and_more_are_drawn(run, planted):
     config = _config(run)
     run_prompts_stage(run, config)
