@@ -22,8 +22,8 @@ others is refused, naming the setting.
 
 The user's overrides (RUN/prompts/overrides.json, engine.genir.prompt_overrides) win when the
 final files are written: a rejected candidate the user keeps is accepted, and always among
-the `count` (its reasons stay in its line, beside "override"), an accepted one the user drops goes to rejected.jsonl with the
-reason {"kind": "override", "text": note}. Chunks are counted with the overrides applied, so
+the `count` (its reasons stay in its line, beside "override"); an accepted one the user drops
+goes to rejected.jsonl with the reason {"kind": "override", "text": note}. Chunks are counted with the overrides applied, so
 drops that leave too few prompts draw further chunks. The chunks themselves never change: a
 re-run after an override only writes the final files again (final.json records the
 overrides file's sha256, so the stage shows as not done until then).
