@@ -7,7 +7,9 @@ is the engine's contract (BRIEF "Shared contracts"):
     RUN/genir.toml                     the config
     RUN/pairs/caption/*.txt            one per finished pair (stage "pairs")
     RUN/finetune/learned_prompts.json  the fine-tuning's result
-    RUN/prompts/prompts.jsonl          accepted prompts, rejected.jsonl beside it
+    RUN/prompts/prompts.jsonl          accepted prompts, rejected.jsonl beside it;
+                                       overrides.json the user's, final.json the sha256 of
+                                       the overrides the two were written with
     RUN/generate/images/{key:06d}.png  generated images
     RUN/filter/verdicts.jsonl          one verdict per image; overrides.json the user's
     RUN/export/dataset.json            the exported dataset's summary (manifest.jsonl and
@@ -19,6 +21,7 @@ which `scan_sources` reads from the files' headers; call that off the GUI thread
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -107,6 +110,8 @@ class RunState:
     finetuned: bool = False
     prompts: int = 0
     rejected_prompts: int = 0
+    prompts_stale: bool = False
+    """The user overrode a privacy verdict since prompts.jsonl was written."""
     generated: int = 0
     verdicts: int = 0
     accepted: int = 0
@@ -162,6 +167,7 @@ def read_run(run: Path, usable_sources: int | None = None) -> RunState:
     prompts_file = run / "prompts" / "prompts.jsonl"
     state.prompts = count_lines(prompts_file)
     state.rejected_prompts = count_lines(run / "prompts" / "rejected.jsonl")
+    state.prompts_stale = prompts_file.is_file() and prompt_overrides_stale(run)
     state.generated = _count(run / "generate" / "images", "*.png")
     verdicts = read_verdicts(run)
     overrides = read_overrides(run)
@@ -175,7 +181,9 @@ def read_run(run: Path, usable_sources: int | None = None) -> RunState:
     state.complete = {
         "pairs": pairs_done,
         "finetune": state.finetuned,
-        "prompts": prompts_file.is_file() and state.prompts >= state.prompts_wanted,
+        "prompts": prompts_file.is_file()
+        and state.prompts >= state.prompts_wanted
+        and not state.prompts_stale,
         "generate": state.prompts > 0 and state.generated >= state.prompts,
         "filter": state.verdicts > 0 and state.verdicts >= state.generated,
         "export": state.exported,
@@ -228,6 +236,29 @@ def read_overrides(run: Path) -> dict[str, dict[str, Any]]:
     except (OSError, json.JSONDecodeError):
         return {}
     return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+
+def read_prompt_overrides(run: Path) -> dict[str, dict[str, Any]]:
+    """The user's decisions on the privacy filter's verdicts, {"<candidate index>":
+    {"accepted": bool, "note": str}} (RUN/prompts/overrides.json); {} if none."""
+    try:
+        data = json.loads((Path(run) / "prompts" / "overrides.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+
+def prompt_overrides_stale(run: Path) -> bool:
+    """Whether prompts/overrides.json differs from the one the prompts stage last applied
+    (its sha256 in prompts/final.json, as the engine's stage check reads it)."""
+    path = Path(run) / "prompts" / "overrides.json"
+    now = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    try:
+        final = json.loads((Path(run) / "prompts" / "final.json").read_text(encoding="utf-8"))
+        applied = final.get("overrides_sha256") if isinstance(final, dict) else None
+    except (OSError, json.JSONDecodeError):
+        applied = None
+    return now != applied
 
 
 def decided(

@@ -144,6 +144,7 @@ class GenirWizard(QObject):
     imagesAppeared = Signal(list)
     """New generated images (paths), in key order, as the generate stage writes them."""
     overridesChanged = Signal()
+    promptOverridesChanged = Signal()
 
     def __init__(
         self, client: EngineClient, init_run: InitRun = init_with_cli, parent: QObject | None = None
@@ -407,4 +408,26 @@ class GenirWizard(QObject):
         data = json.dumps(overrides, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
         write_atomically(folder / "overrides.json", data.encode())
         self.overridesChanged.emit()
+        self.refresh()
+
+    # --- prompts ----------------------------------------------------------------------------
+
+    def prompt_overrides(self) -> dict[str, dict[str, Any]]:
+        return genir_run.read_prompt_overrides(self.run) if self.run else {}
+
+    def set_prompt_override(self, index: int | str, accepted: bool | None, note: str = "") -> None:
+        """Record the user's decision on one prompt candidate, by its `index` (None: take it
+        back, the privacy filter's verdict stands), in prompts/overrides.json, written
+        atomically; the prompts stage applies it when it runs again and never writes it."""
+        assert self.run is not None
+        overrides = self.prompt_overrides()
+        if accepted is None:
+            overrides.pop(str(index), None)
+        else:
+            overrides[str(index)] = {"accepted": accepted, "note": note}
+        folder = self.run / "prompts"
+        folder.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(overrides, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        write_atomically(folder / "overrides.json", data.encode())
+        self.promptOverridesChanged.emit()
         self.refresh()

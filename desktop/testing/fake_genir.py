@@ -19,6 +19,7 @@ Failure behaviours (the fake engine's first argument):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -224,32 +225,60 @@ async def _finetune(engine: FakeEngine, job: StageJob, progress: Progress) -> Pa
 
 
 async def _prompts(engine: FakeEngine, job: StageJob, progress: Progress) -> Path:
+    """Candidates 0..count-1 accepted, count and count+1 rejected (a name); the user's
+    prompts/overrides.json applied as the engine does (a kept reject is accepted with its
+    reasons, a dropped prompt rejected with the reason "override", further candidates drawn
+    to keep the count), and final.json records the overrides' sha256."""
     run = Path(job.input)
     count = int(_config(run).get("prompts", {}).get("count", 10))
-    places = ("a quiet harbour", "a pine forest", "a desert road", "an old stone bridge")
-    light = ("at dusk", "in morning fog", "under a clear noon sky", "after rain")
-    accepted = [
-        {
-            "key": key,
-            "index": key,
-            "prompt": f"{places[key % 4]} {light[key // 4 % 4]}, 35 mm lens, scene {key}",
-        }
-        for key in range(count)
-    ]
-    rejected = [
-        {
-            "index": count + n,
-            "prompt": f"a portrait of John Smith {n}",
-            "reasons": [{"kind": "name", "text": "names a person: John Smith"}],
-        }
-        for n in range(2)
-    ]
+    overrides_path = run / "prompts" / "overrides.json"
+    overrides = json.loads(overrides_path.read_text()) if overrides_path.is_file() else {}
+    # Every candidate from count + 2 on is accepted: one more per drop keeps the count.
+    drops = sum(1 for o in overrides.values() if not o.get("accepted"))
+    last = max([count + 2, *(int(index) + 1 for index in overrides)]) + drops
+    decided = []
+    for index in range(last):
+        line, kept = _fake_candidate(index, count)
+        override = overrides.get(str(index))
+        if override is not None:
+            line["override"] = override
+            kept = override["accepted"]
+            if not kept:
+                reason = {"kind": "override", "text": override.get("note") or "dropped"}
+                line["reasons"] = [*line.get("reasons", []), reason]
+        decided.append((kept, line))
+    # As the engine: the prompts the user kept always count, the first others fill the rest.
+    others = count - sum(1 for kept, line in decided if kept and "override" in line)
+    accepted: list[dict[str, Any]] = []
+    rejected = [line for kept, line in decided if not kept]
+    for kept, line in decided:
+        if kept and len(accepted) < count and ("override" in line or others > 0):
+            others -= "override" not in line
+            accepted.append({"key": len(accepted), **line})
     chunk = max(1, count // 4)
     for done in range(chunk, count + chunk, chunk):
         await progress.step(min(done, count), count)
     _write(run / "prompts" / "rejected.jsonl", _jsonl(rejected))
     _write(run / "prompts" / "prompts.jsonl", _jsonl(accepted))
+    present = overrides_path.is_file()
+    sha256 = hashlib.sha256(overrides_path.read_bytes()).hexdigest() if present else None
+    _write(run / "prompts" / "final.json", json.dumps({"overrides_sha256": sha256}).encode())
     return run / "prompts" / "prompts.jsonl"
+
+
+def _fake_candidate(index: int, count: int) -> tuple[dict[str, Any], bool]:
+    """Candidate `index` and whether the fake privacy filter accepts it."""
+    if index in (count, count + 1):
+        n = index - count
+        return {
+            "index": index,
+            "prompt": f"a portrait of John Smith {n}",
+            "reasons": [{"kind": "name", "text": "names a person: John Smith"}],
+        }, False
+    places = ("a quiet harbour", "a pine forest", "a desert road", "an old stone bridge")
+    light = ("at dusk", "in morning fog", "under a clear noon sky", "after rain")
+    prompt = f"{places[index % 4]} {light[index // 4 % 4]}, 35 mm lens, scene {index}"
+    return {"index": index, "prompt": prompt}, True
 
 
 async def _generate(engine: FakeEngine, job: StageJob, progress: Progress) -> Path:

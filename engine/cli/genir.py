@@ -97,6 +97,18 @@ def register(
     override.add_argument("decision", choices=("accept", "reject"))
     override.add_argument("--note", default="", help="why (kept with the decision)")
 
+    override_prompt = verbs.add_parser(
+        "override-prompt",
+        help="keep or drop one prompt whatever the privacy filter says (then run `genir "
+        "prompts` again: it rewrites prompts.jsonl without screening again)",
+    )
+    override_prompt.add_argument("run", type=Path, help="run folder")
+    override_prompt.add_argument(
+        "index", type=int, help="the prompt's candidate index (`index` in prompts/*.jsonl)"
+    )
+    override_prompt.add_argument("decision", choices=("keep", "drop"))
+    override_prompt.add_argument("--note", default="", help="why (kept with the decision)")
+
     export = verbs.add_parser(
         "export",
         help="link (or copy) the accepted images into RUN/export with a manifest and a starter "
@@ -286,6 +298,18 @@ def _override(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _override_prompt(args: argparse.Namespace, out: TextIO) -> int:
+    from engine.genir.prompt_overrides import set_prompt_override
+
+    set_prompt_override(args.run, args.index, args.decision == "keep", args.note)
+    word = "kept" if args.decision == "keep" else "dropped"
+    out.write(
+        f"prompt {args.index} is {word} whatever the privacy filter says; write the prompts "
+        f"again to apply it: dreamclear genir prompts {args.run}\n"
+    )
+    return 0
+
+
 def _export(args: argparse.Namespace, out: TextIO) -> int:
     from engine.genir.export_stage import run_export_stage
     from engine.genir.run_folder import load_run
@@ -347,6 +371,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "generate": _generate,
     "init": _init,
     "override": _override,
+    "override-prompt": _override_prompt,
     "pairs": _pairs,
     "prompts": _prompts,
     "run": _run_all,

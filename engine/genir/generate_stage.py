@@ -290,8 +290,10 @@ def _check_prompts(items, prompts: dict[int, str]) -> None:
             raise BadSettingError(
                 f"image {item.key:06d}.png was generated for the prompt "
                 f"{item.metadata.get('prompt')!r}, but prompts.jsonl now gives {now!r}",
-                hint="restore the prompts it was made with, or move the run's generate/ "
-                "folder away to generate again",
+                hint="the prompts were edited after generation began (an override of the "
+                "privacy filter, prompts/overrides.json, re-run since?): restore the prompts "
+                "it was made with (take the override back and write the prompts again), or "
+                "move the run's generate/ folder away to generate again",
             )
 
 

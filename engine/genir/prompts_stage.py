@@ -19,6 +19,14 @@ written whole (atomically): `prompts.jsonl`, exactly `count` accepted prompts wi
 The count is not a journal setting: the generator is prefix-stable, so a run asked for more
 prompts later keeps its chunks and draws more; the seed and `people` are, so a resume under
 others is refused, naming the setting.
+
+The user's overrides (RUN/prompts/overrides.json, engine.genir.prompt_overrides) win when the
+final files are written: a rejected candidate the user keeps is accepted, and always among
+the `count` (its reasons stay in its line, beside "override"); an accepted one the user drops
+goes to rejected.jsonl with the reason {"kind": "override", "text": note}. Chunks are counted with the overrides applied, so
+drops that leave too few prompts draw further chunks. The chunks themselves never change: a
+re-run after an override only writes the final files again (final.json records the
+overrides file's sha256, so the stage shows as not done until then).
 """
 
 from __future__ import annotations
@@ -33,6 +41,12 @@ from typing import Any
 from engine.errors import BadInputError
 from engine.genir.config import GenIRConfig
 from engine.genir.privacy import Finding, screen
+from engine.genir.prompt_overrides import (
+    PromptOverride,
+    overrides_sha256,
+    read_prompt_overrides,
+    record_written,
+)
 from engine.genir.prompts import iter_scene_prompts
 from engine.imaging.atomic import atomic_write
 from engine.jobs.journal import Journal, JournalHeader
@@ -91,17 +105,20 @@ def run_prompts_stage(
     header = JournalHeader(KIND, _settings(config))
     draw = _candidates(config)
     screens = _screens(config)
+    overrides = read_prompt_overrides(run)
+    sha256 = overrides_sha256(run)
     accepted = screened = empty = 0
     with Journal.open(folder / JOURNAL, header) as journal:
         for chunk in itertools.count():
             if accepted >= wanted:
                 break
             if chunk in journal:
-                accepted += journal.items[chunk].metadata["accepted"]
+                made = journal.items[chunk].metadata["accepted"]
+                accepted += _with_overrides(run, chunk, made, overrides)
                 continue
             check_cancelled()
             made = _screen_chunk(journal, run, chunk, draw(chunk), screens)
-            accepted += made
+            accepted += _with_overrides(run, chunk, made, overrides)
             screened += 1
             empty = 0 if made else empty + 1
             if empty >= MAX_EMPTY_CHUNKS:
@@ -114,9 +131,10 @@ def run_prompts_stage(
                 )
             report(min(accepted, wanted), wanted)
         used = chunk
-    kept, rejected = _gather(run, used, wanted)
+    kept, rejected = _gather(run, used, wanted, overrides)
     _write_lines(folder / ACCEPTED, kept)
     _write_lines(folder / REJECTED, rejected)
+    record_written(run, sha256)
     return PromptsOutcome(len(kept), len(rejected), screened, folder / ACCEPTED)
 
 
@@ -214,16 +232,55 @@ def _screen_chunk(
     return len(accepted)
 
 
-def _gather(run: Path, chunks: int, wanted: int) -> tuple[list[dict], list[dict]]:
-    """The first `wanted` accepted prompts of chunks 0..chunks-1, keyed, and their rejects."""
+def _with_overrides(run: Path, chunk: int, made: int, overrides: dict[int, PromptOverride]) -> int:
+    """Chunk `chunk`'s accepted prompts (`made` by the screens) with the overrides applied.
+    A chunk's candidates have indices chunk * CHUNK_SIZE onwards (fewer for the LLM source)."""
+    first = chunk * CHUNK_SIZE
+    if not any(first <= index < first + CHUNK_SIZE for index in overrides):
+        return made
+    return sum(1 for line in _decided(run, chunk, overrides) if line[0])
+
+
+def _decided(
+    run: Path, chunk: int, overrides: dict[int, PromptOverride]
+) -> list[tuple[bool, dict[str, Any]]]:
+    """Chunk `chunk`'s candidates in index order, each (kept, its line), overrides applied:
+    the line records the override; a dropped one gets the reason "override"."""
+    accepted_path, rejected_path = chunk_files(run, chunk)
+    lines = [(True, line) for line in read_jsonl(accepted_path)]
+    lines += [(False, line) for line in read_jsonl(rejected_path)]
+    decided = []
+    for screened, line in sorted(lines, key=lambda pair: pair[1]["index"]):
+        override = overrides.get(line["index"])
+        if override is None:
+            decided.append((screened, line))
+            continue
+        line = {**line, "override": {"accepted": override.accepted, "note": override.note}}
+        if not override.accepted:
+            reason = {"kind": "override", "text": override.note or "dropped by the user"}
+            line["reasons"] = [*line.get("reasons", []), reason]
+        decided.append((override.accepted, line))
+    return decided
+
+
+def _gather(
+    run: Path, chunks: int, wanted: int, overrides: dict[int, PromptOverride]
+) -> tuple[list[dict], list[dict]]:
+    """`wanted` accepted prompts of chunks 0..chunks-1 (overrides applied), keyed in candidate
+    order, and the rejects. The prompts the user kept always count (a kept one late in the
+    last chunk would otherwise fall beyond the count and be in neither file); the first
+    accepted others fill the rest."""
+    decided = [line for chunk in range(chunks) for line in _decided(run, chunk, overrides)]
+    forced = sum(1 for kept, line in decided if kept and "override" in line)
+    others = max(wanted - forced, 0)
     kept: list[dict] = []
     rejected: list[dict] = []
-    for chunk in range(chunks):
-        accepted_path, rejected_path = chunk_files(run, chunk)
-        for line in read_jsonl(accepted_path):
-            if len(kept) < wanted:
-                kept.append({"key": len(kept), **line})
-        rejected += read_jsonl(rejected_path)
+    for accepted, line in decided:
+        if not accepted:
+            rejected.append(line)
+        elif len(kept) < wanted and ("override" in line or others > 0):
+            others -= "override" not in line
+            kept.append({"key": len(kept), **line})
     return kept, rejected
 
 

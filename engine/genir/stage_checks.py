@@ -20,6 +20,7 @@ from typing import Any, Literal
 from engine.genir import export_stage, pairs_stage, prompts_stage
 from engine.genir.config import GenIRConfig
 from engine.genir.journal_files import JournalRecord, read_journal, read_journals
+from engine.genir.prompt_overrides import overrides_sha256, written_with
 
 State = Literal["todo", "partial", "done", "stale"]
 RATE_WINDOW = 50
@@ -118,6 +119,8 @@ def prompts_state(run: Path, config: GenIRConfig) -> StageState:
     _progress(state, accepted, config.prompts.count, started=bool(final or chunks))
     if final < config.prompts.count and state.state == "done":
         state.state = "partial"  # enough chunks, prompts.jsonl not written yet
+    if state.state == "done" and overrides_sha256(run) != written_with(run):
+        state.state = "partial"  # the user overrode a verdict since: write the files again
     if chunks:
         _timing(state, chunks, per_item=max(accepted / len(chunks), 1.0))
     return state

@@ -78,6 +78,23 @@ def test_prompts_stage_from_the_command_line(tmp_path, tiny_sdxl_dir, capsys):
     out = capsys.readouterr().out
     assert "stage reached: prompts" in out and "prompts accepted: 1000" in out
 
+    # The user drops a prompt the filter kept: the stage shows as not done, and its re-run
+    # moves it to rejected.jsonl and draws one more chunk to keep the count.
+    args = ["genir", "override-prompt", str(run), "0", "drop", "--note", "my street"]
+    assert main(args) == 0
+    assert "prompt 0 is dropped" in capsys.readouterr().out
+    overrides = json.loads((run / "prompts" / "overrides.json").read_text())
+    assert overrides == {"0": {"accepted": False, "note": "my street"}}
+    assert main(["genir", "status", str(run)]) == 0
+    assert "prompts (partial)" in capsys.readouterr().out
+    assert main(["genir", "prompts", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "1000 prompts in" in out and "1 rejected" in out and "(1 chunks screened now)" in out
+    rejected = json.loads((run / "prompts" / "rejected.jsonl").read_text())
+    assert rejected["reasons"] == [{"kind": "override", "text": "my street"}]
+    assert main(["genir", "override-prompt", str(run), "99999", "keep"]) == 1
+    assert "no screened prompt with index 99999" in capsys.readouterr().err
+
 
 def _pairs_run(tmp_path, base) -> Path:
     from PIL import Image

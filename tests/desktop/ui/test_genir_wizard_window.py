@@ -229,3 +229,50 @@ def test_prompts_may_come_from_a_local_language_model(qtbot, open_wizard, genir_
     assert page.form.save()
     text = (genir_run / "genir.toml").read_text()
     assert 'source = "llm"' in text and 'llm_model = "genir-llm"' in text
+
+
+def test_the_user_overrules_the_privacy_filter_and_writes_the_prompts_again(
+    qtbot, open_wizard, genir_run
+):
+    window = open_wizard()
+    window.open_run(genir_run)
+    press_and_wait(qtbot, window, "prompts", "prompts")
+    page = window.pages["prompts"]
+    qtbot.waitUntil(lambda: page.accepted.count() == 8)
+    assert not page.keep.isEnabled() and not page.drop.isEnabled()
+    assert not page.stale.isVisible()
+
+    # Keep the first reject (index 8) with a note, drop the first accepted (index 0).
+    page.rejected.setCurrentRow(0)
+    assert page.keep.isEnabled() and not page.drop.isEnabled()
+    page.note.setText("an invented name")
+    page.keep.click()
+    page.accepted.setCurrentRow(0)
+    assert page.drop.isEnabled() and not page.keep.isEnabled()
+    page.drop.click()
+    overrides = json.loads((genir_run / "prompts" / "overrides.json").read_text())
+    assert overrides == {
+        "8": {"accepted": True, "note": "an invented name"},
+        "0": {"accepted": False, "note": ""},
+    }
+    assert page.stale.isVisible() and "write the prompts again" in page.stale.text()
+    assert "kept by you: an invented name" in page.rejected.item(0).text()
+    assert "dropped by you" in page.accepted.item(0).text()
+
+    # The stage's button writes them again; the lists show the effect, still marked.
+    press_and_wait(qtbot, window, "prompts", "prompts")
+    qtbot.waitUntil(lambda: not page.stale.isVisible())
+    kept = [json.loads(line) for line in (genir_run / "prompts" / "prompts.jsonl").open()]
+    assert len(kept) == 8 and [line["key"] for line in kept] == list(range(8))
+    assert 8 in [line["index"] for line in kept] and 0 not in [line["index"] for line in kept]
+    assert any("John Smith 0" in page.accepted.item(row).text() for row in range(8))
+    texts = [page.rejected.item(row).text() for row in range(page.rejected.count())]
+    assert any("scene 0\n" in text and "dropped by you" in text for text in texts)
+
+    # Taking a decision back is recorded too, and asks for another run.
+    row = next(r for r in range(8) if "John Smith" in page.accepted.item(r).text())
+    page.accepted.setCurrentRow(row)
+    assert page.undo.isEnabled()
+    page.undo.click()
+    assert "8" not in json.loads((genir_run / "prompts" / "overrides.json").read_text())
+    assert page.stale.isVisible()

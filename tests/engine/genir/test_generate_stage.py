@@ -128,8 +128,9 @@ def test_limit_prompt_changes_and_missing_inputs(tmp_path, tiny_sdxl_dir):
     lines = [json.loads(line) for line in prompts.read_text().splitlines()]
     lines[1]["prompt"] = "a different scene"
     prompts.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    with pytest.raises(BadSettingError, match=r"000001\.png was generated for the prompt"):
+    with pytest.raises(BadSettingError, match=r"000001\.png was generated for the prompt") as error:
         _generate(run, tiny_sdxl_dir)
+    assert "prompts were edited after generation began" in error.value.hint
 
     prompts.unlink()
     with pytest.raises(BadInputError, match="no prompts yet") as error:
