@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -37,7 +38,10 @@ from desktop.ui.genir_wizard.page import Page
 CAPTION_SOURCES = (
     "Sidecar .txt files next to each image (edit them below)",
     "A captions file (pairs.captions in genir.toml)",
+    "A local captioner model for images without a caption (pairs.captioner)",
 )
+CAPTIONER_DEFAULT = "genir-captioner"
+"""The manifest's optional captioner (`dreamclear models download genir-captioner`)."""
 THUMB = 48
 
 
@@ -84,8 +88,6 @@ class SourcesPage(Page):
         source_row.addWidget(QLabel("Captions from"))
         self.caption_source = QComboBox()
         self.caption_source.addItems(CAPTION_SOURCES)
-        self.caption_source.addItem("A local captioner (none is installed)")
-        self.caption_source.model().item(2).setEnabled(False)  # type: ignore[attr-defined]
         self.caption_source.activated.connect(self._caption_source_chosen)
         source_row.addWidget(self.caption_source, 1)
         run_layout.addLayout(source_row)
@@ -154,8 +156,13 @@ class SourcesPage(Page):
         if state.config_error:
             self.error.setText(state.config_error)
             return
-        captions = state.section("pairs").get("captions", "")
-        self.caption_source.setCurrentIndex(1 if captions else 0)
+        pairs = state.section("pairs")
+        captioner = pairs.get("captioner", "")
+        self.caption_source.setCurrentIndex(2 if captioner else 1 if pairs.get("captions") else 0)
+        # An engine whose config has no captioner setting cannot use one.
+        self.caption_source.model().item(2).setEnabled(  # type: ignore[attr-defined]
+            self.wizard.has_setting("pairs", "captioner")
+        )
         wanted = (state.images_folder, self._min_side())
         if wanted != self._scanned:
             self.rescan()
@@ -229,9 +236,10 @@ class SourcesPage(Page):
                 item.setIcon(QIcon(QPixmap.fromImage(picture)))
 
     def _caption_source_chosen(self, index: int) -> None:
-        """Sidecars need no setting; a captions file is named in pairs.captions (a sidecar
-        still wins over it for its image)."""
-        path = ""
+        """Sidecars need no setting; a captions file is named in pairs.captions; a captioner
+        model in pairs.captioner (a folder, or a store name), asked only for the images that
+        have no written caption (a sidecar or the file always wins)."""
+        path, captioner = "", ""
         if index == 1:
             path, _ = QFileDialog.getOpenFileName(
                 self, "Captions file (relative/path.png<TAB>caption lines)"
@@ -239,7 +247,20 @@ class SourcesPage(Page):
             if not path:
                 self.refresh()  # back to what the config says
                 return
-        why = self.wizard.save_settings({("pairs", "captions"): path})
+        if index == 2:
+            captioner, ok = QInputDialog.getText(
+                self,
+                "Local captioner",
+                "A captioning model: its folder, or its name in the model store",
+                text=CAPTIONER_DEFAULT,
+            )
+            if not ok or not captioner.strip():
+                self.refresh()
+                return
+        values = {("pairs", "captions"): path}
+        if self.wizard.has_setting("pairs", "captioner"):
+            values[("pairs", "captioner")] = captioner.strip()
+        why = self.wizard.save_settings(values)
         self.error.setText(why)
 
     def _caption_edited(self, item: QTableWidgetItem) -> None:

@@ -39,6 +39,7 @@ size = 64
 # Positives whose shorter side is below this many pixels are skipped and reported.
 min_side = 48
 captions = ""
+captioner = ""
 
 [finetune]
 steps = 4

@@ -276,3 +276,22 @@ def test_the_user_overrules_the_privacy_filter_and_writes_the_prompts_again(
     page.undo.click()
     assert "8" not in json.loads((genir_run / "prompts" / "overrides.json").read_text())
     assert page.stale.isVisible()
+
+
+def test_captions_may_come_from_a_local_captioner(qtbot, open_wizard, genir_run, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    window = open_wizard()
+    window.open_run(genir_run)
+    sources = window.sources
+    assert sources.caption_source.model().item(2).isEnabled()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("genir-captioner", True))
+    sources.caption_source.setCurrentIndex(2)
+    sources.caption_source.activated.emit(2)
+    text = (genir_run / "genir.toml").read_text()
+    assert 'captioner = "genir-captioner"' in text and 'captions = ""' in text
+    sources.refresh()
+    assert sources.caption_source.currentIndex() == 2
+    # Back to sidecars: the captioner setting is cleared.
+    sources.caption_source.activated.emit(0)
+    assert 'captioner = ""' in (genir_run / "genir.toml").read_text()
