@@ -9,10 +9,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from engine.cli.common import print_error
 from engine.errors import EngineError, OutputError
+
+T = TypeVar("T")
 
 DESCRIPTION = """Build a training set the GenIR way (DreamClear's data pipeline).
 
@@ -145,6 +147,8 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     except EngineError as error:
         print_error(error)
         return 1
+    except _Interrupted:  # the stage's bar has said how to resume
+        return 130
     except KeyboardInterrupt:  # every stage is journalled
         sys.stderr.write("\ninterrupted: run the same command again to resume\n")
         return 130
@@ -191,14 +195,16 @@ def _prompts(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _pairs(args: argparse.Namespace, out: TextIO) -> int:
+class _Interrupted(Exception):
+    """Ctrl-C during a stage: its journal keeps what was done (exit code 130)."""
+
+
+def _run_with_bar(label: str, unit: str, run_stage: Callable[[Callable[[int, int], None]], T]) -> T:
+    """`run_stage(report)` under a progress bar on stderr; Ctrl-C ends the bar, says how to
+    resume and raises _Interrupted."""
     from tqdm import tqdm
 
-    from engine.genir.pairs_stage import run_pairs_stage
-    from engine.genir.run_folder import load_run
-
-    config = load_run(args.run)
-    with tqdm(desc="pairs", unit="pair", file=sys.stderr) as bar:
+    with tqdm(desc=label, unit=unit, file=sys.stderr) as bar:
 
         def report(done: int, total: int) -> None:
             bar.total = total
@@ -206,11 +212,23 @@ def _pairs(args: argparse.Namespace, out: TextIO) -> int:
             bar.refresh()
 
         try:
-            outcome = run_pairs_stage(args.run, config, limit=args.limit, report=report)
+            return run_stage(report)
         except KeyboardInterrupt:
             bar.close()
             sys.stderr.write("interrupted: run the same command again to resume\n")
-            return 130
+            raise _Interrupted from None
+
+
+def _pairs(args: argparse.Namespace, out: TextIO) -> int:
+    from engine.genir.pairs_stage import run_pairs_stage
+    from engine.genir.run_folder import load_run
+
+    config = load_run(args.run)
+    outcome = _run_with_bar(
+        "pairs",
+        "pair",
+        lambda report: run_pairs_stage(args.run, config, limit=args.limit, report=report),
+    )
     for skipped in outcome.skipped:
         out.write(f"skipped {skipped.key}: {skipped.reason}\n")
     out.write(
@@ -221,29 +239,19 @@ def _pairs(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _generate(args: argparse.Namespace, out: TextIO) -> int:
-    from tqdm import tqdm
-
     from engine.genir.generate_stage import accelerate_shard, run_generate_stage
     from engine.genir.run_folder import load_run
 
     config = load_run(args.run)
     shard = _parse_shard(args.shard) if args.shard else accelerate_shard()
     label = "generate" if shard.count == 1 else f"generate {shard.index}/{shard.count}"
-    with tqdm(desc=label, unit="image", file=sys.stderr) as bar:
-
-        def report(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
-        try:
-            outcome = run_generate_stage(
-                args.run, config, limit=args.limit, shard=shard, report=report
-            )
-        except KeyboardInterrupt:
-            bar.close()
-            sys.stderr.write("interrupted: run the same command again to resume\n")
-            return 130
+    outcome = _run_with_bar(
+        label,
+        "image",
+        lambda report: run_generate_stage(
+            args.run, config, limit=args.limit, shard=shard, report=report
+        ),
+    )
     part = "" if shard.count == 1 else f" (shard {shard.index} of {shard.count})"
     out.write(
         f"{outcome.generated} of {outcome.wanted} images{part} in {outcome.path} "
@@ -263,25 +271,13 @@ def _parse_shard(text: str):
 
 
 def _filter(args: argparse.Namespace, out: TextIO) -> int:
-    from tqdm import tqdm
-
     from engine.genir.filter_stage import run_filter_stage
     from engine.genir.run_folder import load_run
 
     config = load_run(args.run)
-    with tqdm(desc="filter", unit="image", file=sys.stderr) as bar:
-
-        def report(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
-        try:
-            outcome = run_filter_stage(args.run, config, report=report)
-        except KeyboardInterrupt:
-            bar.close()
-            sys.stderr.write("interrupted: run the same command again to resume\n")
-            return 130
+    outcome = _run_with_bar(
+        "filter", "image", lambda report: run_filter_stage(args.run, config, report=report)
+    )
     out.write(
         f"{outcome.accepted} of {outcome.images} images kept, verdicts in {outcome.path} "
         f"({outcome.scored} scored now)\n"

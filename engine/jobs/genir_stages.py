@@ -85,13 +85,7 @@ class GenirStageJobs:
             report=lambda done, total: context.report(StagePosition(self.stage, done, total)),
         )
         context.progress.flush()
-        return p.Result(
-            request_id=context.request_id,
-            job_id=context.job_id,
-            input=str(spec),
-            output=str(outcome.path),
-            seconds=round(time.perf_counter() - started, 4),
-        )
+        return _result(spec, context, outcome.path, started)
 
 
 class GenirPromptsJobs(GenirStageJobs):
@@ -143,13 +137,7 @@ class GenirFinetuneJobs(GenirStageJobs):
         started = time.perf_counter()
         argv = trainer_command(spec / CONFIG_NAME, task=FINETUNE_TASK, resume=True)
         exported = run_trainer_child(argv, context, self.stage)
-        return p.Result(
-            request_id=context.request_id,
-            job_id=context.job_id,
-            input=str(spec),
-            output=str(exported),
-            seconds=round(time.perf_counter() - started, 4),
-        )
+        return _result(spec, context, exported, started)
 
 
 class GenirExportJobs(GenirStageJobs):
@@ -162,3 +150,14 @@ class GenirGenerateJobs(GenirStageJobs):
     request_type = p.GenirGenerate
     stage = "generate"
     work = "engine.genir.generate_stage:run_generate_stage"
+
+
+def _result(run: Path, context: JobContext, output: Path, started: float) -> p.Result:
+    """A stage job's `result`: its input the run folder, its output the stage's outcome."""
+    return p.Result(
+        request_id=context.request_id,
+        job_id=context.job_id,
+        input=str(run),
+        output=str(output),
+        seconds=round(time.perf_counter() - started, 4),
+    )
