@@ -225,6 +225,17 @@ class EngineServer:
             client.send(p.Bye(request_id=request.id))
             client.closing = True
             self.stopped.set()
+        else:
+            # A message type of the protocol that this engine has no handler for: said at
+            # once, so a client never waits out its timeout for an answer that cannot come.
+            client.send(
+                p.Error(
+                    request_id=request.id,
+                    kind="protocol",
+                    message=f"this engine does not handle `{request.TYPE}`",
+                    hint="check the engine's capabilities in its hello reply",
+                )
+            )
 
     def _background(self, request: p.Request, work: Awaitable[None]) -> None:
         """Run `work` beside the connection's reader; a bug in it is logged and answered

@@ -104,3 +104,31 @@ def test_engine_tokens_can_be_passed_as_a_command_line_value():
     token = min(tokens)
     args = build_parser().parse_args(["restore", "x.png", "--engine", "h:1", "--token", token])
     assert args.token == token
+
+
+def test_a_request_type_without_a_handler_is_answered_at_once(tmp_path):
+    """A protocol message this engine has no handler for gets a `protocol` error (a client
+    would otherwise wait out its timeout)."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from engine import protocol as p
+    from engine.server import EngineServer, ServeConfig
+
+    @dataclass
+    class Unhandled(p.Request):
+        TYPE: ClassVar[str] = "unhandled_for_the_test"
+
+    class Client:
+        def __init__(self) -> None:
+            self.sent: list[p.Event] = []
+
+        def send(self, event: p.Event) -> None:
+            self.sent.append(event)
+
+    server = EngineServer(ServeConfig(store_root=str(tmp_path / "store")))
+    client = Client()
+    asyncio.run(server.dispatch(client, Unhandled(id="u1")))
+    (error,) = client.sent
+    assert (error.TYPE, error.kind, error.request_id) == ("error", "protocol", "u1")
+    assert "unhandled_for_the_test" in error.message
