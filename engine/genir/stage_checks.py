@@ -141,7 +141,8 @@ def pairs_state(run: Path, config: GenIRConfig) -> StageState:
 
 def finetune_state(run: Path, config: GenIRConfig) -> StageState:
     folder = Path(run) / "finetune"
-    state = StageState("finetune")
+    state = StageState("finetune", unit="steps", total=config.finetune.steps)
+    state.done = checkpointed_steps(folder / "train")
     if (folder / "learned_prompts.json").is_file() and (
         folder / "learned_tokens.safetensors"
     ).is_file():
@@ -226,3 +227,16 @@ def export_state(run: Path, config: GenIRConfig) -> StageState:
 
 def _export_settings(config: GenIRConfig) -> dict[str, Any]:
     return asdict(config.export)
+
+
+def checkpointed_steps(output_dir: Path) -> int:
+    """Optimiser steps of the newest complete checkpoint of a trainer run in `output_dir`
+    (trainer/checkpoints.py: checkpoints/checkpoint_N, complete once its trainer-state.json is
+    written); 0 when none."""
+    steps = []
+    for marker in (output_dir / "checkpoints").glob("checkpoint_*/trainer-state.json"):
+        try:
+            steps.append(int(json.loads(marker.read_text(encoding="utf-8"))["step"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being written, or damaged: not a complete checkpoint
+    return max(steps, default=0)

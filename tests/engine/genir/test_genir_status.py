@@ -144,3 +144,16 @@ def test_every_built_stage_names_a_function_that_exists():
 
 def test_durations_read_like_a_person_writes_them():
     assert [duration_text(s) for s in (7.4, 200, 3725)] == ["7s", "3m 20s", "1h 02m"]
+
+
+def test_training_stages_count_their_checkpointed_steps(tmp_path):
+    from engine.genir.stage_checks import checkpointed_steps
+
+    output = tmp_path / "train"
+    assert checkpointed_steps(output) == 0
+    for step in (2, 4):
+        folder = output / "checkpoints" / f"checkpoint_{step}"
+        folder.mkdir(parents=True)
+        (folder / "trainer-state.json").write_text(f'{{"step": {step}}}')
+    (output / "checkpoints" / "checkpoint_6").mkdir()  # still being written: no state yet
+    assert checkpointed_steps(output) == 4
