@@ -398,15 +398,7 @@ class GenirWizard(QObject):
         """Record the user's decision on one image (None: drop it, the verdict stands), in
         filter/overrides.json, written atomically; a re-filter keeps it."""
         assert self.run is not None
-        overrides = self.overrides()
-        if accepted is None:
-            overrides.pop(str(key), None)
-        else:
-            overrides[str(key)] = {"accepted": accepted, "note": note}
-        folder = self.run / "filter"
-        folder.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(overrides, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-        write_atomically(folder / "overrides.json", data.encode())
+        _write_decision(self.run / "filter", self.overrides(), key, accepted, note)
         self.overridesChanged.emit()
         self.refresh()
 
@@ -420,14 +412,24 @@ class GenirWizard(QObject):
         back, the privacy filter's verdict stands), in prompts/overrides.json, written
         atomically; the prompts stage applies it when it runs again and never writes it."""
         assert self.run is not None
-        overrides = self.prompt_overrides()
-        if accepted is None:
-            overrides.pop(str(index), None)
-        else:
-            overrides[str(index)] = {"accepted": accepted, "note": note}
-        folder = self.run / "prompts"
-        folder.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(overrides, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-        write_atomically(folder / "overrides.json", data.encode())
+        _write_decision(self.run / "prompts", self.prompt_overrides(), index, accepted, note)
         self.promptOverridesChanged.emit()
         self.refresh()
+
+
+def _write_decision(
+    folder: Path,
+    overrides: dict[str, dict[str, Any]],
+    key: int | str,
+    accepted: bool | None,
+    note: str,
+) -> None:
+    """Set (or with `accepted` None, take back) one user decision in FOLDER/overrides.json,
+    written atomically: the filter's and the prompts stage's files have the same form."""
+    if accepted is None:
+        overrides.pop(str(key), None)
+    else:
+        overrides[str(key)] = {"accepted": accepted, "note": note}
+    folder.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(overrides, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    write_atomically(folder / "overrides.json", data.encode())

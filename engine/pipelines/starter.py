@@ -26,11 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.cancel import CancelToken
-from engine.errors import BadInputError, BadSettingError
+from engine.errors import BadSettingError
 from engine.imaging.tile_fit import fit_tiles
 from engine.imaging.tile_grid import TileBox
 from engine.models.starter import SHUFFLE_FACTOR
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
+from engine.pipelines.inputs import check_image_and_upscale
 from engine.pipelines.interruptible import interruptible
 from engine.pipelines.restore import OnPreview, RestoreOutput
 from engine.pipelines.stage_plan import ProgressInfo, starter_plan
@@ -168,16 +169,7 @@ class StarterRestorePipeline:
         restorers, and ignored here.
         """
         # 0. Validate
-        if (
-            not isinstance(image, torch.Tensor)
-            or image.ndim != 4
-            or tuple(image.shape[:2]) != (1, 3)
-        ):
-            raise BadInputError(
-                "expected one RGB image as a (1, 3, H, W) tensor", "convert the image to RGB"
-            )
-        if not upscale > 0:
-            raise BadSettingError(f"upscale must be positive, got {upscale}", "use e.g. 4")
+        check_image_and_upscale(image, upscale)
         if color_fix not in COLOR_FIXES:
             raise BadSettingError(f"unknown colour fix {color_fix!r}", f"use one of {COLOR_FIXES}")
         cancel = cancel or CancelToken()

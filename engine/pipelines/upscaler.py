@@ -17,9 +17,9 @@ from typing import Any
 import torch
 
 from engine.cancel import CancelToken
-from engine.errors import BadInputError, BadSettingError
 from engine.imaging.tile_fit import fit_tiles
 from engine.imaging.tile_grid import TileBox
+from engine.pipelines.inputs import check_image_and_upscale
 from engine.pipelines.interruptible import interruptible
 from engine.pipelines.restore import OnPreview, RestoreOutput
 from engine.pipelines.stage_plan import UPSCALER_PLAN, ProgressInfo
@@ -73,16 +73,7 @@ class UpscalerRestorePipeline:
         ignored; `return_maps` gives no map.
         """
         # 0. Validate
-        if (
-            not isinstance(image, torch.Tensor)
-            or image.ndim != 4
-            or tuple(image.shape[:2]) != (1, 3)
-        ):
-            raise BadInputError(
-                "expected one RGB image as a (1, 3, H, W) tensor", "convert the image to RGB"
-            )
-        if not upscale > 0:
-            raise BadSettingError(f"upscale must be positive, got {upscale}", "use e.g. 4")
+        check_image_and_upscale(image, upscale)
         cancel = cancel or CancelToken()
         started = time.perf_counter()
         in_h, in_w = image.shape[-2:]

@@ -40,3 +40,19 @@ def starter_model_dir(tmp_path_factory):
         starter / starter_io.ESTIMATOR_FOLDER
     )
     return starter
+
+
+@pytest.fixture(scope="module")
+def single_thread_engine(tmp_path_factory):
+    """An engine over stdio whose processes use one torch thread each: the engine and the
+    training child it starts share a small CPU."""
+    folder = tmp_path_factory.mktemp("engine")
+    engine = EngineProcess(
+        ["--stdio", "--store", str(folder / "store"), "--log-level", "debug"],
+        folder / "engine.log",
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    client = engine.stdio_client()
+    assert {"genir", "train"} <= set(hello(client)["capabilities"])
+    yield engine, client
+    engine.stop()

@@ -7,23 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from engine_harness import EngineProcess, hello
+from engine_harness import hello
 
 ENDINGS = {"result", "error", "cancelled"}
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine")
-    engine = EngineProcess(
-        ["--stdio", "--store", str(folder / "store"), "--log-level", "debug"],
-        folder / "engine.log",
-        env={"OMP_NUM_THREADS": "1"},
-    )
-    client = engine.stdio_client()
-    assert "genir" in hello(client)["capabilities"]
-    yield engine, client
-    engine.stop()
+def engine(single_thread_engine):
+    return single_thread_engine
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psutil
 import pytest
-from engine_harness import EngineProcess, hello, job_events
+from engine_harness import EngineProcess, job_events
 from PIL import Image
 
 from dreamclear_studio_resources import resource_path
@@ -15,18 +15,8 @@ ENDINGS = {"result", "error", "cancelled"}
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("engine")
-    # One thread per process: the engine and its training child share a small CPU.
-    engine = EngineProcess(
-        ["--stdio", "--store", str(folder / "store"), "--log-level", "debug"],
-        folder / "engine.log",
-        env={"OMP_NUM_THREADS": "1"},
-    )
-    client = engine.stdio_client()
-    assert "train" in hello(client)["capabilities"]
-    yield engine, client
-    engine.stop()
+def engine(single_thread_engine):
+    return single_thread_engine
 
 
 @pytest.fixture(scope="module")
