@@ -96,7 +96,11 @@ def _starter(name: str, folder: Path | None, device: torch.device, dtype: torch.
     # The starter is small: it runs in fp32 wherever it runs.
     networks = load_starter_networks(folder, device=device)
     pipeline = StarterRestorePipeline(
-        networks.restorer, networks.estimator, STARTER_CHANNELS, networks.channel_spearman
+        networks.restorer,
+        networks.estimator,
+        STARTER_CHANNELS,
+        networks.channel_spearman,
+        restorer_scale=networks.restorer_scale,
     )
     return Restorer(name=name, pipeline=pipeline, min_short_side=0, device=device, dtype=dtype)
 

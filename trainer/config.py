@@ -33,6 +33,12 @@ class DataConfig:
     photos that ship in resources/)."""
     validation_photos: tuple[str, ...] = ()
     """File names in `photos` held out of training and used for validation."""
+    more_photos: tuple[Path, ...] = ()
+    """More folders of training photos (starter task), never used for validation; a file
+    named in `validation_photos` is left out of these too."""
+    skip_photos: tuple[str, ...] = ()
+    """Name patterns (fnmatch, e.g. "gc-*") of photos in any folder left out of training (starter
+    task): photos unfit as restoration targets (sharpened, compressed)."""
     crop_min: int = 128
     """Smallest HQ crop side in pixels (a multiple of 16)."""
     crop_max: int = 192
@@ -51,6 +57,10 @@ class DataConfig:
     """Share of training samples (0..1) whose LQ is only a box downscale in 8 bits, an undamaged
     photo made small, so a restorer also learns to leave clean photos alone (starter task; 0:
     every LQ has the published degradation)."""
+    single_stage_fraction: float = 0.0
+    """Share of training samples (0..1) whose LQ has one mild-to-moderate stage of blur,
+    downscale, noise and JPEG (`engine.degradation.single_stage`), the damage most photos have
+    (starter task; the rest, 1 - clean - single, get the published degradation)."""
 
 
 @dataclass
@@ -94,10 +104,21 @@ class ValidationConfig:
 
 @dataclass
 class StarterConfig:
+    restorer: Literal["rrdbnet", "compact"] = "rrdbnet"
+    """"rrdbnet": spandrel's ESRGAN at scale 1, fed the bicubic upscale (starter v1);
+    "compact": Real-ESRGAN's SRVGGNetCompact run at the input's resolution with a pixel-shuffle
+    up-sampling by `data.scale` (starter v2: fast on a CPU)."""
     num_feat: int = 32
-    """Restorer (RRDBNet) feature channels."""
+    """Restorer feature channels."""
     num_block: int = 4
-    """Restorer RRDB blocks."""
+    """Restorer RRDB blocks (rrdbnet)."""
+    num_conv: int = 16
+    """Restorer body convolutions (compact)."""
+    restorer_start: Literal["random", "bilinear"] = "random"
+    """How a new compact restorer starts: "random" (the layers' default init) or "bilinear"
+    (`engine.models.starter.start_as_bilinear`: a bilinear upscaler whose untrained features
+    add nothing yet; from random, Compact's residual collapses to zero for thousands of
+    steps). `init_from` with the restorer part overrides both."""
     estimator_channels: int = 32
     """Degradation estimator conv width."""
     estimator_context_layers: int = 0
@@ -115,6 +136,9 @@ class StarterConfig:
     init_from: Path | None = None
     """A starter model folder (restorer.safetensors + estimator/, e.g. resources/models/starter)
     whose weights start the run; its sizes must match the fields above. None: random init."""
+    init_parts: tuple[Literal["restorer", "estimator"], ...] = ("restorer", "estimator")
+    """The parts `init_from` starts; the others start random. A new restorer architecture
+    keeps the folder's estimator with ["estimator"]."""
     train_restorer: bool = True
     """Train the restorer; false keeps it as initialised (e.g. an estimator-only fine-tune)."""
     train_estimator: bool = True
@@ -252,6 +276,13 @@ def validate(config: TrainConfig) -> None:
     require(data.samples_per_epoch >= data.batch_size, "data.samples_per_epoch", ">= batch_size")
     require(data.num_workers >= 0, "data.num_workers", "must be >= 0")
     require(0.0 <= data.clean_fraction <= 1.0, "data.clean_fraction", "must be in [0, 1]")
+    require(
+        0.0 <= data.single_stage_fraction <= 1.0 - data.clean_fraction,
+        "data.single_stage_fraction",
+        "must be in [0, 1 - data.clean_fraction]",
+    )
+    for folder in data.more_photos:
+        require(folder.is_dir(), "data.more_photos", f"names {folder}, which is not a folder")
     require(config.optimisation.learning_rate > 0, "optimisation.learning_rate", "must be > 0")
     require(ckpt.checkpoint_every >= 1, "checkpointing.checkpoint_every", "must be >= 1")
     require(ckpt.keep_last >= 1, "checkpointing.keep_last", "must be >= 1")
@@ -262,6 +293,7 @@ def validate(config: TrainConfig) -> None:
         require(
             st.estimator_context_layers >= 0, "starter.estimator_context_layers", "must be >= 0"
         )
+        require(st.num_conv >= 1, "starter.num_conv", "must be at least 1")
         require(st.estimator_learning_rate >= 0, "starter.estimator_learning_rate", "must be >= 0")
         require(0.0 <= st.ema_decay < 1.0, "starter.ema_decay", "must be in [0, 1)")
         require(

@@ -8,9 +8,11 @@ skips the batches it has already seen continues at exactly the same sample.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -18,6 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from engine.degradation.second_order import degrade, downscale_clean
+from engine.degradation.single_stage import random_single_stage
 from engine.degradation.spatial import degrade_spatially_varying
 from engine.errors import BadSettingError
 from trainer.config import TrainConfig
@@ -42,14 +45,15 @@ def load_photos(
     exclude: tuple[str, ...] = (),
     min_side: int = 0,
 ) -> list[Photo]:
-    """Decode the photos in `folder` (sorted by name; only `names` if given) except `exclude`;
+    """Decode the photos in `folder` (sorted by name; only `names` if given) except those
+    matching a name or fnmatch pattern of `exclude`;
     unreadable photos and photos with a side below `min_side` are skipped with a warning and
     counted."""
     paths = sorted(
         p
         for p in folder.iterdir()
         if p.suffix.lower() in PHOTO_SUFFIXES
-        and p.name not in exclude
+        and not any(fnmatch.fnmatchcase(p.name, pattern) for pattern in exclude)
         and (names is None or p.name in names)
     )
     photos, skipped = [], 0
@@ -107,6 +111,7 @@ class DegradedCrops(Dataset):
         spatially_varying: bool,
         standard: bool = True,
         clean_fraction: float = 0.0,
+        single_stage_fraction: float = 0.0,
     ) -> None:
         self.photos = photos
         self.crop_sizes = list(range(crop_min, crop_max + 1, TOKEN_PX))
@@ -116,6 +121,7 @@ class DegradedCrops(Dataset):
         self.spatially_varying = spatially_varying
         self.standard = standard
         self.clean_fraction = clean_fraction
+        self.single_stage_fraction = single_stage_fraction
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -139,13 +145,27 @@ class DegradedCrops(Dataset):
             crop = crop[:, ::-1]
         hq = to_tensor(crop)
         seed = int(rng.integers(2**31))
-        # Drawn only when asked for, so runs without clean samples keep their sample stream.
-        clean = bool(self.clean_fraction) and rng.random() < self.clean_fraction
         sample = degrade_crop(
-            hq, self.scale, seed, self.spatially_varying, self.standard, clean=clean
+            hq, self.scale, seed, self.spatially_varying, self.standard, kind=self._kind(rng)
         )
         return sample | {"photo": photo_index}
 
+    def _kind(self, rng: np.random.Generator) -> LQKind:
+        # Drawn only when asked for, so runs with only published degradations keep their
+        # sample stream (and runs with only clean ones theirs: one draw either way).
+        if not (self.clean_fraction or self.single_stage_fraction):
+            return "published"
+        draw = rng.random()
+        if draw < self.clean_fraction:
+            return "clean"
+        if draw < self.clean_fraction + self.single_stage_fraction:
+            return "single"
+        return "published"
+
+
+LQKind = Literal["published", "single", "clean"]
+"""How a sample's LQ is made: the published second-order degradation, one mild-to-moderate
+stage (`random_single_stage`), or only a box downscale."""
 
 VARYING_SEED_OFFSET = 1 << 30
 """Keeps the spatially varying draw of a sample independent of its standard one."""
@@ -158,21 +178,25 @@ def degrade_crop(
     spatially_varying: bool,
     standard: bool = True,
     *,
-    clean: bool = False,
+    kind: LQKind = "published",
 ) -> dict[str, torch.Tensor]:
     """{"hq", "lq"} of one HQ crop; with `spatially_varying` also "lq_varying" and its maps;
     without `standard` no "lq" (a run that trains only the estimator does not need it).
 
-    "lq" comes from the published second-order pipeline (what a restorer must undo), or with
-    `clean` is only a box downscale (an undamaged photo the restorer should leave alone);
+    "lq" comes from the published second-order pipeline (what a restorer must undo), from one
+    mild-to-moderate stage (`kind="single"`, the damage most photos have), or is only a box
+    downscale (`kind="clean"`, an undamaged photo the restorer should leave alone);
     "lq_varying" is the same crop degraded with spatially varying strengths and "maps" says
     which strength each 16 px token got (what the degradation estimator learns).
     """
     sample = {"hq": hq}
     if standard:
-        sample["lq"] = (
-            downscale_clean(hq, scale) if clean else degrade(hq, scale=scale, seed=seed).lq.float()
-        )
+        if kind == "clean":
+            sample["lq"] = downscale_clean(hq, scale)
+        elif kind == "single":
+            sample["lq"] = random_single_stage(hq, scale=scale, seed=seed).float()
+        else:
+            sample["lq"] = degrade(hq, scale=scale, seed=seed).lq.float()
     if spatially_varying:
         varying = degrade_spatially_varying(
             hq, scale=scale, seed=seed + VARYING_SEED_OFFSET, token_px=TOKEN_PX

@@ -35,7 +35,7 @@ from engine.bench.quality import (
     clean_downscale,
     quantise,
 )
-from engine.degradation import ops
+from engine.degradation.single_stage import SingleStageParams, single_stage
 from engine.errors import BadSettingError
 from engine.imaging.io import load_image
 from engine.metrics import niqe as niqe_metric
@@ -55,12 +55,10 @@ class SingleStage:
     jpeg_quality: int
 
     def __call__(self, gt: torch.Tensor, *, scale: int, seed: int) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(seed)
-        image = ops.gaussian_blur(gt, self.blur_sigma)
-        size = (gt.shape[-2] // scale, gt.shape[-1] // scale)
-        image = ops.resize(image, size, "bicubic").clamp(0, 1)
-        image = image + ops.gaussian_noise(image, self.noise_sigma, gray=False, generator=generator)
-        return ops.jpeg(image.clamp(0, 1), self.jpeg_quality)
+        params = SingleStageParams(
+            self.blur_sigma, "bicubic", self.noise_sigma, False, self.jpeg_quality
+        )
+        return single_stage(gt, params, scale=scale, generator=torch.Generator().manual_seed(seed))
 
 
 def _clean(gt: torch.Tensor, *, scale: int, seed: int) -> torch.Tensor:

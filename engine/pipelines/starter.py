@@ -1,10 +1,10 @@
 """The bundled starter restorer: fast on a CPU, with a per-token degradation estimate.
 
-bicubic upscale to exactly factor x input -> the starter restorer (same contract as the
-degradation remover: input already at the target size, output the same size), in tiles ->
-the degradation estimator on the same upscaled input, one value per 16 px token for each of
-blur, noise, JPEG and downscaling, in tiles -> colour fix against the upscaled input (wavelet
-by default, as DreamClear's).
+bicubic upscale to exactly factor x input (U) -> the starter restorer in tiles: v2 (Compact)
+runs on the input itself at its native scale (x4) and its result is resampled to the asked
+size when that differs; v1 (RRDBNet at scale 1) runs on U, as the degradation remover does ->
+the degradation estimator on U, one value per 16 px token for each of blur, noise, JPEG and
+downscaling, in tiles -> colour fix against U (wavelet by default, as DreamClear's).
 
 Tiles are small (at most `STARTER_MAX_TILE` px, well under a second each on a 2-core CPU)
 and sized by `fit_tiles` so that their overlap costs little (at most ~1.3x one pass); they
@@ -33,10 +33,11 @@ from engine.models.starter import SHUFFLE_FACTOR
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.inputs import check_image_and_upscale
 from engine.pipelines.interruptible import interruptible
+from engine.pipelines.native_scale import resized, upscale_tiled
 from engine.pipelines.restore import OnPreview, RestoreOutput
 from engine.pipelines.stage_plan import ProgressInfo, starter_plan
 from engine.pipelines.strength import upscale_input
-from engine.pipelines.tiled_apply import Partial, apply_tiled
+from engine.pipelines.tiled_apply import OnGrid, OnTile, Partial, apply_tiled
 from engine.pipelines.tiled_remover import remove_degradation_tiled
 
 TOKEN_PX = 16
@@ -49,6 +50,13 @@ STARTER_MAX_TILE = 384
 STARTER_MIN_TILE = 192
 STARTER_TILE_OVERLAP = 32
 """Or an eighth of the tile when the tiles are capped below 256 px."""
+NATIVE_MAX_TILE = 768
+"""v2 restorer tiles of at most 768 output px (192 input px at x4, ~0.3 s on 2 CPU cores)."""
+NATIVE_MIN_TILE = 256
+NATIVE_TILE_OVERLAP = 64
+"""Output px (16 input px at x4): past the edge effects of a 16-convolution network."""
+OnPreviewFill = Callable[[Partial, Callable[[], torch.Tensor]], None]
+"""Offers a preview of a partial result, filled (lazily) with the plain upscale."""
 MIN_MAP_SPEARMAN = 0.5
 """A channel whose measured Spearman (estimator vs the strengths applied, `bench estimator`,
 tokens with detail) is below this is not shown: its map would be mostly noise (issue 15)."""
@@ -134,8 +142,12 @@ class StarterRestorePipeline:
         estimator: nn.Module | None,
         channels: tuple[str, ...],
         channel_spearman: dict[str, float] | None = None,
+        restorer_scale: int = 1,
     ):
+        """`restorer_scale`: the restorer's native scale (spandrel's descriptor says it); 1
+        means it takes the bicubic upscale (v1), more that it upscales by itself (v2)."""
         self.restorer = restorer.eval()
+        self.restorer_scale = restorer_scale
         self.estimator = estimator.eval() if estimator is not None else None
         self.channels = channels
         self.channel_spearman = channel_spearman
@@ -193,31 +205,28 @@ class StarterRestorePipeline:
 
         # 2. Restore in tiles, keeping the pixel tiles it ran on for the client's tile overlay
         tiles: list[TileBox] = []
-        max_tile = min(remover_tile_size, STARTER_MAX_TILE)
-        overlap = min(STARTER_TILE_OVERLAP, max_tile // 8)
-        tile = fit_tiles(
-            *out_size,
-            max_tile=max_tile,
-            min_tile=min(max_tile, STARTER_MIN_TILE),
-            overlap=overlap,
-            multiple=SHUFFLE_FACTOR,
-        )
 
-        def offer_preview(partial: Partial) -> None:
-            if on_preview is not None:
-                on_preview(lambda: partial(lq), out_size)
+        def offer_preview(partial: Partial, fill: Callable[[], torch.Tensor]) -> None:
+            # `fill` (the plain upscale where no tile is yet) is made only if a preview is.
+            on_preview(lambda: resized(partial(fill()), out_size), out_size)
+
+        previews = offer_preview if on_preview is not None else None
 
         with interruptible(self.restorer, cancel):
-            restored = remove_degradation_tiled(
-                self.restorer,
-                lq,
-                tile,
-                tile_overlap=overlap,
-                size_multiple=SHUFFLE_FACTOR,
-                on_tile=report("remove"),
-                on_grid=tiles.extend,
-                on_partial=offer_preview if on_preview is not None else None,
-            )
+            if self.restorer_scale == 1:
+                restored = self._restore_upscaled(
+                    lq, remover_tile_size, report("remove"), tiles.extend, previews
+                )
+            else:
+                restored = self._restore_native(
+                    image.to(self.device),
+                    upscale,
+                    remover_tile_size,
+                    report("remove"),
+                    tiles.extend,
+                    previews,
+                )
+                restored = resized(restored, out_size)
 
         # 3. Estimate the degradations per token
         maps = None
@@ -235,6 +244,65 @@ class StarterRestorePipeline:
         report("colour")(1, 1)
         timings = {"total": time.perf_counter() - started}
         return RestoreOutput(restored.clamp_(0, 1), maps, tiles, timings)
+
+    def _restore_upscaled(
+        self,
+        lq: torch.Tensor,
+        remover_tile_size: int,
+        on_tile: OnTile,
+        on_grid: OnGrid,
+        previews: OnPreviewFill | None,
+    ) -> torch.Tensor:
+        """v1: the restorer on the bicubic upscale `lq`, in tiles of the output."""
+        max_tile = min(remover_tile_size, STARTER_MAX_TILE)
+        overlap = min(STARTER_TILE_OVERLAP, max_tile // 8)
+        tile = fit_tiles(
+            *lq.shape[-2:],
+            max_tile=max_tile,
+            min_tile=min(max_tile, STARTER_MIN_TILE),
+            overlap=overlap,
+            multiple=SHUFFLE_FACTOR,
+        )
+        return remove_degradation_tiled(
+            self.restorer,
+            lq,
+            tile,
+            tile_overlap=overlap,
+            size_multiple=SHUFFLE_FACTOR,
+            on_tile=on_tile,
+            on_grid=on_grid,
+            on_partial=(lambda partial: previews(partial, lambda: lq)) if previews else None,
+        )
+
+    def _restore_native(
+        self,
+        image: torch.Tensor,
+        upscale: float,
+        remover_tile_size: int,
+        on_tile: OnTile,
+        on_grid: OnGrid,
+        previews: OnPreviewFill | None,
+    ) -> torch.Tensor:
+        """v2: the restorer on the input itself, at its native scale, in tiles of the input."""
+        scale = self.restorer_scale
+        native_size = (image.shape[-2] * scale, image.shape[-1] * scale)
+        return upscale_tiled(
+            # Clamped as spandrel clamps the upscalers it runs.
+            lambda pixels: self.restorer(pixels).clamp_(0, 1),
+            image,
+            scale=scale,
+            max_tile=min(remover_tile_size, NATIVE_MAX_TILE),
+            min_tile=NATIVE_MIN_TILE,
+            overlap=NATIVE_TILE_OVERLAP,
+            grid_factor=upscale,
+            on_tile=on_tile,
+            on_grid=on_grid,
+            on_partial=(
+                (lambda partial: previews(partial, lambda: upscale_input(image, native_size)))
+                if previews
+                else None
+            ),
+        )
 
     def estimate(
         self, lq: torch.Tensor, on_tile: Callable[[int, int], None] | None = None

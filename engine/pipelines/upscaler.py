@@ -17,14 +17,14 @@ from typing import Any
 import torch
 
 from engine.cancel import CancelToken
-from engine.imaging.tile_fit import fit_tiles
 from engine.imaging.tile_grid import TileBox
 from engine.pipelines.inputs import check_image_and_upscale
 from engine.pipelines.interruptible import interruptible
+from engine.pipelines.native_scale import resized, upscale_tiled
 from engine.pipelines.restore import OnPreview, RestoreOutput
 from engine.pipelines.stage_plan import UPSCALER_PLAN, ProgressInfo
 from engine.pipelines.strength import upscale_input
-from engine.pipelines.tiled_apply import Partial, apply_tiled
+from engine.pipelines.tiled_apply import Partial
 
 UPSCALER_MAX_TILE = 512
 """Output pixels per tile side at most (128 input px at x4): a few seconds per tile for a large
@@ -86,15 +86,6 @@ class UpscalerRestorePipeline:
             cancel.raise_if_cancelled()
 
         # 1. The model at its native scale, in tiles laid out in input pixels
-        max_tile = max(8, min(remover_tile_size, UPSCALER_MAX_TILE) // self.scale)
-        overlap = max(1, min(UPSCALER_TILE_OVERLAP // self.scale, max_tile // 8))
-        tile = fit_tiles(
-            in_h,
-            in_w,
-            max_tile=max_tile,
-            min_tile=min(max_tile, UPSCALER_MIN_TILE // self.scale),
-            overlap=overlap,
-        )
         grid: list[TileBox] = []
         lq = image.to(self.device)
 
@@ -106,19 +97,20 @@ class UpscalerRestorePipeline:
         def offer_preview(partial: Partial) -> None:
             if on_preview is not None:
                 on_preview(
-                    lambda: _resized(partial(upscale_input(lq, native_size)), out_size), out_size
+                    lambda: resized(partial(upscale_input(lq, native_size)), out_size), out_size
                 )
 
         with interruptible(self.descriptor.model, cancel):
-            native = apply_tiled(
+            native = upscale_tiled(
                 run,
                 lq,
-                tile=tile,
-                overlap=overlap,
-                in_unit=1,
-                out_unit=self.scale,
+                scale=self.scale,
+                max_tile=min(remover_tile_size, UPSCALER_MAX_TILE),
+                min_tile=UPSCALER_MIN_TILE,
+                overlap=UPSCALER_TILE_OVERLAP,
+                grid_factor=upscale,
                 on_tile=on_tile,
-                on_grid=lambda boxes: grid.extend(box.scaled(self.scale) for box in boxes),
+                on_grid=grid.extend,
                 on_partial=offer_preview if on_preview is not None else None,
             )
 
@@ -128,10 +120,6 @@ class UpscalerRestorePipeline:
                 f"{self.name} upscales x{self.scale}; its result was resampled (bicubic) "
                 f"to the x{upscale:g} asked for"
             )
-        restored = _resized(native, out_size)
+        restored = resized(native, out_size)
         timings = {"total": time.perf_counter() - started}
         return RestoreOutput(restored.clamp_(0, 1), None, grid, timings)
-
-
-def _resized(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return image if tuple(image.shape[-2:]) == size else upscale_input(image, size)

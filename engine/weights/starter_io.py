@@ -1,7 +1,8 @@
 """The bundled starter model: where it lives, whether it is there, and reading its networks.
 
 Layout (written by `trainer.tasks.starter.export_starter`):
-    restorer.safetensors   spandrel-loadable state dict (RRDBNet at scale 1)
+    restorer.safetensors   spandrel-loadable state dict (v2: Compact at x4; v1: RRDBNet at
+                           scale 1, fed the bicubic upscale)
     estimator/             DegradationEstimator.save_pretrained (config.json + safetensors)
     estimator/validation.json  optional: per channel, the Spearman `bench estimator` measured on
                            tokens with detail; a channel below `MIN_MAP_SPEARMAN` is not shown
@@ -40,6 +41,9 @@ class StarterNetworks:
     channel_spearman: dict[str, float] | None = None
     """Per channel, the estimator's measured Spearman on tokens with detail (validation.json);
     None when the model was not measured (every channel is then shown)."""
+    restorer_scale: int = 1
+    """The restorer's native scale as spandrel detects it: 1 takes the bicubic upscale (v1),
+    4 upscales the input itself (v2)."""
 
 
 def load_starter_networks(
@@ -61,7 +65,7 @@ def load_starter_networks(
             hint="reinstall DreamClear Studio, or use --model dreamclear / --model PATH",
         )
     with checkpoint_errors(restorer_path, "the starter restorer"):
-        restorer = ModelLoader().load_from_state_dict(load_file(restorer_path)).model
+        descriptor = ModelLoader().load_from_state_dict(load_file(restorer_path))
     estimator = None
     estimator_path = folder / ESTIMATOR_FOLDER
     if (estimator_path / "config.json").is_file():
@@ -69,7 +73,9 @@ def load_starter_networks(
             estimator = DegradationEstimator.from_pretrained(estimator_path)
         estimator = estimator.to(device)
     spearman = read_channel_spearman(estimator_path / VALIDATION_FILE) if estimator else None
-    return StarterNetworks(restorer.to(device), estimator, spearman)
+    return StarterNetworks(
+        descriptor.model.to(device), estimator, spearman, restorer_scale=int(descriptor.scale)
+    )
 
 
 def read_channel_spearman(path: Path) -> dict[str, float] | None:

@@ -1,8 +1,10 @@
-"""The starter task: the RRDBNet restorer (L1) and the degradation estimator (MSE on maps).
+"""The starter task: the restorer (L1 + gradient L1) and the degradation estimator (MSE on maps).
 
-Both see an LQ image resized (bicubic) to the HQ size, as `StarterRestorePipeline` feeds
-them: the restorer learns to undo the published second-order degradation, the estimator to
-read `degrade_spatially_varying`'s per-16 px strength maps off a second, varying degradation.
+They see what `StarterRestorePipeline` feeds them: the Compact restorer (v2) the LQ image
+itself, the RRDBNet restorer (v1) and the estimator the LQ image resized (bicubic) to the HQ
+size. The restorer learns to undo the data's mix of degradations (published second-order,
+single-stage, none), the estimator to read `degrade_spatially_varying`'s per-16 px strength
+maps off a second, varying degradation.
 Either can start from a starter model folder (`init_from`) and either can stay frozen, so the
 bundled restorer's estimator can be fine-tuned alone.
 """
@@ -27,7 +29,13 @@ from torch import nn
 from engine.errors import CheckpointError
 from engine.metrics.fidelity import psnr_y
 from engine.metrics.rank_correlation import spearman
-from engine.models.starter import STARTER_CHANNELS, DegradationEstimator, build_starter_restorer
+from engine.models.starter import (
+    STARTER_CHANNELS,
+    DegradationEstimator,
+    build_compact_restorer,
+    build_starter_restorer,
+    start_as_bilinear,
+)
 from engine.weights.components_io import checkpoint_errors
 from engine.weights.store import STARTER_FOLDER
 from trainer import checkpoints
@@ -55,10 +63,10 @@ def image_gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class StarterTask(Task):
     def build(self, device: torch.device) -> list[nn.Module]:
         cfg = self.config.starter
-        restorer = build_starter_restorer(num_feat=cfg.num_feat, num_block=cfg.num_block)
+        restorer = build_restorer(cfg, self.config.data.scale)
         estimator = build_estimator(cfg)
         if cfg.init_from is not None:
-            load_initial_weights(cfg.init_from, restorer, estimator)
+            load_initial_weights(cfg.init_from, restorer, estimator, cfg.init_parts)
         # A frozen model stays in the list (the export reads both from every checkpoint);
         # accelerate does not wrap a model without trainable parameters for DDP.
         restorer.requires_grad_(cfg.train_restorer)
@@ -83,11 +91,15 @@ class StarterTask(Task):
 
     def train_dataset(self) -> DegradedCrops:
         data = self.config.data
-        photos = load_photos(
-            data.photos,
-            exclude=data.validation_photos,
-            min_side=data.min_photo_side or data.crop_max,
-        )
+        photos = [
+            photo
+            for folder in (data.photos, *data.more_photos)
+            for photo in load_photos(
+                folder,
+                exclude=(*data.validation_photos, *data.skip_photos),
+                min_side=data.min_photo_side or data.crop_max,
+            )
+        ]
         return DegradedCrops(
             photos,
             crop_min=data.crop_min,
@@ -99,6 +111,7 @@ class StarterTask(Task):
             spatially_varying=self.config.starter.train_estimator,
             standard=self.config.starter.train_restorer,
             clean_fraction=data.clean_fraction,
+            single_stage_fraction=data.single_stage_fraction,
         )
 
     def after_optimizer_step(self, models: list[nn.Module], step: int) -> None:
@@ -127,7 +140,7 @@ class StarterTask(Task):
         hq = batch["hq"]
         loss, logs = hq.new_zeros(()), {}
         if cfg.train_restorer:
-            restored = restorer(upscale_to(batch["lq"], hq.shape[-2:]))
+            restored = restorer(self.restorer_input(batch["lq"], hq.shape[-2:]))
             l1 = F.l1_loss(restored, hq)
             loss = loss + l1
             logs["l1"] = float(l1.detach())
@@ -152,8 +165,9 @@ class StarterTask(Task):
         psnr, psnr_bicubic, map_mae, predicted, applied = [], [], [], [], []
         for pair in pairs:
             hq = pair["hq"][None].to(device)
-            lq_up = upscale_to(pair["lq"][None].to(device), hq.shape[-2:])
-            restored = restorer(lq_up).clamp(0.0, 1.0)
+            lq = pair["lq"][None].to(device)
+            lq_up = upscale_to(lq, hq.shape[-2:])
+            restored = restorer(self.restorer_input(lq, hq.shape[-2:])).clamp(0.0, 1.0)
             psnr.append(psnr_y(restored, hq, crop_border=self.config.data.scale))
             psnr_bicubic.append(psnr_y(lq_up, hq, crop_border=self.config.data.scale))
             varying_up = upscale_to(pair["lq_varying"][None].to(device), hq.shape[-2:])
@@ -176,8 +190,19 @@ class StarterTask(Task):
             **rank_correlations,
         }
 
+    def restorer_input(self, lq: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Compact runs on the LQ image itself; RRDBNet on its bicubic upscale."""
+        return lq if self.config.starter.restorer == "compact" else upscale_to(lq, size)
+
     def export(self, output_dir: Path, target: Path) -> Path:
         return export_starter(output_dir, target)
+
+
+def build_restorer(cfg: StarterConfig, scale: int) -> nn.Module:
+    if cfg.restorer == "compact":
+        compact = build_compact_restorer(num_feat=cfg.num_feat, num_conv=cfg.num_conv, scale=scale)
+        return start_as_bilinear(compact) if cfg.restorer_start == "bilinear" else compact
+    return build_starter_restorer(num_feat=cfg.num_feat, num_block=cfg.num_block)
 
 
 def build_estimator(cfg: StarterConfig) -> DegradationEstimator:
@@ -186,14 +211,22 @@ def build_estimator(cfg: StarterConfig) -> DegradationEstimator:
     )
 
 
-def load_initial_weights(folder: Path, restorer: nn.Module, estimator: nn.Module) -> None:
-    """Copy a starter model folder's weights into the freshly built models (sizes must match)."""
+def load_initial_weights(
+    folder: Path,
+    restorer: nn.Module,
+    estimator: nn.Module,
+    parts: tuple[str, ...] = ("restorer", "estimator"),
+) -> None:
+    """Copy a starter model folder's weights into the freshly built models (sizes must match);
+    only the `parts` named."""
     restorer_path = folder / RESTORER_FILE
     estimator_path = folder / ESTIMATOR_FOLDER / SAFETENSORS_WEIGHTS_NAME
     for path, model, what in (
         (restorer_path, restorer, "restorer"),
         (estimator_path, estimator, "estimator"),
     ):
+        if what not in parts:
+            continue
         if not path.is_file():
             raise ConfigError(
                 f"Config field 'starter.init_from' names {folder}, which has no {what} "
@@ -211,7 +244,7 @@ def load_initial_weights(folder: Path, restorer: nn.Module, estimator: nn.Module
                 hint="set num_feat, num_block, estimator_channels and estimator_context_layers "
                 "to the sizes of the model you start from",
             ) from None
-    logger.info("Initialised the restorer and the estimator from %s.", folder)
+    logger.info("Initialised the %s from %s.", " and the ".join(parts), folder)
 
 
 def _checkpoint_starter_config(folder: Path) -> dict:
@@ -242,7 +275,8 @@ def estimator_from_checkpoint(folder: Path) -> DegradationEstimator:
 
 def export_starter(output_dir: str | Path, target: str | Path, checkpoint: str = "latest") -> Path:
     """A complete checkpoint of a starter run ("latest" or a checkpoint folder, e.g. the best
-    validated one) -> `target`/restorer.safetensors (a spandrel-loadable 1x ESRGAN state dict),
+    validated one) -> `target`/restorer.safetensors (a spandrel-loadable state dict: 1x ESRGAN
+    or Compact at the run's scale),
     estimator/ (save_pretrained) and train-config.toml."""
     found = checkpoints.complete_checkpoints(Path(output_dir))
     if not found:
@@ -257,8 +291,8 @@ def export_starter(output_dir: str | Path, target: str | Path, checkpoint: str =
     )
     restorer_state = checkpoints.unwrapped_state(load_file(_weights_files(folder)[0]))
     descriptor = spandrel.ModelLoader().load_from_state_dict(restorer_state)
-    if descriptor.scale != 1:
-        raise CheckpointError(f"{folder} does not hold a 1x starter restorer.")
+    if descriptor.architecture.id not in ("ESRGAN", "Compact"):
+        raise CheckpointError(f"{folder} does not hold a starter restorer.")
     target.mkdir(parents=True, exist_ok=True)
     save_file(
         {key: value.contiguous() for key, value in restorer_state.items()},

@@ -6,7 +6,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from engine.models.starter import DegradationEstimator, build_starter_restorer
+from engine.models.starter import (
+    DegradationEstimator,
+    build_compact_restorer,
+    build_starter_restorer,
+)
 from engine.models.tiny_components import build_tiny_components
 from engine.pipelines.restore import DreamClearRestorePipeline
 from engine.weights import starter_io
@@ -28,6 +32,20 @@ def starter_dir(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("starter")
     restorer = build_starter_restorer(num_feat=8, num_block=1)
+    save_file({k: v.contiguous() for k, v in restorer.state_dict().items()},
+              folder / starter_io.RESTORER_FILE)  # fmt: skip
+    DegradationEstimator(channels=8, num_layers=1).save_pretrained(
+        folder / starter_io.ESTIMATOR_FOLDER
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def compact_starter_dir(tmp_path_factory):
+    """A randomly initialised v2 starter (Compact x4 restorer, estimator), bundled layout."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("compact-starter")
+    restorer = build_compact_restorer(num_feat=8, num_conv=2, scale=4)
     save_file({k: v.contiguous() for k, v in restorer.state_dict().items()},
               folder / starter_io.RESTORER_FILE)  # fmt: skip
     DegradationEstimator(channels=8, num_layers=1).save_pretrained(
