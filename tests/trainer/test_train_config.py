@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,22 @@ def test_bundled_configs_parse():
     assert tiny.dreamclear.model == "tiny"
     with pytest.raises(ConfigError, match=r"data\.photos"):
         load_config("resources/configs/dreamclear.toml")  # data/hq is the user's to fill
+
+
+def test_the_starter_v2_config_reads_and_names_its_extra_photos(tmp_path):
+    """Its `more_photos` is the development machine's photo folder, absent from a user's clone:
+    then the error names the field; pointed at a folder, the config loads as the recipe says."""
+    text = Path("resources/configs/starter-v2.toml").read_text(encoding="utf-8")
+    if not Path("../shared/photos-train").is_dir():
+        with pytest.raises(ConfigError, match=r"data\.more_photos"):
+            load_config("resources/configs/starter-v2.toml")
+    (tmp_path / "more").mkdir()
+    config_path = tmp_path / "starter-v2.toml"  # its other paths are relative to the root
+    config_path.write_text(text.replace("../shared/photos-train", str(tmp_path / "more")))
+    config = load_config(config_path)
+    assert config.starter.restorer == "compact" and config.starter.restorer_start == "bilinear"
+    assert (config.data.clean_fraction, config.data.single_stage_fraction) == (0.2, 0.3)
+    assert config.starter.init_parts == ("estimator",) and not config.starter.train_estimator
 
 
 def test_overrides_are_validated(photos_dir, make_starter_config, tmp_path):
