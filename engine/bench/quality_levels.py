@@ -91,6 +91,8 @@ class LevelsReport:
     """(level, method) -> one dict of metric -> value per photo."""
     notes: list[str] = field(default_factory=list)
     photos: int = 0
+    options: str = ""
+    """The restorers' non-default options, as the table's caption says them."""
 
     def mean(self, level: str, method: str, metric: str) -> float | None:
         values = [s[metric] for s in self.scores.get((level, method), []) if metric in s]
@@ -105,10 +107,16 @@ def compare(
     scale: int = 4,
     crop: int = 256,
     steps: int = 50,
+    color_fix: str = "wavelet",
+    strength: float = 1.0,
     on_photo: Callable[[str, int, int, str], None] | None = None,
 ) -> LevelsReport:
     """Score every method (name -> an `engine.restorers.Restorer`, or None for bicubic) on
-    every level; `on_photo(level, i, n, name)` before each photo."""
+    every level; `on_photo(level, i, n, name)` before each photo. `color_fix` and `strength`
+    apply to every restorer as `restore` applies them (bicubic has neither)."""
+    from engine.pipelines.strength import check_strength
+
+    check_strength(strength)
     unknown = [level for level in levels if level not in LEVELS]
     if unknown:
         raise BadSettingError(
@@ -121,6 +129,10 @@ def compare(
             hint=f"use e.g. {scale * 64}",
         )
     report = LevelsReport(scale, crop, list(methods), list(levels), photos=len(photos))
+    if color_fix != "wavelet":
+        report.options += f", colour fix {color_fix}"
+    if strength != 1:
+        report.options += f", strength {strength:g}"
     niqe_model = _niqe_model(crop, scale, report.notes)
     crops = [centre_crop(load_image(path).rgb, crop) for path in photos]
     for level in levels:
@@ -130,7 +142,7 @@ def compare(
             lq = torch.as_tensor(LEVELS[level](gt, scale=scale, seed=index)).float().clamp(0, 1)
             truth = quantise(gt)
             for name, restorer in methods.items():
-                result = quantise(_restore(restorer, lq, scale, steps, index))
+                result = quantise(_restore(restorer, lq, scale, steps, index, color_fix, strength))
                 scores = {
                     "psnr": psnr_y(result, truth, crop_border=scale),
                     "detail": gradient_energy_ratio(result, truth, crop_border=scale),
@@ -142,23 +154,30 @@ def compare(
     return report
 
 
-def _restore(restorer: Any, lq: torch.Tensor, scale: int, steps: int, seed: int) -> torch.Tensor:
+def _restore(
+    restorer: Any,
+    lq: torch.Tensor,
+    scale: int,
+    steps: int,
+    seed: int,
+    color_fix: str = "wavelet",
+    strength: float = 1.0,
+) -> torch.Tensor:
+    from engine.pipelines.strength import apply_strength
+
     if restorer is None:
         return bicubic_upscale(lq, scale)
     with torch.inference_mode():
-        return (
-            restorer.pipeline(
-                lq[None],
-                upscale=scale,
-                num_inference_steps=steps,
-                generator=torch.Generator().manual_seed(seed),
-                min_short_side=restorer.min_short_side,
-                caption="none",
-            )
-            .image[0]
-            .float()
-            .cpu()
-        )
+        restored = restorer.pipeline(
+            lq[None],
+            upscale=scale,
+            num_inference_steps=steps,
+            generator=torch.Generator().manual_seed(seed),
+            min_short_side=restorer.min_short_side,
+            caption="none",
+            color_fix=color_fix,
+        ).image.float()
+        return apply_strength(restored, lq[None], strength)[0].cpu()
 
 
 def format_levels_table(report: LevelsReport) -> str:
@@ -170,7 +189,8 @@ def format_levels_table(report: LevelsReport) -> str:
     ]
     lines = [
         f"Quality at x{report.scale} per degradation level: {report.photos} photos, centre crop "
-        f"{report.crop} px; PSNR on Y (BT.601), detail = gradient energy of Y against the "
+        f"{report.crop} px{report.options}; PSNR on Y (BT.601), detail = gradient energy of Y "
+        "against the "
         f"ground truth's, {report.scale} px border cut; means over photos.",
         "",
         "| level | method | "

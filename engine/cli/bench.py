@@ -291,6 +291,8 @@ def run_quality_levels(args: argparse.Namespace, models: list[str]) -> int:
             scale=args.scale,
             crop=args.crop,
             steps=args.steps,
+            color_fix=args.color_fix,
+            strength=args.strength,
             on_photo=lambda level, i, n, name: sys.stderr.write(f"[{level} {i + 1}/{n}] {name}\n"),
         )
     except EngineError as error:

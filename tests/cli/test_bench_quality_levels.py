@@ -51,3 +51,23 @@ def test_gradient_energy_ratio_says_how_much_detail_is_kept():
     gt = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(1))
     assert gradient_energy_ratio(gt, gt) == 1.0
     assert gradient_energy_ratio(gaussian_blur(gt, 1.5), gt) < 0.3
+
+
+def test_strength_and_colour_fix_reach_every_restorer_per_level(tmp_path, capsys):
+    """--strength 0 is bicubic itself, whatever the model: the option really reaches it."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(resource_path("photos") / "wood.jpg", photos / "wood.jpg")
+    model = save_upscaler(tiny_upscaler("compact-x4"), tmp_path / "mine.pth")
+    code = main(
+        ["bench", "quality", "--photos", str(photos), "--crop", "64", "--device", "cpu",
+         "--model", "bicubic", "--model", str(model), "--levels", "mild",
+         "--strength", "0", "--color-fix", "none"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "colour fix none, strength 0" in out
+    mine = next(line for line in out.splitlines() if line.startswith("| mild | mine.pth"))
+    # (restore's plain upscale is torch's bicubic with antialias, the bench's without: the
+    # kernels differ by float rounding only)
+    assert abs(float(mine.split("|")[-2])) <= 0.02

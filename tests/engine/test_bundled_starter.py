@@ -35,19 +35,43 @@ def centre_crop(name: str, size: int = 256) -> torch.Tensor:
     return torch.from_numpy(crop).permute(2, 0, 1).contiguous()
 
 
-def test_the_bundled_starter_beats_bicubic_on_held_out_photos():
-    """Measured 1.71 dB on average when the weights shipped; a broken export gives far less."""
-    pipeline = load_starter_pipeline()
-    gains = []
-    for seed, name in enumerate(HELD_OUT):
-        hq = centre_crop(name)
-        lq = degrade(hq, scale=4, seed=seed).lq
-        bicubic = F.interpolate(lq[None], scale_factor=4, mode="bicubic", align_corners=False)
-        restored = pipeline(lq[None], upscale=4).image
-        gains.append(
-            psnr_y(restored, hq, crop_border=4) - psnr_y(bicubic.clamp(0, 1), hq, crop_border=4)
-        )
-    assert np.mean(gains) > 1.2, f"mean gain over bicubic {np.mean(gains):.2f} dB ({gains})"
+@pytest.fixture(scope="module")
+def levels_report():
+    """`bench quality --model bicubic --model starter --levels clean,mild,moderate,heavy` on the
+    five held-out photos (256 px centre crops), as docs/benchmarks.md reports it."""
+    from engine.bench.quality_levels import compare
+
+    starter = load_restorer("starter", device="cpu")
+    photos = [PHOTOS / name for name in HELD_OUT]
+    return compare(
+        photos,
+        {"bicubic": None, "starter": starter},
+        levels=["clean", "mild", "moderate", "heavy"],
+        crop=256,
+    )
+
+
+GAIN_FLOORS = {"clean": CLEAN_FLOOR, "mild": MILD_FLOOR, "moderate": MODERATE_FLOOR,
+               "heavy": HEAVY_FLOOR}  # fmt: skip
+"""PSNR-Y over bicubic the bundled starter must keep per level: the measured gains when the
+weights shipped (resources/models/starter/README.md) less a margin; issue 15's targets are
+mild and moderate +1.0 dB, heavy +1.5 dB, clean -0.5 dB or better."""
+
+
+@pytest.mark.parametrize("level", list(GAIN_FLOORS))
+def test_the_bundled_starter_gains_over_bicubic_at_every_level(levels_report, level):
+    gain = levels_report.mean(level, "starter", "psnr") - levels_report.mean(
+        level, "bicubic", "psnr"
+    )
+    assert gain > GAIN_FLOORS[level], f"{level}: {gain:+.2f} dB over bicubic"
+
+
+@pytest.mark.parametrize("level", ["mild", "moderate"])
+def test_the_bundled_starter_keeps_more_detail_than_bicubic(levels_report, level):
+    """High-frequency energy against the ground truth's: not below bicubic's on everyday damage
+    (v1 kept 0.25 against bicubic's 0.36)."""
+    detail = levels_report.mean(level, "starter", "detail")
+    assert detail >= levels_report.mean(level, "bicubic", "detail"), detail
 
 
 def test_the_bundled_starter_maps_every_token():
@@ -76,30 +100,6 @@ def test_the_bundled_estimator_reads_noise_and_jpeg_on_held_out_photos():
         index = STRENGTH_CHANNELS.index(channel)
         rho = spearman(predicted_all[index].numpy(), applied_all[index].numpy())
         assert rho > 0.8, f"{channel}: Spearman {rho:.2f}"
-
-
-def test_on_clean_photos_strength_brings_the_result_towards_bicubic():
-    """An undamaged photo made small: the starter (trained mostly on heavy damage) smooths its
-    texture and scores below bicubic; strength 0.7 gives much of that back. Measured when the
-    weights shipped: -2.98 dB and -1.91 dB at strength 0.7 on 512 px crops (bench quality
-    --degradation clean); -4.04 dB on these 256 px ones, whose smooth skies favour bicubic."""
-    from engine.degradation.second_order import downscale_clean
-    from engine.pipelines.strength import apply_strength
-
-    pipeline = load_starter_pipeline()
-    losses = {1.0: [], 0.7: []}
-    for name in HELD_OUT:
-        hq = centre_crop(name).float()
-        lq = downscale_clean(hq, 4)
-        bicubic = F.interpolate(lq[None], scale_factor=4, mode="bicubic", align_corners=False)
-        reference = psnr_y(bicubic.clamp(0, 1), hq, crop_border=4)
-        restored = pipeline(lq[None], upscale=4).image
-        for strength, values in losses.items():
-            blended = apply_strength(restored.clone(), lq[None], strength)
-            values.append(psnr_y(blended, hq, crop_border=4) - reference)
-    full, partial = np.mean(losses[1.0]), np.mean(losses[0.7])
-    assert full > -5.0, f"{full:.2f} dB against bicubic on clean photos ({losses[1.0]})"
-    assert partial > full + 0.5, (partial, full)
 
 
 def test_the_bundled_estimator_says_how_well_it_reads_each_channel():
