@@ -9,10 +9,8 @@ import torch.nn.functional as F
 
 from dreamclear_studio_resources import resource_path
 from engine.degradation.records import STRENGTH_CHANNELS
-from engine.degradation.second_order import degrade
 from engine.degradation.spatial import degrade_spatially_varying
 from engine.imaging.io import load_image
-from engine.metrics.fidelity import psnr_y
 from engine.metrics.rank_correlation import spearman
 from engine.restorers import load_restorer
 from engine.weights.starter_io import starter_available
