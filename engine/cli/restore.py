@@ -101,6 +101,18 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:i]")
     parser.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
     parser.add_argument(
+        "--offload",
+        default="none",
+        choices=("none", "model", "sequential"),
+        help="where DreamClear's weights wait while they do not compute (default none: all on "
+        "the device). model: each component (remover, T5, VAE, transformer) is moved onto the "
+        "device only while it runs, so the device holds the largest one; a little slower. "
+        "sequential: each layer's weights are copied in for its own forward; least device "
+        "memory, many times slower. On a CPU-only machine the weights are already where they "
+        "run: model changes nothing and sequential only adds copies; the result is the same "
+        "at every level. The starter and upscalers ignore it. See docs/multi-gpu.md",
+    )
+    parser.add_argument(
         "--format",
         dest="output_format",
         default=None,

@@ -38,7 +38,11 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
         check_options(message)
         options = RestoreOptions.from_message(message)
         restorer = load_restorer(
-            args.model, store_root=args.store, device=args.device, dtype=args.dtype
+            args.model,
+            store_root=args.store,
+            device=args.device,
+            dtype=args.dtype,
+            offload=args.offload,
         )
     except EngineError as error:
         print_error(error, stream)
