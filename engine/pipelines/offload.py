@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 from accelerate import cpu_offload, cpu_offload_with_hook
-from accelerate.hooks import ModelHook, UserCpuOffloadHook, add_hook_to_module
+from accelerate.hooks import CpuOffload, ModelHook, UserCpuOffloadHook, add_hook_to_module
 from torch import nn
 
+from engine.devices import execution_device
 from engine.errors import BadSettingError
 
 if TYPE_CHECKING:
@@ -89,6 +90,18 @@ def module_tensor(module: nn.Module, name: str) -> torch.Tensor:
         if weights is not None and name in weights:
             return weights[name]
     raise RuntimeError(f"{type(module).__name__}.{name} is offloaded and its values are lost")
+
+
+def pending_weight_bytes(module: nn.Module) -> int:
+    """Bytes of `module`'s weights that "model" offload will still move onto its execution
+    device when it runs (0 when they are there, or with no offload or "sequential"): free
+    memory measured before then overstates what its activations will have."""
+    hook = getattr(module, "_hf_hook", None)
+    if not any(isinstance(part, CpuOffload) for part in getattr(hook, "hooks", (hook,))):
+        return 0
+    if execution_device(module).type == "cpu" or _resident(module):
+        return 0
+    return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
 
 
 def _with_index(device: torch.device) -> torch.device:

@@ -30,7 +30,7 @@ from engine.errors import BadInputError, BadSettingError, OutOfMemory
 from engine.imaging.tile_grid import TileBox, gaussian_weights, tile_grid
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.components import RestoreComponents
-from engine.pipelines.offload import module_tensor
+from engine.pipelines.offload import module_tensor, pending_weight_bytes
 from engine.pipelines.samplers import SAMPLER_NAMES, Sampler, make_sampler
 from engine.pipelines.stage_plan import ProgressInfo, dreamclear_plan
 from engine.pipelines.tile_budget import (
@@ -365,7 +365,8 @@ class DreamClearRestorePipeline:
         heads = int(getattr(config, "num_attention_heads", 16))
         head_dim = int(getattr(config, "attention_head_dim", 72))
         return auto_latent_tile(
-            available_memory_bytes(self.device),
+            # With "model" offload the transformer's weights come onto the device after this.
+            available_memory_bytes(self.device) - pending_weight_bytes(self.transformer),
             patch_size=self.patch_size,
             hidden_size=heads * head_dim,
             num_heads=heads,

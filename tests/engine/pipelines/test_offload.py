@@ -81,3 +81,17 @@ def test_model_level_keeps_one_component_resident():
     group = [_FakeUserHook(m) for m in (*on_device, on_cpu, running)]
     _OneResident(group).pre_forward(running)
     assert [hook.offloaded for hook in group] == [1, 1, 0, 0]
+
+
+def test_pending_weights_count_only_for_model_offload_to_another_device():
+    """Free memory is measured before the transformer moves in; its bytes are taken off."""
+    from accelerate import cpu_offload_with_hook
+
+    from engine.pipelines.offload import pending_weight_bytes
+
+    plain = nn.Linear(4, 4)
+    assert pending_weight_bytes(plain) == 0
+    on_cpu, _ = cpu_offload_with_hook(nn.Linear(4, 4), execution_device="cpu")
+    assert pending_weight_bytes(on_cpu) == 0  # already where it runs
+    elsewhere, _ = cpu_offload_with_hook(nn.Linear(4, 4), execution_device="meta")
+    assert pending_weight_bytes(elsewhere) == (16 + 4) * 4
