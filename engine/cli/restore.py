@@ -16,7 +16,11 @@ DESCRIPTION = """Restore photos with DreamClear (or the bundled starter model).
 
 Inputs may be files, folders (their images) or globs. Results are written to OUTDIR as
 NAME_xN.EXT; originals are never touched and existing files are never replaced unless
---overwrite is given."""
+--overwrite is given.
+
+Several GPUs: `accelerate launch --num_processes N -m dreamclear.cli restore DIR -o OUT` or
+`torchrun --nproc-per-node N -m dreamclear.cli restore DIR -o OUT` splits the inputs across N
+processes (GPU LOCAL_RANK each, or the CPU); rank 0 prints one summary. See docs/multi-gpu.md."""
 
 
 def register(subparsers) -> None:
@@ -142,6 +146,16 @@ def register(subparsers) -> None:
         default=150.0,
         metavar="N",
         help="refuse inputs larger than this before decoding (default 150)",
+    )
+    parser.add_argument(
+        "--gather-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="several processes (`accelerate launch` / `torchrun ... -m dreamclear.cli "
+        "restore`, see docs/multi-gpu.md): rank 0 prints the summary of all inputs once "
+        "every rank is done, and gives up on a rank whose report in OUTDIR/.dreamclear-ranks "
+        "has not changed for S seconds (default 600)",
     )
     add_store_option(parser)
     parser.add_argument(
