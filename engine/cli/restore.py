@@ -174,6 +174,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     # Heavy imports here so `dreamclear --help` stays fast.
     if args.engine:
+        from engine.cli.restore_ranks import Ranks
+
+        if Ranks.from_environment().several:
+            sys.stderr.write(
+                "error: --engine sends every input to one engine; several processes would "
+                "each send them all\nhint: run it once, without accelerate launch / torchrun\n"
+            )
+            return 2
         from engine.cli.remote_restore import run_remote_restore
 
         return run_remote_restore(args, stream=sys.stderr)

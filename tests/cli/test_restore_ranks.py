@@ -201,3 +201,8 @@ def test_a_killed_rank_stops_the_batch_and_a_rerun_completes_it(tiny_model_dir, 
     restored = 16 - len(done_before)
     assert f"{restored} restored, 0 failed, {len(done_before)} skipped" in err
     assert results(out) == [f"p{i:02d}_x2.png" for i in range(16)]  # each exactly once
+
+
+def test_several_processes_do_not_each_send_the_batch_to_one_engine(monkeypatch, capsys):
+    code, text = run_rank(monkeypatch, capsys, 1, ["x.png", "--engine", "127.0.0.1:1"])
+    assert code == 2 and "several processes would each send them all" in text
