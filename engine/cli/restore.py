@@ -110,7 +110,8 @@ def register(subparsers) -> None:
         choices=("none", "model", "sequential"),
         help="where DreamClear's weights wait while they do not compute (default none: all on "
         "the device). model: each component (remover, T5, VAE, transformer) is moved onto the "
-        "device only while it runs, so the device holds the largest one; a little slower. "
+        "device only while it runs, so the device holds the largest one; each image pays one "
+        "copy of every component onto the device. "
         "sequential: each layer's weights are copied in for its own forward; least device "
         "memory, many times slower. On a CPU-only machine the weights are already where they "
         "run: model changes nothing and sequential only adds copies; the result is the same "
