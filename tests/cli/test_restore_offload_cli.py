@@ -26,3 +26,17 @@ def test_an_unknown_level_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["restore", "x.png", "--offload", "layers"])
     assert "invalid choice: 'layers'" in capsys.readouterr().err
+
+
+def test_the_overhead_script_prints_a_row_per_level_with_no_difference(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "offload_overhead.py"
+    spec = importlib.util.spec_from_file_location("offload_overhead", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--size", "16", "--steps", "1", "--repeats", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| none", "| model", "| sequential"]
+    assert all(row.endswith("| 0 |") for row in rows[1:])  # identical output at every level
