@@ -56,3 +56,16 @@ def resolve_placement(
     resolved = device if isinstance(device, torch.device) else resolve_device(device)
     precision = dtype if isinstance(dtype, torch.dtype) else resolve_dtype(dtype, resolved)
     return resolved, precision
+
+
+def execution_device(module: torch.nn.Module) -> torch.device:
+    """Where `module` computes: the device of its weights, or, when accelerate's offload hooks
+    hold its weights in CPU memory (or on the meta device, `engine.pipelines.offload`), the
+    device those hooks move them to for each forward. Inputs must go there."""
+    for sub in module.modules():
+        hook = getattr(sub, "_hf_hook", None)
+        for part in getattr(hook, "hooks", (hook,)):  # a SequentialHook holds several
+            device = getattr(part, "execution_device", None)
+            if device is not None:
+                return torch.device(device)
+    return next(module.parameters()).device

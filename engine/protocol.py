@@ -133,9 +133,15 @@ class RestoreOptionsMessage:
     """Skip an input whose result (NAME_xN.EXT in the output folder) already exists: the job
     ends at once with a `result` naming that file and `skipped` true, so a re-run finishes
     only what an interrupted batch left. Excludes `overwrite`. Added within version 1."""
+    offload: Literal["none", "model", "sequential"] = "none"
+    """Where DreamClear's weights wait while they do not compute (docs/multi-gpu.md): "none" all
+    on the device; "model" each component moved onto the device only while it runs; "sequential"
+    each layer's weights copied in for its own forward (least device memory, slowest). Part of
+    the warm model's key: another level loads the model again. The starter and upscalers ignore
+    it. Added within version 1."""
 
 
-ADDED_OPTIONS: tuple[str, ...] = ("strength", "skip_existing")
+ADDED_OPTIONS: tuple[str, ...] = ("strength", "skip_existing", "offload")
 """Restore options added within protocol version 1. An engine that reads one lists a
 capability of the same name in `hello_reply`; `encode` leaves one out while it holds its
 default, so a request that does not use it reads the same to an older engine; a client must not

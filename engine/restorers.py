@@ -38,14 +38,20 @@ def load_restorer(
     store_root: str | None = None,
     device: str | torch.device = "auto",
     dtype: str | torch.dtype = "auto",
+    offload: str = "none",
 ) -> Restorer:
     """`spec`: "auto" (DreamClear when installed, else the bundled starter), "starter",
     "dreamclear", the name of a model imported into the store, a model folder (ours, or a
     starter exported by `dreamclear train`), or a spandrel upscaler file (.safetensors/.pth:
-    Real-ESRGAN, Compact, SwinIR, HAT, DAT, ...). `device` and `dtype` may be "auto"."""
+    Real-ESRGAN, Compact, SwinIR, HAT, DAT, ...). `device` and `dtype` may be "auto".
+
+    `offload` ("none", "model", "sequential"; see `engine.pipelines.offload`) applies to
+    DreamClear; the starter and upscalers are small and always stay on the device."""
+    from engine.pipelines.offload import check_offload
     from engine.weights.store import ModelStore
     from engine.weights.upscaler_io import is_upscaler_file, upscaler_folder
 
+    check_offload(offload)
     device, dtype = resolve_placement(device, dtype)
     store = ModelStore(store_root)
     if spec == "auto":
@@ -69,7 +75,7 @@ def load_restorer(
         return _starter(spec, folder, device, dtype)
     if folder is not None and (is_upscaler_file(folder) or upscaler_folder(folder)):
         return _upscaler(spec, folder, device, dtype)
-    return _dreamclear(spec, folder, store, device, dtype)
+    return _dreamclear(spec, folder, store, device, dtype, offload)
 
 
 def _model_folder(spec: str, store) -> Path | None:
@@ -115,13 +121,23 @@ def _upscaler(spec: str, path: Path, device: torch.device, dtype: torch.dtype):
     return Restorer(name=spec, pipeline=pipeline, min_short_side=0, device=device, dtype=dtype)
 
 
-def _dreamclear(spec: str, folder: Path | None, store, device: torch.device, dtype: torch.dtype):
+def _dreamclear(
+    spec: str,
+    folder: Path | None,
+    store,
+    device: torch.device,
+    dtype: torch.dtype,
+    offload: str = "none",
+):
+    from engine.pipelines.offload import loading_device, offload_components
     from engine.pipelines.restore import DreamClearRestorePipeline
     from engine.weights.components_io import load_components
 
-    components = load_components(folder or spec, store=store, device=device, dtype=dtype)
+    load_on = loading_device(offload, device)
+    components = load_components(folder or spec, store=store, device=load_on, dtype=dtype)
     if components.captioner is None and store.is_installed("llava"):
-        components.captioner = load_llava_captioner(store, device, dtype)
+        components.captioner = load_llava_captioner(store, load_on, dtype)
+    offload_components(components, offload, device)
     pipeline = DreamClearRestorePipeline.from_components(components)
     sample_size = components.transformer.config.sample_size
     return Restorer(

@@ -52,16 +52,28 @@ FIELDS: dict[str, Choice] = {
     "dtype": Choice("auto", ("auto", "bf16", "fp16", "fp32")),
     "output_dir": Choice(None),
     "skip_existing": Choice(False),
+    "offload": Choice("none", ("none", "model", "sequential")),
 }
 """Every setting; `prompt_mode` "prompt" uses `prompt`, "auto" captions, "none" has none."""
 
 DIFFUSION_ONLY = frozenset(
-    {"steps", "sampler", "cfg", "seed", "seed_locked", "prompt_mode", "prompt", "tile", "dtype"}
+    {
+        "steps",
+        "sampler",
+        "cfg",
+        "seed",
+        "seed_locked",
+        "prompt_mode",
+        "prompt",
+        "tile",
+        "dtype",
+        "offload",
+    }
 )
 """Settings only DreamClear uses. The starter (engine/pipelines/starter.py) takes upscale,
 colour fix, strength and the device; it draws no noise (no seed), has no caption, tiles by a
 pixel size of its own rather than `tile` (latent cells) and always runs in fp32 (so no
-`dtype`)."""
+`dtype`); it is small enough to stay on the device (so no `offload`)."""
 
 
 class SettingsModel(QObject):
@@ -180,6 +192,7 @@ def make_options(values: dict[str, Any]) -> RestoreOptionsMessage:
         dtype=v["dtype"],
         save_map=True,
         skip_existing=bool(v["skip_existing"]),
+        offload=v["offload"],
     )
 
 
@@ -209,4 +222,5 @@ def options_values(
         "dtype": options.dtype,
         "output_dir": output_dir,
         "skip_existing": options.skip_existing,
+        "offload": options.offload,
     }

@@ -112,6 +112,14 @@ class SettingsPanel(QWidget):
         )
         form.addRow("Device", self._line("device", "auto, cpu, cuda:0 ..."))
         form.addRow("Precision", self._combo("dtype", ["auto", "bf16", "fp16", "fp32"]))
+        offload = self._combo("offload", ["none", "per model", "per layer"])
+        offload.setToolTip(
+            "Where DreamClear's weights wait while they do not compute. none: all on the GPU "
+            "(fastest). per model: each part moved onto the GPU only while it runs (the GPU "
+            "holds the largest part; a little slower). per layer: least GPU memory, many "
+            "times slower. Changing it reloads the model; on a CPU it changes nothing."
+        )
+        form.addRow("Offload", offload)
         form.addRow("Output folder", self._line("output_dir", ""))
         skip = QCheckBox("Skip photos already restored")
         skip.setToolTip(

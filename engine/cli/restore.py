@@ -16,7 +16,11 @@ DESCRIPTION = """Restore photos with DreamClear (or the bundled starter model).
 
 Inputs may be files, folders (their images) or globs. Results are written to OUTDIR as
 NAME_xN.EXT; originals are never touched and existing files are never replaced unless
---overwrite is given."""
+--overwrite is given.
+
+Several GPUs: `accelerate launch --num_processes N -m dreamclear.cli restore DIR -o OUT` or
+`torchrun --nproc-per-node N -m dreamclear.cli restore DIR -o OUT` splits the inputs across N
+processes (GPU LOCAL_RANK each, or the CPU); rank 0 prints one summary. See docs/multi-gpu.md."""
 
 
 def register(subparsers) -> None:
@@ -101,6 +105,19 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:i]")
     parser.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"))
     parser.add_argument(
+        "--offload",
+        default="none",
+        choices=("none", "model", "sequential"),
+        help="where DreamClear's weights wait while they do not compute (default none: all on "
+        "the device). model: each component (remover, T5, VAE, transformer) is moved onto the "
+        "device only while it runs, so the device holds the largest one; each image pays one "
+        "copy of every component onto the device. "
+        "sequential: each layer's weights are copied in for its own forward; least device "
+        "memory, many times slower. On a CPU-only machine the weights are already where they "
+        "run: model changes nothing and sequential only adds copies; the result is the same "
+        "at every level. The starter and upscalers ignore it. See docs/multi-gpu.md",
+    )
+    parser.add_argument(
         "--format",
         dest="output_format",
         default=None,
@@ -131,6 +148,16 @@ def register(subparsers) -> None:
         metavar="N",
         help="refuse inputs larger than this before decoding (default 150)",
     )
+    parser.add_argument(
+        "--gather-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="several processes (`accelerate launch` / `torchrun ... -m dreamclear.cli "
+        "restore`, see docs/multi-gpu.md): rank 0 prints the summary of all inputs once "
+        "every rank is done, and gives up on a rank whose report in OUTDIR/.dreamclear-ranks "
+        "has not changed for S seconds (default 600)",
+    )
     add_store_option(parser)
     parser.add_argument(
         "--engine",
@@ -148,6 +175,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     # Heavy imports here so `dreamclear --help` stays fast.
     if args.engine:
+        from engine.cli.restore_ranks import Ranks
+
+        if Ranks.from_environment().several:
+            sys.stderr.write(
+                "error: --engine sends every input to one engine; several processes would "
+                "each send them all\nhint: run it once, without accelerate launch / torchrun\n"
+            )
+            return 2
         from engine.cli.remote_restore import run_remote_restore
 
         return run_remote_restore(args, stream=sys.stderr)

@@ -63,4 +63,5 @@ def options_message_from_args(args: argparse.Namespace) -> p.RestoreOptionsMessa
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
         max_megapixels=args.max_megapixels,
+        offload=args.offload,
     )

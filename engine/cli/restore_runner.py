@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 from pathlib import Path
 from typing import TextIO
@@ -12,6 +13,14 @@ from tqdm import tqdm
 from engine.cli.common import print_error
 from engine.cli.restore_options import options_message_from_args
 from engine.cli.restore_progress import FileOutcome, StepProgress, report_outcome, summarise
+from engine.cli.restore_ranks import (
+    RankReport,
+    Ranks,
+    gather,
+    rank_device,
+    shard,
+    write_summary,
+)
 from engine.errors import EngineError, JobInterrupted
 from engine.jobs.restore import check_options
 from engine.restore_files import (
@@ -30,6 +39,8 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
 
     quiet_library_progress()
 
+    ranks = Ranks.from_environment()
+    report: RankReport | None = None
     try:
         output_folder = Path(args.output).expanduser()
         prepare_output_folder(output_folder)
@@ -37,12 +48,29 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
         message = options_message_from_args(args)
         check_options(message)
         options = RestoreOptions.from_message(message)
+        device = args.device
+        if ranks.several:
+            # Launched by accelerate/torchrun: this process's share, on its own GPU.
+            report = RankReport(output_folder, ranks)
+            report.write([])
+            shares = {r: shard(inputs, r, ranks.world_size) for r in range(ranks.world_size)}
+            total = len(inputs) + len(failures)
+            inputs, device = shares[ranks.rank], rank_device(args.device, ranks.local_rank)
+            failures = failures if ranks.rank == 0 else []  # named once, by rank 0
         restorer = load_restorer(
-            args.model, store_root=args.store, device=args.device, dtype=args.dtype
+            args.model,
+            store_root=args.store,
+            device=device,
+            dtype=args.dtype,
+            offload=args.offload,
         )
     except EngineError as error:
         print_error(error, stream)
+        if report is not None:  # rank 0 must not wait out its timeout for this one
+            report.write([], finished=True, interrupted=True)
         return 2
+    if report is not None:
+        stream.write(f"{ranks.label}: {len(inputs)} of {total} input(s) on {restorer.device}\n")
     options.min_short_side = restorer.min_short_side
     uses_captions = getattr(restorer.pipeline, "uses_captions", False)
     if (
@@ -59,17 +87,20 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
     outcomes = [FileOutcome(str(failure.input), error=failure.error) for failure in failures]
     for failure in failures:
         stream.write(f"failed: {failure.error}\n")
-    files_bar = tqdm(inputs, desc="files", unit="file", file=stream, dynamic_ncols=True)
+    # Bars from several ranks would overwrite each other: only rank 0 draws them.
+    bar_stream = stream if report is None or ranks.rank == 0 else _Discard()
+    files_bar = tqdm(inputs, desc="files", unit="file", file=bar_stream, dynamic_ncols=True)
     try:
         for path in files_bar:
-            progress = StepProgress(path.name, stream)
+            progress = StepProgress(path.name, bar_stream)
+            on_progress = progress if report is None else _beating(progress, report)
             try:
                 result = restore_file(
                     restorer.pipeline,
                     path,
                     output_folder,
                     options,
-                    pipeline_kwargs={"on_progress": progress, "on_warning": _warn(stream)},
+                    pipeline_kwargs={"on_progress": on_progress, "on_warning": _warn(stream)},
                 )
             except (KeyboardInterrupt, JobInterrupted):
                 raise
@@ -93,12 +124,55 @@ def run_restore(args: argparse.Namespace, stream: TextIO) -> int:
             )
             report_outcome(outcome, stream)
             outcomes.append(outcome)
+            if report is not None:
+                report.write(outcomes)
     except (KeyboardInterrupt, JobInterrupted):
         files_bar.close()
+        if report is not None:
+            report.write(outcomes, finished=True, interrupted=True)
         stream.write("interrupted: no partial result was written for the file in progress\n")
         return 130
     files_bar.close()
-    return summarise(outcomes, stream)
+    if report is None:
+        return summarise(outcomes, stream)
+    report.write(outcomes, finished=True)
+    return _rank_summary(report, outcomes, shares, total, args.gather_timeout, stream)
+
+
+def _rank_summary(report, outcomes, shares, total: int, timeout_s: float, stream) -> int:
+    """Rank 0: wait for the others, then the summary of every input and its exit code; any
+    other rank: its own line, exit 0 (a launcher stops all ranks when one exits non-zero)."""
+    if report.ranks.rank != 0:
+        stream.write(f"{report.ranks.label} done: ")
+        summarise(outcomes, stream)
+        return 0
+    stream.write(f"{report.ranks.label}: waiting for the other ranks to finish\n")
+    gathered = gather(report, shares, timeout_s)
+    gathered.outcomes[:0] = outcomes
+    path = write_summary(report, gathered, total)
+    stream.write(f"all {report.ranks.world_size} ranks ({total} inputs): ")
+    code = summarise(gathered.outcomes, stream)
+    for line in gathered.missing:
+        stream.write(f"  not reported: {line} (re-run with --skip-existing)\n")
+    stream.write(f"summary: {path}\n")
+    return 1 if gathered.missing else code
+
+
+class _Discard(io.TextIOBase):
+    """A stream that drops what is written (the bars of ranks other than 0)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def _beating(progress, report: RankReport):
+    """The progress callback, also telling rank 0 that this rank is alive."""
+
+    def on_progress(info) -> None:
+        progress(info)
+        report.heartbeat()
+
+    return on_progress
 
 
 def _warn(stream: TextIO):

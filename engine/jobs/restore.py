@@ -31,6 +31,8 @@ MAX_STEPS = 1000
 MAX_CFG = 100.0
 MAX_LATENT_TILE = 1024
 MAX_MEGAPIXELS = 1000.0
+OFFLOAD_LEVELS = ("none", "model", "sequential")
+"""As `engine.pipelines.offload.OFFLOAD_LEVELS`, without importing torch to check a request."""
 """`max_megapixels` guards against decompression bombs; above this it guards nothing."""
 
 
@@ -143,15 +145,20 @@ class RestoreJobs:
         )
 
     def _restorer(self, options: p.RestoreOptionsMessage, context: JobContext):
-        """The warm restorer for (model, device, dtype), loaded when not warm."""
+        """The warm restorer for (model, device, dtype, offload), loaded when not warm: another
+        offload level loads the model again, hooked for that level."""
         from engine.devices import resolve_placement
         from engine.restorers import load_restorer
 
         device, dtype = resolve_placement(options.device, options.dtype)
         return context.models.get(
-            ("restorer", options.model, str(device), str(dtype)),
+            ("restorer", options.model, str(device), str(dtype), options.offload),
             lambda: load_restorer(
-                options.model, store_root=self.store_root, device=device, dtype=dtype
+                options.model,
+                store_root=self.store_root,
+                device=device,
+                dtype=dtype,
+                offload=options.offload,
             ),
         )
 
@@ -211,6 +218,11 @@ def check_options(options: p.RestoreOptionsMessage) -> None:
         raise BadSettingError(
             "skip_existing and overwrite exclude each other",
             hint="skip the results that exist, or replace them: not both",
+        )
+    if options.offload not in OFFLOAD_LEVELS:
+        raise BadSettingError(
+            f"option offload={options.offload!r} is not one of {', '.join(OFFLOAD_LEVELS)}",
+            hint="see docs/multi-gpu.md for the offload levels",
         )
     whole("upscale", options.upscale, 1, MAX_UPSCALE)
     whole("steps", options.steps, 1, MAX_STEPS)

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from PIL import Image
 
+from engine.devices import execution_device
+
 LLAVA_PROMPT = "Describe this image and its style."
 LLAVA_TEMPERATURE = 0.2
 LLAVA_TOP_P = 0.7
@@ -93,9 +95,9 @@ class LlavaCaptioner:
         inputs = self.processor(
             images=image.convert("RGB"), text=self._text_prompt(), return_tensors="pt"
         )
-        param = next(self.model.parameters())
+        device, dtype = execution_device(self.model), next(self.model.parameters()).dtype
         inputs = {
-            key: value.to(param.device, dtype=param.dtype if value.is_floating_point() else None)
+            key: value.to(device, dtype=dtype if value.is_floating_point() else None)
             for key, value in inputs.items()
         }
         output_ids = self.model.generate(

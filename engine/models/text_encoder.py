@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedTokenizerBase, T5EncoderModel
 
+from engine.devices import execution_device
+
 CAPTION_MAX_LENGTH = 120
 
 
@@ -27,7 +29,8 @@ class T5CaptionEncoder:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where the encoder computes (its weights may be offloaded elsewhere)."""
+        return execution_device(self.model)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -25,10 +25,12 @@ from PIL import Image
 from torch import nn
 
 from engine.cancel import CancelToken
+from engine.devices import execution_device
 from engine.errors import BadInputError, BadSettingError, OutOfMemory
 from engine.imaging.tile_grid import TileBox, gaussian_weights, tile_grid
 from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
 from engine.pipelines.components import RestoreComponents
+from engine.pipelines.offload import module_tensor, pending_weight_bytes
 from engine.pipelines.samplers import SAMPLER_NAMES, Sampler, make_sampler
 from engine.pipelines.stage_plan import ProgressInfo, dreamclear_plan
 from engine.pipelines.tile_budget import (
@@ -240,7 +242,8 @@ class DreamClearRestorePipeline:
 
     @property
     def device(self) -> torch.device:
-        return next(self.transformer.parameters()).device
+        """Where the transformer computes (its weights may be offloaded, see `offload`)."""
+        return execution_device(self.transformer)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -362,7 +365,8 @@ class DreamClearRestorePipeline:
         heads = int(getattr(config, "num_attention_heads", 16))
         head_dim = int(getattr(config, "attention_head_dim", 72))
         return auto_latent_tile(
-            available_memory_bytes(self.device),
+            # With "model" offload the transformer's weights come onto the device after this.
+            available_memory_bytes(self.device) - pending_weight_bytes(self.transformer),
             patch_size=self.patch_size,
             hidden_size=heads * head_dim,
             num_heads=heads,
@@ -574,7 +578,8 @@ class DreamClearRestorePipeline:
         text_emb, text_mask = self.text_encoder([text])
         text_emb = text_emb.to(device=device, dtype=self.dtype)
         text_mask = text_mask.to(device=device)
-        null_emb = self.transformer.null_caption_embedding[None].to(device=device, dtype=self.dtype)
+        null_caption = module_tensor(self.transformer, "null_caption_embedding")
+        null_emb = null_caption[None].to(device=device, dtype=self.dtype)
         conditions = {
             "text": torch.cat([text_emb, null_emb]),
             # The published sampler reuses the conditional mask for the null caption.

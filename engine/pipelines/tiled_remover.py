@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.devices import execution_device
 from engine.pipelines.tiled_apply import OnGrid, OnPartial, OnTile, apply_tiled
 
 DEFAULT_REMOVER_TILE = 1024
@@ -42,12 +43,13 @@ def remove_degradation_tiled(
         tile_overlap = default_remover_overlap(
             tile_size if isinstance(tile_size, int) else min(tile_size)
         )
-    param = next(remover.parameters())
+    # The dtype of the weights, the device they compute on (offloaded weights sit elsewhere).
+    device, dtype = execution_device(remover), next(remover.parameters()).dtype
 
     def run(pixels: torch.Tensor) -> torch.Tensor:
         height, width = pixels.shape[-2:]
         pad_h, pad_w = (-height) % size_multiple, (-width) % size_multiple
-        pixels = pixels.to(device=param.device, dtype=param.dtype)
+        pixels = pixels.to(device=device, dtype=dtype)
         if pad_h or pad_w:
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             pixels = F.pad(pixels, (0, pad_w, 0, pad_h), mode=mode)

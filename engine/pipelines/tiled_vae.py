@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKL
 
+from engine.devices import execution_device
 from engine.pipelines.tiled_apply import OnPartial, OnTile, apply_tiled
 
 VAE_DOWNSAMPLE = 8
@@ -50,10 +51,11 @@ def encode_tiled(
     tile_overlap = default_vae_overlap(tile_size) if tile_overlap is None else tile_overlap
     _check_tiling(tile_size, tile_overlap)
     scale = _scaling_factor(vae)
-    param = next(vae.parameters())
+    # The dtype of the weights, the device they compute on (offloaded weights sit elsewhere).
+    device, dtype = execution_device(vae), next(vae.parameters()).dtype
 
     def encode(pixels: torch.Tensor) -> torch.Tensor:
-        pixels = (2.0 * pixels - 1.0).to(device=param.device, dtype=param.dtype)
+        pixels = (2.0 * pixels - 1.0).to(device=device, dtype=dtype)
         return vae.encode(pixels).latent_dist.mode() * scale
 
     return apply_tiled(
@@ -83,10 +85,10 @@ def decode_tiled(
     tile_overlap = default_vae_overlap(tile_size) if tile_overlap is None else tile_overlap
     _check_tiling(tile_size, tile_overlap)
     scale = _scaling_factor(vae)
-    param = next(vae.parameters())
+    device, dtype = execution_device(vae), next(vae.parameters()).dtype
 
     def decode(z: torch.Tensor) -> torch.Tensor:
-        z = (z / scale).to(device=param.device, dtype=param.dtype)
+        z = (z / scale).to(device=device, dtype=dtype)
         return (vae.decode(z).sample.float() + 1.0) / 2.0
 
     return apply_tiled(

@@ -49,6 +49,15 @@ def test_the_strength_setting_is_sent_with_each_job(make_controller, qtbot, sett
     assert '"strength": 0.6' in controller.client.engine_log.text()  # the fake engine logs it
 
 
+def test_the_offload_setting_reaches_the_engine_request(make_controller, qtbot, settings, tmp_path):
+    controller = make_controller()
+    settings.set_value("offload", "sequential")
+    added = controller.add_paths([photo(tmp_path / "big.png")])
+    assert added[0].options.offload == "sequential"
+    wait_states(qtbot, controller, ["done"])
+    assert '"offload": "sequential"' in controller.client.engine_log.text()  # as sent
+
+
 def test_folder_with_a_bad_file_fails_that_job_with_its_hint(make_controller, qtbot, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()

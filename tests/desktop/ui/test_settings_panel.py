@@ -163,3 +163,17 @@ def test_the_model_is_a_list_of_what_is_installed_and_a_missing_one_is_to_get(
     engine_models.set_models(FRESH)  # removed: the job still names it, as not installed
     assert box.currentText() == "DreamClear 1024 (not installed)"
     assert box.currentData() == "dreamclear" and box.count() == 4
+
+
+def test_the_offload_level_is_chosen_in_the_panel_and_greyed_for_the_starter(
+    panel, settings, engine_models
+):
+    engine_models.set_models(WITH_DREAMCLEAR)
+    combo = panel.editors["offload"]
+    assert combo.isEnabled() and settings.value("offload") == "none"
+    combo.setCurrentIndex(combo.findText("per model"))
+    assert settings.value("offload") == "model" and settings.options().offload == "model"
+    settings.set_value("offload", "sequential")  # a model change shows in the editor
+    assert combo.currentText() == "per layer"
+    engine_models.set_models(FRESH)  # auto runs the starter, which stays on the device
+    assert "offload" not in enabled(panel)
