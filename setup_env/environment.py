@@ -75,7 +75,9 @@ def install_commands(
     repair: bool,
 ) -> list[tuple[str, list[str]]]:
     """The uv commands that build ENV, each with the words the progress shows for it."""
-    target = ["--python", str(env_python(env))]
+    # Compiled once here, as the user waits for set-up anyway: otherwise the first start of the
+    # app compiles torch's modules and takes many seconds longer.
+    target = ["--python", str(env_python(env)), "--compile-bytecode"]
     again = ["--reinstall", "--refresh"] if repair else []
     commands = [
         (
