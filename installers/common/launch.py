@@ -9,6 +9,12 @@ it is missing or outdated, then runs the command inside it.
 import sys
 from pathlib import Path
 
+if sys.version_info < (3, 11):  # noqa: UP036  (runs under whatever python3 the system has)
+    sys.exit(
+        f"DreamClear Studio needs Python 3.11 or newer; {sys.executable} is "
+        f"{sys.version.split()[0]}. Install a newer python3 and start it again."
+    )
+
 APP_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(APP_DIR))
 
