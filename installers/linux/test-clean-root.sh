@@ -20,10 +20,11 @@ out="${1:-}"
 [ -n "$out" ] || out="$(mktemp -d)"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
+: >"$out/steps.log"
 wheelhouse="${DREAMCLEAR_WHEELHOUSE:-$HOME/.cache/dreamclear-wheelhouse}"
 suite="${DEBIAN_SUITE:-bookworm}"
 started=$(date +%s)
-step() { echo "clean root: $1 ($(( $(date +%s) - started )) s)" >&2; }
+step() { echo "clean root: $1 ($(( $(date +%s) - started )) s)" | tee -a "$out/steps.log" >&2; }
 fail() { echo "clean root: FAILED: $1" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || fail "needs root (it mounts /proc and /dev inside the new root)"
@@ -32,9 +33,14 @@ work="$(mktemp -d)"
 R="$work/root"
 cleanup() {
     for mount in "$R/wheelhouse" "$R/dev" "$R/sys" "$R/proc"; do
-        mountpoint -q "$mount" 2>/dev/null && umount -R "$mount"
+        if mountpoint -q "$mount" 2>/dev/null; then umount -R "$mount" || umount -R -l "$mount"; fi
     done
-    rm -rf "$work"
+    # Never delete through a mount that is still there (the wheelhouse, the host's /dev).
+    if grep -q " $R/" /proc/mounts; then
+        echo "clean root: $R still has mounts; left in place" >&2
+    else
+        rm -rf --one-file-system "$work"
+    fi
 }
 trap cleanup EXIT
 
@@ -89,7 +95,8 @@ user_files() { (cd "$R/home/photo" && find . -path ./.local/share/dreamclear-stu
 user_files >"$work/user-before.txt"
 
 step "first-run set-up from the wheelhouse, offline, with its window on a display"
-as_user sh -c 'Xvfb :99 -screen 0 1280x800x24 -nolisten tcp >/tmp/xvfb.log 2>&1 & echo $! > /tmp/xvfb.pid'
+# -fbdir: the screen is also a file (/tmp/Xvfb_screen0), to picture the set-up window before Qt exists.
+as_user sh -c 'Xvfb :99 -screen 0 1280x800x24 -fbdir /tmp -nolisten tcp >/tmp/xvfb.log 2>&1 & echo $! > /tmp/xvfb.pid'
 sleep 2
 as_user env DISPLAY=:99 dreamclear-studio --setup --wheelhouse /wheelhouse >"$out/setup.log" 2>&1 &
 setup_pid=$!
@@ -99,8 +106,11 @@ for _ in $(seq 60); do
     [ -n "$window" ] && break
     sleep 1
 done
+sleep 3  # for it to draw its first progress
+cp "$R/tmp/Xvfb_screen0" "$work/setup-window.xwd" || true
 wait "$setup_pid" || { cat "$out/setup.log"; fail "the set-up failed"; }
 [ -n "$window" ] || fail "the set-up showed no window on the display"
+"$python" "$root/installers/linux/xwd_to_png.py" "$work/setup-window.xwd" "$out/setup-window.png"
 cat "$out/setup.log" >&2
 user_files >"$work/user-after-setup.txt"
 diff "$work/user-before.txt" "$work/user-after-setup.txt" >&2 || fail "the set-up changed the user's files"
@@ -146,4 +156,4 @@ user_files >"$work/user-after.txt"
 grep -q "restored/small_x2.jpg" "$work/user-after.txt" || fail "the restored photo is gone"
 diff "$work/user-before-purge.txt" "$work/user-after.txt" >&2 || fail "the purge changed the user's files"
 [ -x "$R$env_python" ] || fail "the user's environment went with the package"
-step "passed (screenshot: $out/app-under-xvfb.png)"
+step "passed (screenshots: $out/setup-window.png, $out/app-under-xvfb.png)"
