@@ -38,7 +38,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dreamclear-studio",
         description="DreamClear Studio, the desktop app: restore photos, compare, export.",
-        epilog="For the command line (restore, models, engine, train, bench): dreamclear --help",
+        epilog="For the command line (restore, models, engine, train, bench): dreamclear --help. "
+        "Installed from a package: dreamclear-studio --help-setup for the first-run set-up "
+        "(torch build, offline wheelhouse, repair).",
     )
     parser.add_argument(
         "images", nargs="*", metavar="PATHS", help="photos or folders to add to the queue"

@@ -28,7 +28,7 @@ def test_engine_protocol_free_modules_do_not_pull_torch():
     assert result.stdout.strip() == "False"
 
 
-PACKAGES = ("desktop", "engine", "trainer", "dreamclear")
+PACKAGES = ("desktop", "engine", "trainer", "dreamclear", "setup_env")
 
 
 def import_cycles(graph, modules) -> list[list[str]]:
