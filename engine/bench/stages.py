@@ -6,9 +6,10 @@ each denoising step (first and mean), VAE decode and colour fix, plus the model 
 - "ours": the random model saved in our converted layout (bf16 safetensors) to a temporary
   folder and loaded back by the real loading code (`load_model_folder`: memory-mapped, onto
   the device tensor by tensor); T5 encodes on the CPU; latent, VAE and remover tiles.
-- "published": fp32 weights under fp16 autocast (the transformer's calls), the VAE and the
-  remover on the whole image, 128-cell latent tiles; its load (optional) is the published
-  one: build the model, unpickle an fp32 state dict, load it, move it to the device.
+- "published": fp32 weights under fp16 autocast (the transformer's calls; bf16 on the CPU,
+  see `autocast_dtype`), the VAE and the remover on the whole image, 128-cell latent tiles;
+  its load (optional) is the published one: build the model, unpickle an fp32 state dict,
+  load it, move it to the device.
 
 Both restore the same crop of a bundled photo (output `resolution` px square at `upscale`,
 no short-side minimum, so the working size is the output size) in the same process, one
@@ -177,7 +178,7 @@ def _instrumented(pipeline, meter: StageMeter, config: HarnessConfig, autocast: 
         if config.cfg == "separate" and kwargs["hidden_states"].shape[0] == 2:
             return _two_passes(forward, kwargs)
         if autocast:
-            with torch.autocast(device_type, dtype=torch.float16):
+            with torch.autocast(device_type, dtype=autocast_dtype(meter.device)):
                 return forward(*args, **kwargs)
         return forward(*args, **kwargs)
 
@@ -199,6 +200,12 @@ def _instrumented(pipeline, meter: StageMeter, config: HarnessConfig, autocast: 
 
             stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
         yield
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """The published arrangement's autocast: fp16 on CUDA; bf16 on the CPU, whose fp16 matrix
+    kernels are emulated and some twenty times slower, which would measure nothing useful."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
 def _two_passes(forward: Callable[..., Any], kwargs: dict[str, Any]):
@@ -367,12 +374,13 @@ def _saved_models(components, config: HarnessConfig) -> Iterator[Path]:
             state = {k: v.detach().cpu() for k, v in transformer.state_dict().items()}
             torch.save(state, folder / "published-transformer.pth")
             del state
-        # Cast in place for the save and back after: no second copy at 2 B parameters.
-        transformer.to(torch.bfloat16)
+        # Cast in place for the save and back after: no second copy at 2 B parameters
+        # (nn.Module.to: diffusers' own `to` warns about casting outside from_pretrained).
+        torch.nn.Module.to(transformer, torch.bfloat16)
         try:
             save_components(components, folder / "ours")
         finally:
-            transformer.to(torch.float32)
+            torch.nn.Module.to(transformer, torch.float32)
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -406,6 +414,8 @@ def run(config: HarnessConfig, on_event: Callable[[str], None] | None = None) ->
         machine=_machine(device),
         transformer_parameters=parameter_count(components.transformer),
     )
+    if "published" in config.arrangements and device.type != "cuda":
+        report.notes.append("published arrangement on the CPU: bf16 autocast (fp16 on CUDA)")
     if config.size == "published" and config.text_encoder == "small":
         report.notes.append(
             "T5-XXL replaced by a 2-layer random stand-in (same 4096-wide output): "

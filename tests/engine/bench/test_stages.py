@@ -94,3 +94,42 @@ def test_compile_runs_at_tiny_size():
         )
     )
     assert report.runs[0].stages["denoise step"].calls == 2
+
+
+def test_targets_table_reads_the_reports(report):
+    from engine.bench import targets
+
+    data = report.to_json()
+    table = targets.format_targets(data, data)
+    assert "Tiny size" in table
+    assert "| 64 px x4, 2 iDDPM steps, end to end (model loaded) | <= 6 s |" in table
+    assert "1-step DPM-Solver++" in table and "peak VRAM, 64 px output / 64 px" in table
+    assert "model load" in table and "Our load by part: transformer" in table
+
+
+def test_cli_writes_the_table_and_json(tmp_path, capsys):
+    from dreamclear.cli import main
+
+    path = tmp_path / "stages.json"
+    argv = ["bench", "stages", "--resolution", "64", "--steps", "iddpm:1"]
+    assert main([*argv, "--arrangements", "ours", "--json", str(path)]) == 0
+    assert "| ours | 64 | iddpm:1 |" in capsys.readouterr().out
+    assert json.loads(path.read_text())["runs"][0]["steps"] == 1
+
+
+@pytest.mark.parametrize("steps", ["ddim:20", "iddpm:0", "iddpm"])
+def test_cli_refuses_bad_step_lists(steps, capsys):
+    from dreamclear.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["bench", "stages", "--steps", steps])
+    assert "SAMPLER:STEPS" in capsys.readouterr().err
+
+
+def test_gpu_check_script_parses_its_arguments():
+    import subprocess
+
+    script = "scripts/gpu_check.sh"
+    assert "--dry-run" in subprocess.run([script, "--help"], capture_output=True, text=True).stdout
+    bad = subprocess.run([script, "--bogus"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown argument" in bad.stderr
