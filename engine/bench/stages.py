@@ -103,6 +103,7 @@ class LoadReport:
     transformer_bytes: int
     transformer_dtype: str
     text_encoder_device: str
+    text_encoder_bytes: int
     resident_after_bytes: int
 
 
@@ -326,6 +327,7 @@ def load_ours(folder: Path, device: torch.device) -> tuple[Any, LoadReport]:
         transformer_bytes=parameter_bytes(transformer),
         transformer_dtype=str(transformer.dtype).removeprefix("torch."),
         text_encoder_device=str(components.text_encoder.device),
+        text_encoder_bytes=parameter_bytes(components.text_encoder.model),
         resident_after_bytes=_resident_on(device),
     )
 
@@ -352,6 +354,7 @@ def load_published(pickle_path: Path, device: torch.device, size: str):
         transformer_bytes=parameter_bytes(transformer),
         transformer_dtype="float32",
         text_encoder_device="cpu",
+        text_encoder_bytes=0,
         resident_after_bytes=_resident_on(device),
     )
 
@@ -377,10 +380,14 @@ def _saved_models(components, config: HarnessConfig) -> Iterator[Path]:
         # Cast in place for the save and back after: no second copy at 2 B parameters
         # (nn.Module.to: diffusers' own `to` warns about casting outside from_pretrained).
         torch.nn.Module.to(transformer, torch.bfloat16)
-        try:
-            save_components(components, folder / "ours")
-        finally:
+        save_components(components, folder / "ours")
+        if "published" in config.arrangements and not config.published_load:
             torch.nn.Module.to(transformer, torch.float32)
+        else:
+            # Nothing needs the in-memory copy: drop it so the peaks measured are ours.
+            components.transformer = None
+            del transformer
+            gc.collect()
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -454,8 +461,8 @@ def run(config: HarnessConfig, on_event: Callable[[str], None] | None = None) ->
             if arrangement == "ours":
                 del loaded
             else:
-                for module in (components.transformer, components.vae, components.remover):
+                for module in (components.vae, components.remover):
                     module.cpu()
-                del transformer
+                del transformer  # the published transformer is used once: no way back to the CPU
             _free(device)
     return report
