@@ -39,7 +39,7 @@ def build_t5(kind: str, dtype: torch.dtype = torch.bfloat16) -> T5CaptionEncoder
     "xxl" is built on the meta device and materialised in `dtype` directly (an fp32 build
     would need 19 GB and minutes of initialisation); "small" is a 2-layer stand-in.
     """
-    from engine.models.tiny_components import build_tiny_text_encoder, build_tiny_tokenizer
+    from engine.models.tiny_components import build_tiny_text_encoder
 
     if kind == "small":
         encoder = build_tiny_text_encoder(T5_XXL["d_model"], CAPTION_MAX_LENGTH)
@@ -47,7 +47,13 @@ def build_t5(kind: str, dtype: torch.dtype = torch.bfloat16) -> T5CaptionEncoder
         return encoder
     if kind != "xxl":
         raise ValueError(f"unknown text encoder {kind!r}; use one of {TEXT_ENCODERS}")
-    config = T5Config(**T5_XXL, dropout_rate=0.0, pad_token_id=0, eos_token_id=1)
+    return random_t5(T5Config(**T5_XXL, dropout_rate=0.0, pad_token_id=0, eos_token_id=1), dtype)
+
+
+def random_t5(config: T5Config, dtype: torch.dtype) -> T5CaptionEncoder:
+    """A T5 encoder of `config` made on the meta device and filled with random values."""
+    from engine.models.tiny_components import build_tiny_tokenizer
+
     with torch.device("meta"):
         model = T5EncoderModel(config)
     model = model.to(dtype=dtype).to_empty(device="cpu")
@@ -86,7 +92,8 @@ def build_components(size: str, text_encoder: str, device: torch.device) -> Rest
         vae = build_published_vae()
         remover = build_published_remover()
     for module in (transformer, vae, remover):
-        module.eval().requires_grad_(False)
+        # Buffers made from numpy (positional tables) start on the CPU whatever the context.
+        module.to(device).eval().requires_grad_(False)
     return RestoreComponents(
         transformer=transformer,
         vae=vae,

@@ -133,3 +133,19 @@ def test_gpu_check_script_parses_its_arguments():
     assert "--dry-run" in subprocess.run([script, "--help"], capture_output=True, text=True).stdout
     bad = subprocess.run([script, "--bogus"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown argument" in bad.stderr
+
+
+def test_random_t5_is_made_on_meta_and_filled_in_bf16():
+    """The path that builds T5-XXL's encoder without 19 GB of fp32, at a small size."""
+    from transformers import T5Config
+
+    from engine.bench.stage_models import T5_XXL, random_t5
+
+    config = T5Config(
+        **{**T5_XXL, "d_model": 64, "d_ff": 128, "num_layers": 2, "num_heads": 4, "d_kv": 16}
+    )
+    encoder = random_t5(config, torch.bfloat16)
+    assert encoder.dtype == torch.bfloat16 and encoder.device.type == "cpu"
+    embeddings, mask = encoder(["a photo of a house"])
+    assert embeddings.shape == (1, 120, 64) and bool(torch.isfinite(embeddings).all())
+    assert int(mask.sum()) == 6
