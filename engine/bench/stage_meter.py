@@ -30,6 +30,9 @@ class StageStat:
     seconds: list[float] = field(default_factory=list)
     """One entry per time the stage ran (per tile call or per step)."""
     peak_bytes: int = 0
+    cpu_seconds: float = 0.0
+    """This process's CPU time (all threads) in the stage: on a CPU shared with other work it
+    counts the work done, where the wall time also counts the waiting."""
 
     @property
     def total(self) -> float:
@@ -110,6 +113,7 @@ class StageMeter:
         self.stats: dict[str, StageStat] = {}
         self.peak_resets = True
         self._open: dict[str, float] = {}
+        self._cpu_open: dict[str, float] = {}
 
     def _sync(self) -> None:
         if self.cuda:
@@ -122,6 +126,7 @@ class StageMeter:
         else:
             self.peak_resets = reset_cpu_peak() and self.peak_resets
         self._open[stage] = time.perf_counter()
+        self._cpu_open[stage] = time.process_time()
 
     def close(self, stage: str) -> None:
         self._sync()
@@ -129,6 +134,7 @@ class StageMeter:
         peak = torch.cuda.max_memory_allocated(self.device) if self.cuda else cpu_peak_bytes()
         stat = self.stats.setdefault(stage, StageStat())
         stat.seconds.append(seconds)
+        stat.cpu_seconds += time.process_time() - self._cpu_open.pop(stage)
         stat.peak_bytes = max(stat.peak_bytes, int(peak))
 
     def is_open(self, stage: str) -> bool:

@@ -47,7 +47,7 @@ def format_report(report: HarnessReport) -> str:
     header = ["arrangement", "px", "sampler:steps"]
     header += [_SHORT[s] for s in stage_columns[:3]]
     header += ["step 1", "step mean", "denoise", *(_SHORT[s] for s in stage_columns[3:])]
-    header += ["total", "peak GiB"]
+    header += ["total", "peak GiB", "CPU s in stages"]
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * 3 + "---:|" * (len(header) - 3)]
     for run in report.runs:
 
@@ -63,7 +63,8 @@ def format_report(report: HarnessReport) -> str:
             seconds("denoise step"),
         ]
         cells += [seconds(s) for s in stage_columns[3:]]
-        cells += [f"{run.total_seconds:.2f}", _gib(run.peak_bytes)]
+        cpu = sum(row.cpu_seconds for row in run.stages.values())
+        cells += [f"{run.total_seconds:.2f}", _gib(run.peak_bytes), f"{cpu:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"{memory} per stage:", ""]
     lines += [

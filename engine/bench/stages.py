@@ -76,6 +76,7 @@ class StageRow:
     seconds: float
     calls: int
     peak_bytes: int
+    cpu_seconds: float
 
 
 @dataclass
@@ -273,7 +274,12 @@ def restore_once(
         sampler=run.sampler,
         steps=run.steps,
         stages={
-            name: StageRow(stats[name].total, len(stats[name].seconds), stats[name].peak_bytes)
+            name: StageRow(
+                stats[name].total,
+                len(stats[name].seconds),
+                stats[name].peak_bytes,
+                stats[name].cpu_seconds,
+            )
             for name in STAGES
             if name in stats
         },
