@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.cli import bench_stages
 from engine.cli.common import add_store_option, print_error
 from engine.cli.restore_options import positive_int, strength_value
 from engine.errors import EngineError
@@ -208,6 +209,7 @@ def register(subparsers) -> None:
     engine.add_argument("--steps", type=positive_int, default=40, help="steps of the timed job")
     engine.add_argument("--interrupts", type=positive_int, default=5, help="interrupts timed (5)")
     engine.set_defaults(func=run_engine)
+    bench_stages.register(kinds)
 
 
 def collect_photos(patterns: list[str]):

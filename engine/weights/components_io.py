@@ -38,6 +38,11 @@ REMOVER_FILE = "remover/model.safetensors"
 VAE_DTYPE = torch.float32
 """The SD VAE overflows in fp16 and is cheap next to the transformer: always fp32."""
 
+TEXT_ENCODER_DEVICE = torch.device("cpu")
+"""T5 encodes on the CPU whatever the restore's device: T5-XXL's encoder is 9.5 GB in bf16,
+more than twice the DreamClear transformer, and it runs once per caption (cached per caption,
+engine/models/text_encoder.py), so keeping it off the GPU is what fits a 12-16 GB card."""
+
 _DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
 
 
@@ -215,7 +220,7 @@ def load_model_folder(
         text_encoder=_load_text_encoder(
             _inside(folder, text["folder"]),
             _inside(folder, text.get("tokenizer", text["folder"])),
-            device,
+            TEXT_ENCODER_DEVICE,
             dtype,
             int(text.get("max_length", 120)),
         ),
@@ -246,7 +251,9 @@ def _load_official(
     return RestoreComponents(
         transformer=_load_transformer(converted, device, dtype),
         vae=_load_vae(paths["sd-vae"], device),
-        text_encoder=_load_text_encoder(paths["t5-xxl"], paths["t5-xxl"], device, dtype),
+        text_encoder=_load_text_encoder(
+            paths["t5-xxl"], paths["t5-xxl"], TEXT_ENCODER_DEVICE, dtype
+        ),
         remover=_load_remover(paths["swinir"], device, dtype),
         captioner=None,
     )
@@ -256,7 +263,7 @@ def _load_transformer(path: Path, device: torch.device, dtype: torch.dtype):
     from engine.models.dreamclear_transformer import DreamClearTransformer2DModel
 
     with checkpoint_errors(path, "the DreamClear transformer"):
-        model = _from_pretrained_strict(DreamClearTransformer2DModel, path, dtype)
+        model = _from_pretrained_strict(DreamClearTransformer2DModel, path, dtype, device)
     return _own_memory(model.to(device)).eval()
 
 
@@ -264,15 +271,19 @@ def _load_vae(path: Path, device: torch.device):
     from diffusers import AutoencoderKL
 
     with checkpoint_errors(path, "the VAE"):
-        vae = _from_pretrained_strict(AutoencoderKL, path, VAE_DTYPE)
+        vae = _from_pretrained_strict(AutoencoderKL, path, VAE_DTYPE, device)
     return _own_memory(vae.to(device)).eval()
 
 
-def _from_pretrained_strict(model_class: Any, path: Path, dtype: torch.dtype):
+def _from_pretrained_strict(
+    model_class: Any, path: Path, dtype: torch.dtype, device: torch.device | None = None
+):
     """diffusers' from_pretrained, refusing a folder of another class or with missing weights.
 
     diffusers ignores unknown config keys and only warns about weights it had to initialise,
-    which would turn a wrong or incomplete folder into a silently random model.
+    which would turn a wrong or incomplete folder into a silently random model. On a GPU the
+    weights go from the memory-mapped safetensors file onto the device tensor by tensor
+    (`device_map`), so no whole CPU copy is made on the way.
     """
     config_file = path / "config.json"
     try:
@@ -286,7 +297,10 @@ def _from_pretrained_strict(model_class: Any, path: Path, dtype: torch.dtype):
             f"{path} holds a {declared or 'unknown model'}, not a {model_class.__name__}",
             hint="the model folder is mixed up: download or import it again",
         )
-    model, info = model_class.from_pretrained(path, torch_dtype=dtype, output_loading_info=True)
+    placement = {"device_map": {"": device}} if device is not None and device.type != "cpu" else {}
+    model, info = model_class.from_pretrained(
+        path, torch_dtype=dtype, output_loading_info=True, **placement
+    )
     missing = info.get("missing_keys") or []
     if missing:
         raise CheckpointError(
@@ -325,10 +339,16 @@ def _load_remover(path: Path, device: torch.device, dtype: torch.dtype) -> nn.Mo
         "the degradation remover",
         hint="use a SwinIR checkpoint (general_swinir_v1.ckpt) or another spandrel-supported model",
     )
-    supported = (
-        dtype == torch.float32
-        or (dtype == torch.float16 and descriptor.supports_half)
-        or (dtype == torch.bfloat16 and descriptor.supports_bfloat16)
+    # spandrel's SwinIR builds its shifted-window mask in fp32 for every size but the one it
+    # was built for, and that mask then meets bf16/fp16 values and fails; the published
+    # remover has 16 M parameters, so fp32 costs 60 MB.
+    half_safe = descriptor.architecture.id != "SwinIR"
+    supported = dtype == torch.float32 or (
+        half_safe
+        and (
+            (dtype == torch.float16 and descriptor.supports_half)
+            or (dtype == torch.bfloat16 and descriptor.supports_bfloat16)
+        )
     )
     model = descriptor.model.to(device=device, dtype=dtype if supported else torch.float32)
     return model.eval()
