@@ -77,7 +77,7 @@ async def drive(args: argparse.Namespace, work: Path) -> int:
     compare.set_overlay_visible(False, True)
     compare.set_map_opacity(0.6)
     await shot("04-result-split-degradation-map")
-    compare.set_map_layer("blur")
+    compare.set_map_layer("noise")  # blur is hidden: the estimator does not read it (issue 15)
     await shot("05-degradation-map-one-channel")
     large_photo = work / "large.png"  # 2048 px wide at x4: 42 MP, over the warning line
     with Image.open(args.photo) as image:
