@@ -10,10 +10,7 @@ mkdir -p "$1"
 out="$(cd "$1" && pwd)"
 src="$(mktemp -d)"
 trap 'rm -rf "$src"' EXIT
-# --ignore-failed-read: a tracked file deleted in the working tree is left out, as it will be.
-git -C "$root" ls-files -z --cached --others --exclude-standard \
-    | tar -C "$root" --null --files-from=- --ignore-failed-read -cf - \
-    | tar -C "$src" -xf -
+"$root/scripts/copy_checkout.sh" "$src"
 "$python" -m pip wheel --quiet --no-deps --no-build-isolation --no-index --wheel-dir "$out" \
     "$src" >&2
 ls -t "$out"/dreamclear_studio-*.whl | head -n 1

@@ -14,9 +14,7 @@ out="$(cd "$1" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-git -C "$root" ls-files -z --cached --others --exclude-standard \
-    | tar -C "$root" --null --files-from=- --ignore-failed-read -cf - \
-    | (mkdir -p "$work/src" && tar -C "$work/src" -xf -)
+"$root/scripts/copy_checkout.sh" "$work/src"
 "$python" "$root/installers/common/stage.py" "$work/src" "$work/stage"
 version="$(cat "$work/stage/VERSION")"
 
