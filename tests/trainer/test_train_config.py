@@ -79,20 +79,30 @@ def test_bundled_configs_parse():
         load_config("resources/configs/dreamclear.toml")  # data/hq is the user's to fill
 
 
-def test_the_starter_v2_config_reads_and_names_its_extra_photos(tmp_path):
-    """Its `more_photos` is the development machine's photo folder, absent from a user's clone:
-    then the error names the field; pointed at a folder, the config loads as the recipe says."""
-    text = Path("resources/configs/starter-v2.toml").read_text(encoding="utf-8")
-    if not Path("../shared/photos-train").is_dir():
-        with pytest.raises(ConfigError, match=r"data\.more_photos"):
-            load_config("resources/configs/starter-v2.toml")
+def test_the_starter_v2_configs_read_and_name_their_extra_photos(tmp_path):
+    """Their `more_photos` is the development machine's photo folder, absent from a user's
+    clone: then the error names the field; pointed at a folder, each phase loads as the recipe
+    (resources/models/starter/README.md) says."""
     (tmp_path / "more").mkdir()
-    config_path = tmp_path / "starter-v2.toml"  # its other paths are relative to the root
-    config_path.write_text(text.replace("../shared/photos-train", str(tmp_path / "more")))
-    config = load_config(config_path)
-    assert config.starter.restorer == "compact" and config.starter.restorer_start == "bilinear"
-    assert (config.data.clean_fraction, config.data.single_stage_fraction) == (0.2, 0.3)
-    assert config.starter.init_parts == ("estimator",) and not config.starter.train_estimator
+    phases = {
+        "starter-v2-phase1.toml": ((0.2, 0.3), 3e-4, 0.2),
+        "starter-v2-phase2.toml": ((0.35, 0.4), 3e-4, 0.2),
+        "starter-v2.toml": ((0.35, 0.4), 1e-4, 0.4),
+    }
+    for name, (fractions, rate, gradient) in phases.items():
+        path = Path("resources/configs") / name
+        if not Path("../shared/photos-train").is_dir():
+            with pytest.raises(ConfigError, match=r"data\.more_photos"):
+                load_config(path)
+        text = path.read_text(encoding="utf-8")
+        config_path = tmp_path / name  # its other paths are relative to the root
+        config_path.write_text(text.replace("../shared/photos-train", str(tmp_path / "more")))
+        config = load_config(config_path)
+        assert config.starter.restorer == "compact" and config.starter.restorer_start == "bilinear"
+        assert (config.data.clean_fraction, config.data.single_stage_fraction) == fractions
+        assert config.optimisation.learning_rate == rate
+        assert config.starter.gradient_weight == gradient
+        assert config.starter.init_parts == ("estimator",) and not config.starter.train_estimator
 
 
 def test_overrides_are_validated(photos_dir, make_starter_config, tmp_path):
