@@ -182,8 +182,9 @@ def register(subparsers) -> None:
         "speed",
         help="output megapixels per second of several restorers, side by side in one run",
         description="Restore the same crop of a bundled photo with each model (its own "
-        "pipeline and tiles, as restore runs it), interleaved, and print the median output "
-        "MP/s and each model's ratio to the first. compact-reference and x4plus-reference are "
+        "pipeline and tiles, as restore runs it), interleaved, and print the output MP/s of "
+        "its fastest run (the median beside it: on a shared CPU the slower runs measure the "
+        "other jobs) and each model's ratio to the first. compact-reference and x4plus-reference are "
         "Real-ESRGAN's Compact (64 features, 32 convs) and RRDBNet x4plus with random weights.",
     )
     speed.add_argument(
