@@ -91,6 +91,24 @@ def to_tensor(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float() / 255.0
 
 
+LQKind = Literal["published", "single", "clean"]
+"""How a sample's LQ is made: the published second-order degradation, one mild-to-moderate
+stage (`random_single_stage`), or only a box downscale."""
+
+@dataclass(frozen=True)
+class SampleDraw:
+    photo: int
+    """Index into the dataset's photos."""
+    top: int
+    left: int
+    size: int
+    flip: bool
+    """Mirrored left to right."""
+    seed: int
+    """The degradation's seed."""
+    kind: LQKind
+
+
 class DegradedCrops(Dataset):
     """Samples {"hq" (3,S,S), "lq" (3,S/scale,S/scale) [standard only], "lq_varying" and
     "maps" (4,S/16,S/16) [spatially varying only], "photo" (index into `photos`)} with S a
@@ -131,24 +149,37 @@ class DegradedCrops(Dataset):
         return self.samples_per_epoch
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
+        draw = self.draw(index)
+        crop = self.photos[draw.photo].pixels[
+            draw.top : draw.top + draw.size, draw.left : draw.left + draw.size
+        ]
+        if draw.flip:
+            crop = crop[:, ::-1]
+        sample = degrade_crop(
+            to_tensor(crop),
+            self.scale,
+            draw.seed,
+            self.spatially_varying,
+            self.standard,
+            kind=draw.kind,
+        )
+        return sample | {"photo": draw.photo}
+
+    def draw(self, index: int) -> SampleDraw:
+        """What sample `index` of this epoch is: its photo, crop, flip, degradation seed and
+        LQ kind, all from one generator in a fixed order (changing the order changes every
+        run's data)."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        photo_index = int(rng.integers(len(self.photos)))
-        pixels = self.photos[photo_index].pixels
-        height, width = pixels.shape[:2]
+        photo = int(rng.integers(len(self.photos)))
+        height, width = self.photos[photo].pixels.shape[:2]
         size = min(
             int(rng.choice(self.crop_sizes)), height - height % TOKEN_PX, width - width % TOKEN_PX
         )
         top = int(rng.integers(height - size + 1))
         left = int(rng.integers(width - size + 1))
-        crop = pixels[top : top + size, left : left + size]
-        if rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        hq = to_tensor(crop)
+        flip = bool(rng.random() < 0.5)
         seed = int(rng.integers(2**31))
-        sample = degrade_crop(
-            hq, self.scale, seed, self.spatially_varying, self.standard, kind=self._kind(rng)
-        )
-        return sample | {"photo": photo_index}
+        return SampleDraw(photo, top, left, size, flip, seed, self._kind(rng))
 
     def _kind(self, rng: np.random.Generator) -> LQKind:
         # Drawn only when asked for, so runs with only published degradations keep their
@@ -162,10 +193,6 @@ class DegradedCrops(Dataset):
             return "single"
         return "published"
 
-
-LQKind = Literal["published", "single", "clean"]
-"""How a sample's LQ is made: the published second-order degradation, one mild-to-moderate
-stage (`random_single_stage`), or only a box downscale."""
 
 VARYING_SEED_OFFSET = 1 << 30
 """Keeps the spatially varying draw of a sample independent of its standard one."""

@@ -40,6 +40,7 @@ from engine.errors import BadSettingError
 from engine.imaging.io import load_image
 from engine.metrics import niqe as niqe_metric
 from engine.metrics.fidelity import gradient_energy_ratio, psnr_y
+from engine.pipelines.strength import apply_strength, check_strength
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +115,6 @@ def compare(
     """Score every method (name -> an `engine.restorers.Restorer`, or None for bicubic) on
     every level; `on_photo(level, i, n, name)` before each photo. `color_fix` and `strength`
     apply to every restorer as `restore` applies them (bicubic has neither)."""
-    from engine.pipelines.strength import check_strength
-
     check_strength(strength)
     unknown = [level for level in levels if level not in LEVELS]
     if unknown:
@@ -163,8 +162,6 @@ def _restore(
     color_fix: str = "wavelet",
     strength: float = 1.0,
 ) -> torch.Tensor:
-    from engine.pipelines.strength import apply_strength
-
     if restorer is None:
         return bicubic_upscale(lq, scale)
     with torch.inference_mode():

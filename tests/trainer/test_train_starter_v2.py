@@ -77,7 +77,7 @@ def test_single_stage_fraction_mixes_in_one_mild_stage(photos_dir):
     for i in range(40):
         sample = mixed[i]
         hq, lq = sample["hq"], sample["lq"]
-        seed = _sample_seed(mixed, i)
+        seed = mixed.draw(i).seed
         if torch.equal(lq, downscale_clean(hq, 4)):
             kinds.append("clean")
         elif torch.equal(lq, random_single_stage(hq, scale=4, seed=seed).float()):
@@ -88,18 +88,6 @@ def test_single_stage_fraction_mixes_in_one_mild_stage(photos_dir):
         # The draw that picks clean is the same as a run with clean crops only.
         assert (kinds[-1] == "clean") == torch.equal(clean_only[i]["lq"], downscale_clean(hq, 4))
     assert {"clean", "single", "published"} == set(kinds)
-
-
-def _sample_seed(dataset: DegradedCrops, index: int) -> int:
-    """The degradation seed `DegradedCrops.__getitem__` draws for sample `index` (same order)."""
-    import numpy as np
-
-    rng = np.random.default_rng([dataset.seed, dataset.epoch, index])
-    photo = int(rng.integers(len(dataset.photos)))
-    height, width = dataset.photos[photo].pixels.shape[:2]
-    size = min(int(rng.choice(dataset.crop_sizes)), height - height % 16, width - width % 16)
-    rng.integers(height - size + 1), rng.integers(width - size + 1), rng.random()
-    return int(rng.integers(2**31))
 
 
 def test_more_photo_folders_and_skipped_patterns(make_starter_config, photos_dir, tmp_path):
