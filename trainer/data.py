@@ -95,6 +95,7 @@ LQKind = Literal["published", "single", "clean"]
 """How a sample's LQ is made: the published second-order degradation, one mild-to-moderate
 stage (`random_single_stage`), or only a box downscale."""
 
+
 @dataclass(frozen=True)
 class SampleDraw:
     photo: int
