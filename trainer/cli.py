@@ -24,6 +24,7 @@ DESCRIPTION = """Train a model from a TOML config (see resources/configs/).
 
 Checkpoints go to OUTPUT/checkpoints/checkpoint_<n> with the config beside the weights;
 `--resume latest` continues from the newest complete one at exactly the same data position.
+Ctrl-C or SIGTERM stops after the current step with a checkpoint (a second one: at once).
 At the end the final weights are exported to OUTPUT/export/.
 
 A GenIR run's config (RUN/genir.toml) trains its dual prompts (task genir-prompts): checkpoints

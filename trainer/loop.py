@@ -5,8 +5,8 @@ accelerate handles devices, mixed precision, multiple GPUs and gradient accumula
 `keep_last` kept): the models, the optimiser and the RNG states (`training_state`, files that
 hold no code), the config (TOML) and, last, the completion marker with our `TrainingProgress`.
 Resuming loads a complete checkpoint and skips the batches already seen in its epoch, so the
-data continues at the exact sample. A first Ctrl-C (SIGINT) stops after the current step with a
-checkpoint (trainer/interrupt.py).
+data continues at the exact sample. A first Ctrl-C (SIGINT) or SIGTERM stops after the current
+step with a checkpoint (trainer/interrupt.py).
 
 Outputs: `losses.csv` (one row per optimiser step), `validation/metrics.csv` and
 `validation/step_<n>/` sample images, and `export/` (the task's loadable weights) at the end.
@@ -81,7 +81,7 @@ class Trainer:
     ) -> None:
         self.config = config
         self.stop = stop
-        """Asked (SIGINT): checkpoint after the current step and end with JobInterrupted."""
+        """Asked (SIGINT or SIGTERM): checkpoint after the current step and end with JobInterrupted."""
         self.output_dir = config.checkpointing.output_dir
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
@@ -257,7 +257,7 @@ class Trainer:
         )
 
     def _stop_asked(self) -> bool:
-        """Whether a process was interrupted (SIGINT); every process stops at the same step."""
+        """Whether a process was interrupted (SIGINT or SIGTERM); every process stops at the same step."""
         asked = self.stop is not None and self.stop.asked
         if self.accelerator.num_processes == 1:
             return asked
@@ -336,8 +336,8 @@ def train(
     config: TrainConfig, resume: str | None = None, events: TrainEvents | None = None
 ) -> Path:
     """Train as configured (optionally resuming), writing `events` (`--events`) if given;
-    returns the export folder. A first Ctrl-C (SIGINT) stops after the current step with a
-    checkpoint (trainer/interrupt.py)."""
+    returns the export folder. A first Ctrl-C (SIGINT) or SIGTERM stops after the current step
+    with a checkpoint (trainer/interrupt.py)."""
     with StopRequest() as stop:
         return Trainer(config, resume, events, stop).run()
 

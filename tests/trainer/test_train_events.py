@@ -1,5 +1,5 @@
 """`dreamclear train --events`: one JSON object per line, every kind of event in order; a
-SIGINT stops a run after its step with a checkpoint."""
+SIGINT or SIGTERM stops a run after its step with a checkpoint."""
 
 from __future__ import annotations
 
@@ -68,9 +68,11 @@ def test_a_bad_config_gives_an_error_event(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process is POSIX's")
-def test_sigint_stops_after_the_step_with_a_checkpoint(make_starter_config):
-    config = make_starter_config("sigint", max_steps=1000, checkpoint_every=500)
+@pytest.mark.skipif(os.name != "posix", reason="signals to a child process are POSIX's")
+@pytest.mark.parametrize("stop_signal", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_stops_after_the_step_with_a_checkpoint(make_starter_config, stop_signal):
+    # SIGTERM is what kill, systemd, containers and cluster schedulers send.
+    config = make_starter_config(stop_signal.lower(), max_steps=1000, checkpoint_every=500)
     out = config.checkpointing.output_dir
     path = out.parent / "events.jsonl"
     command = [sys.executable, "-m", "dreamclear.cli", "train", str(out.parent / "train.toml")]
@@ -81,7 +83,7 @@ def test_sigint_stops_after_the_step_with_a_checkpoint(make_starter_config):
         while not (path.exists() and '"step"' in path.read_text(encoding="utf-8")):
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.02)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(getattr(signal, stop_signal))
         _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
