@@ -19,7 +19,7 @@ from engine.typed_config import ConfigError, from_toml_table, read_toml, to_toml
 __all__ = ["ConfigError", "TrainConfig", "config_to_toml", "load_config", "validate"]
 
 
-TaskName = Literal["starter", "dreamclear", "genir-prompts", "quality-classifier"]
+TaskName = Literal["starter", "starter-gate", "dreamclear", "genir-prompts", "quality-classifier"]
 MixedPrecision = Literal["no", "fp16", "bf16"]
 
 
@@ -146,6 +146,19 @@ class StarterConfig:
 
 
 @dataclass
+class StarterGateConfig:
+    """The starter-gate task: the gate that blends a starter's two restorers per region
+    (engine.models.expert_gate), trained with both of them frozen."""
+
+    experts_from: Path | None = None
+    """A starter model folder holding both experts at one scale: restorer.safetensors (the
+    all-round restorer, taken where the damage is heavy) and restorer-gentle.safetensors."""
+    standardisation_crops: int = 256
+    """Training crops (the first of epoch 0) whose damage features set the gate's
+    standardisation before the first step."""
+
+
+@dataclass
 class DreamClearConfig:
     model: str = "tiny"
     """"tiny" (seeded tiny components, for tests), "dreamclear" (the official files in the
@@ -189,7 +202,8 @@ class QualityClassifierConfig:
 @dataclass
 class TrainConfig:
     task: TaskName
-    """What to train: "starter" (restorer + degradation estimator), "dreamclear",
+    """What to train: "starter" (restorer + degradation estimator), "starter-gate" (the
+    blend of a starter's two restorers), "dreamclear",
     "genir-prompts" (GenIR's dual prompts) or "quality-classifier" (GenIR's filter); the
     GenIR tasks from a run's genir.toml."""
     max_steps: int = 1000
@@ -213,6 +227,8 @@ class TrainConfig:
     """Validation on held-out photos."""
     starter: StarterConfig = field(default_factory=StarterConfig)
     """Settings of the starter task."""
+    starter_gate: StarterGateConfig = field(default_factory=StarterGateConfig)
+    """Settings of the starter-gate task."""
     dreamclear: DreamClearConfig = field(default_factory=DreamClearConfig)
     """Settings of the dreamclear task."""
     genir_prompts: GenIRPromptsConfig = field(default_factory=GenIRPromptsConfig)
@@ -306,6 +322,20 @@ def validate(config: TrainConfig) -> None:
             "starter.init_from",
             f"is not a folder: {st.init_from}",
             hint="give a starter model folder with restorer.safetensors and estimator/",
+        )
+    if config.task == "starter-gate":
+        gate = config.starter_gate
+        folder = gate.experts_from
+        require(
+            folder is not None
+            and (folder / "restorer.safetensors").is_file()
+            and (folder / "restorer-gentle.safetensors").is_file(),
+            "starter_gate.experts_from",
+            f"is not a folder with restorer.safetensors and restorer-gentle.safetensors: {folder}",
+            hint="export the all-round and the gentle restorers into one starter folder first",
+        )
+        require(
+            gate.standardisation_crops >= 2, "starter_gate.standardisation_crops", "must be >= 2"
         )
     if config.task == "quality-classifier":
         run = config.quality_classifier.run

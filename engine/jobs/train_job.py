@@ -29,6 +29,7 @@ TRAINER_PATHS = (
     ("data", "photos", "the training photos"),
     ("checkpointing", "output_dir", "the training output folder"),
     ("starter", "init_from", "the starter to start from"),
+    ("starter_gate", "experts_from", "the starter whose restorers the gate blends"),
     ("dreamclear", "caption_features", "the caption features"),
 )
 """The trainer config's fields that name folders (trainer/config.py)."""

@@ -2,7 +2,12 @@
 
 Layout (written by `trainer.tasks.starter.export_starter`):
     restorer.safetensors   spandrel-loadable state dict (v2: Compact at x4; v1: RRDBNet at
-                           scale 1, fed the bicubic upscale)
+                           scale 1, fed the bicubic upscale); with a gentle expert, the
+                           all-round one, taken where the damage is heavy
+    restorer-gentle.safetensors  optional (v2.1): a second restorer of the same scale, kind to
+                           clean and everyday damage (engine/models/expert_gate.py)
+    gate/                  optional, with the gentle restorer: ExpertGate.save_pretrained, the
+                           per-region blend of the two
     estimator/             DegradationEstimator.save_pretrained (config.json + safetensors)
     estimator/validation.json  optional: per channel, the Spearman `bench estimator` measured on
                            tokens with detail; a channel below `MIN_MAP_SPEARMAN` is not shown
@@ -25,6 +30,8 @@ from engine.weights.components_io import checkpoint_errors
 from engine.weights.store import STARTER_FOLDER
 
 RESTORER_FILE = "restorer.safetensors"
+GENTLE_RESTORER_FILE = "restorer-gentle.safetensors"
+GATE_FOLDER = "gate"
 ESTIMATOR_FOLDER = "estimator"
 VALIDATION_FILE = "validation.json"
 
@@ -36,6 +43,8 @@ def starter_available(folder: Path = STARTER_FOLDER) -> bool:
 @dataclass
 class StarterNetworks:
     restorer: nn.Module
+    """The restorer the pipeline runs: the folder's one, or its two experts behind their gate
+    (`GatedRestorer`) when the folder has a gentle restorer and a gate."""
     estimator: nn.Module | None
     """None when the folder has no estimator: the starter then restores without maps."""
     channel_spearman: dict[str, float] | None = None
@@ -66,6 +75,7 @@ def load_starter_networks(
         )
     with checkpoint_errors(restorer_path, "the starter restorer"):
         descriptor = ModelLoader().load_from_state_dict(load_file(restorer_path))
+    restorer = _gated(folder, descriptor.model.to(device), int(descriptor.scale), device)
     estimator = None
     estimator_path = folder / ESTIMATOR_FOLDER
     if (estimator_path / "config.json").is_file():
@@ -73,9 +83,38 @@ def load_starter_networks(
             estimator = DegradationEstimator.from_pretrained(estimator_path)
         estimator = estimator.to(device)
     spearman = read_channel_spearman(estimator_path / VALIDATION_FILE) if estimator else None
-    return StarterNetworks(
-        descriptor.model.to(device), estimator, spearman, restorer_scale=int(descriptor.scale)
-    )
+    return StarterNetworks(restorer, estimator, spearman, restorer_scale=int(descriptor.scale))
+
+
+def _gated(folder: Path, restorer: nn.Module, scale: int, device: torch.device | str) -> nn.Module:
+    """`restorer` alone, or with the folder's gentle expert behind their gate when both are
+    there (a folder with only one of them is a broken install: said, not guessed around)."""
+    from safetensors.torch import load_file
+    from spandrel import ModelLoader
+
+    from engine.errors import CheckpointError
+    from engine.models.expert_gate import ExpertGate, GatedRestorer
+
+    gentle_path, gate_path = folder / GENTLE_RESTORER_FILE, folder / GATE_FOLDER
+    has_gentle, has_gate = gentle_path.is_file(), (gate_path / "config.json").is_file()
+    if not (has_gentle or has_gate):
+        return restorer
+    if not (has_gentle and has_gate):
+        missing = gate_path / "config.json" if has_gentle else gentle_path
+        raise CheckpointError(
+            f"the starter in {folder} is incomplete: {missing} is missing",
+            hint="reinstall DreamClear Studio, or copy the whole model folder again",
+        )
+    with checkpoint_errors(gentle_path, "the starter's gentle restorer"):
+        gentle = ModelLoader().load_from_state_dict(load_file(gentle_path))
+    if int(gentle.scale) != scale:
+        raise CheckpointError(
+            f"the starter's gentle restorer upscales x{gentle.scale}, its restorer x{scale}",
+            hint="both restorers of a starter folder must have one scale",
+        )
+    with checkpoint_errors(gate_path, "the starter's expert gate"):
+        gate = ExpertGate.from_pretrained(gate_path)
+    return GatedRestorer(gentle.model.to(device), restorer, gate.to(device), scale).eval()
 
 
 def read_channel_spearman(path: Path) -> dict[str, float] | None:

@@ -12,6 +12,10 @@ def build_task(config: TrainConfig) -> Task:
         from trainer.tasks.starter import StarterTask
 
         return StarterTask(config)
+    if config.task == "starter-gate":
+        from trainer.tasks.starter_gate import StarterGateTask
+
+        return StarterGateTask(config)
     if config.task == "genir-prompts":
         from trainer.tasks.genir_prompts import GenIRPromptsTask
 

@@ -1,0 +1,166 @@
+"""The starter's two experts behind their gate: the blend, the skips, and loading a folder."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+
+from engine.errors import CheckpointError
+from engine.models.expert_gate import (
+    DAMAGE_FEATURES,
+    SURE_WEIGHT,
+    ExpertGate,
+    GatedRestorer,
+    damage_features,
+)
+from engine.models.starter import build_compact_restorer
+from engine.restorers import load_restorer
+from engine.weights import starter_io
+
+
+class Counted(nn.Module):
+    """A restorer that counts its calls."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+def _experts(scale: int = 4):
+    torch.manual_seed(1)
+    gentle = Counted(build_compact_restorer(num_feat=8, num_conv=2, scale=scale).eval())
+    heavy = Counted(build_compact_restorer(num_feat=8, num_conv=2, scale=scale).eval())
+    return gentle, heavy
+
+
+def _gate_saying(logit: float) -> ExpertGate:
+    """A gate whose every weight is sigmoid(logit)."""
+    gate = ExpertGate()
+    with torch.no_grad():
+        gate.head.weight.zero_()
+        gate.head.bias.fill_(logit)
+    return gate
+
+
+def _photo_like(seed: int, size: int = 48) -> torch.Tensor:
+    """A smooth random picture (B=1): gradients and soft blobs, no pixel noise."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, size // 8, size // 8, generator=generator)
+    return F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+@torch.no_grad()
+def test_the_gate_gives_one_weight_per_input_in_0_1_at_the_size_asked():
+    gate = ExpertGate()
+    lq = torch.rand(2, 3, 20, 28)
+    weights = gate(lq, (80, 112))
+    assert weights.shape == (2, 1, 80, 112)
+    assert float(weights.min()) >= 0 and float(weights.max()) <= 1
+    assert torch.equal(weights[:, :, :1, :1].expand_as(weights), weights)
+    assert gate(lq).shape == (2, 1, 20, 28)
+    # Any size works, odd and below the 16 px the features need.
+    assert gate(torch.rand(1, 3, 5, 9)).shape == (1, 1, 5, 9)
+
+
+@torch.no_grad()
+def test_the_damage_features_see_noise_blocks_and_blur():
+    clean = _photo_like(0)
+    index = {name: i for i, name in enumerate(DAMAGE_FEATURES)}
+    noisy = (
+        clean + 0.05 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
+    ).clamp(0, 1)
+    base, with_noise = damage_features(clean)[0], damage_features(noisy)[0]
+    assert with_noise[index["noise"]] > base[index["noise"]] + 1.0
+    assert with_noise[index["diagonal_share"]] > base[index["diagonal_share"]]
+    # 8 px blocks: a staircase of flat 8-column steps.
+    blocks = torch.arange(48.0).div(8).floor().div(6).expand(1, 3, 48, 48).contiguous()
+    ramp = torch.arange(48.0).div(48).expand(1, 3, 48, 48).contiguous()
+    blockiness = index["blockiness"]
+    assert damage_features(blocks)[0, blockiness] > damage_features(ramp)[0, blockiness] + 1.0
+    blurred = F.avg_pool2d(F.pad(noisy, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    fine = index["fine_to_coarse"]
+    assert damage_features(blurred)[0, fine] < damage_features(noisy)[0, fine]
+
+
+def test_the_standardisation_centres_the_features():
+    gate = ExpertGate()
+    inputs = [torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32).mul(0.2)]
+    gate.set_standardisation(inputs)
+    standardised = (
+        torch.cat([damage_features(x) for x in inputs]) - gate.feature_mean
+    ) / gate.feature_std
+    assert torch.allclose(standardised.mean(0), torch.zeros(len(DAMAGE_FEATURES)), atol=1e-4)
+
+
+@torch.no_grad()
+def test_a_sure_gate_runs_one_expert_and_an_unsure_one_blends_both():
+    gentle, heavy = _experts()
+    lq = torch.rand(1, 3, 12, 16)
+    expected_gentle, expected_heavy = gentle.inner(lq), heavy.inner(lq)
+
+    result = GatedRestorer(gentle, heavy, _gate_saying(-20.0), scale=4)(lq)
+    assert torch.equal(result, expected_gentle) and (gentle.calls, heavy.calls) == (1, 0)
+
+    result = GatedRestorer(gentle, heavy, _gate_saying(20.0), scale=4)(lq)
+    assert torch.equal(result, expected_heavy) and (gentle.calls, heavy.calls) == (1, 1)
+
+    result = GatedRestorer(gentle, heavy, _gate_saying(0.0), scale=4)(lq)
+    assert torch.allclose(result, (expected_gentle + expected_heavy) / 2, atol=1e-6)
+    assert (gentle.calls, heavy.calls) == (2, 2)
+    # Just outside the sure band still blends.
+    logit = float(torch.logit(torch.tensor(SURE_WEIGHT * 2)))
+    GatedRestorer(gentle, heavy, _gate_saying(logit), scale=4)(lq)
+    assert (gentle.calls, heavy.calls) == (3, 3)
+
+
+def _save(module: nn.Module, path):
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, path)
+
+
+@pytest.fixture
+def gated_starter_dir(compact_starter_dir, tmp_path):
+    folder = tmp_path / "gated"
+    shutil.copytree(compact_starter_dir, folder)
+    torch.manual_seed(2)
+    _save(build_compact_restorer(num_feat=8, num_conv=2, scale=4),
+          folder / starter_io.GENTLE_RESTORER_FILE)  # fmt: skip
+    ExpertGate().save_pretrained(folder / starter_io.GATE_FOLDER)
+    return folder
+
+
+def test_a_folder_with_a_gentle_expert_and_a_gate_restores_through_both(gated_starter_dir):
+    networks = starter_io.load_starter_networks(gated_starter_dir)
+    assert isinstance(networks.restorer, GatedRestorer) and networks.restorer_scale == 4
+    pipe = load_restorer(str(gated_starter_dir), device="cpu").pipeline
+    output = pipe(torch.rand(1, 3, 20, 24), upscale=2, return_maps=True)
+    assert output.image.shape == (1, 3, 40, 48) and output.degradation_maps is not None
+
+
+def test_a_folder_without_them_keeps_its_one_restorer(compact_starter_dir):
+    networks = starter_io.load_starter_networks(compact_starter_dir)
+    assert not isinstance(networks.restorer, GatedRestorer)
+
+
+@pytest.mark.parametrize("removed", [starter_io.GENTLE_RESTORER_FILE, starter_io.GATE_FOLDER])
+def test_half_a_pair_is_a_broken_install_and_says_what_is_missing(gated_starter_dir, removed):
+    target = gated_starter_dir / removed
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(CheckpointError, match="incomplete") as caught:
+        starter_io.load_starter_networks(gated_starter_dir)
+    assert removed in str(caught.value)
+
+
+def test_experts_of_two_scales_are_refused(gated_starter_dir):
+    _save(build_compact_restorer(num_feat=8, num_conv=2, scale=2),
+          gated_starter_dir / starter_io.GENTLE_RESTORER_FILE)  # fmt: skip
+    with pytest.raises(CheckpointError, match="x2"):
+        starter_io.load_starter_networks(gated_starter_dir)

@@ -1,0 +1,179 @@
+"""The starter-gate task: learn where to take a starter's heavy-damage restorer over its gentle one.
+
+Both restorers (`starter_gate.experts_from`: restorer.safetensors, the all-round one, and
+restorer-gentle.safetensors) are loaded by spandrel and frozen; only `ExpertGate` trains, over
+the data's whole mix (clean, single-stage and the published second-order damage). So the gate
+learns which expert is better where from the experts themselves; no threshold on a noise
+estimate is guessed.
+
+The gate (engine/models/expert_gate.py) is a logistic regression on fixed statistics of the
+input's damage, standardised on the run's first crops; the loss is a classification: the
+target says which expert's result is closer to the HQ crop (mean absolute error over the
+crop). Three other ways were tried first, on 250-400 step trial runs (docs/decisions.md):
+a small CNN gate trained on the blend's L1 ran to "heavy" everywhere within a few dozen steps
+and its sigmoid saturated (mean weight 0.9998 at step 240); the same CNN with a verdict per
+8x8 region, or per crop, stayed at the prior's loss; trained offline for 40 epochs on 450
+crops it fitted them (94 %) but was right on only 65-77 % of 150 others, no better than
+always answering "gentle" (69 %). The logistic regression was right on 77-79 % of those 150.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import spandrel
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+
+from engine.errors import CheckpointError
+from engine.metrics.fidelity import psnr_y
+from engine.models.expert_gate import ExpertGate
+from engine.weights.components_io import checkpoint_errors
+from engine.weights.starter_io import GATE_FOLDER, GENTLE_RESTORER_FILE, RESTORER_FILE
+from trainer import checkpoints
+from trainer.data import DegradedCrops, load_photos, validation_set
+from trainer.tasks.base import Task
+from trainer.tasks.starter import upscale_to
+
+logger = logging.getLogger(__name__)
+
+
+def load_expert(path: Path, scale: int, what: str) -> nn.Module:
+    """A spandrel restorer file -> its frozen network in eval mode; its scale must be `scale`."""
+    with checkpoint_errors(path, what):
+        descriptor = spandrel.ModelLoader().load_from_state_dict(load_file(path))
+    if descriptor.scale != scale:
+        raise CheckpointError(
+            f"{path} upscales x{descriptor.scale}, the run's data.scale is {scale}.",
+            hint="set data.scale to the experts' scale",
+        )
+    return descriptor.model.eval().requires_grad_(False)
+
+
+class StarterGateTask(Task):
+    def build(self, device: torch.device) -> list[nn.Module]:
+        cfg, scale = self.config.starter_gate, self.config.data.scale
+        assert cfg.experts_from is not None  # validated with the config
+        self.gentle = load_expert(
+            cfg.experts_from / GENTLE_RESTORER_FILE, scale, "the gentle restorer"
+        )
+        self.heavy = load_expert(cfg.experts_from / RESTORER_FILE, scale, "the all-round restorer")
+        self.gentle.to(device)
+        self.heavy.to(device)
+        gate = ExpertGate()
+        # Standardised on the run's own first crops: deterministic for a seed, so a resumed
+        # run rebuilds the same gate before its checkpoint is loaded over it.
+        dataset = self.train_dataset()
+        count = min(cfg.standardisation_crops, len(dataset))
+        gate.set_standardisation([dataset[i]["lq"][None] for i in range(count)])
+        return [gate]
+
+    def train_dataset(self) -> DegradedCrops:
+        data = self.config.data
+        photos = [
+            photo
+            for folder in (data.photos, *data.more_photos)
+            for photo in load_photos(
+                folder,
+                exclude=(*data.validation_photos, *data.skip_photos),
+                min_side=data.min_photo_side or data.crop_max,
+            )
+        ]
+        return DegradedCrops(
+            photos,
+            crop_min=data.crop_min,
+            crop_max=data.crop_max,
+            scale=data.scale,
+            seed=self.config.seed,
+            samples_per_epoch=data.samples_per_epoch,
+            spatially_varying=False,
+            clean_fraction=data.clean_fraction,
+            single_stage_fraction=data.single_stage_fraction,
+        )
+
+    def experts(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return self.gentle(lq), self.heavy(lq)
+
+    def loss(self, models, batch, generator):
+        gate = models[0]
+        lq, hq = batch["lq"], batch["hq"]
+        gentle, heavy = self.experts(lq)
+        # Which expert is closer to the truth over each crop (mean absolute error).
+        gentle_error = (gentle - hq).abs().mean((1, 2, 3))
+        heavy_error = (heavy - hq).abs().mean((1, 2, 3))
+        heavy_better = (heavy_error < gentle_error).float()
+        logits = gate(lq, logits=True).flatten()
+        loss = F.binary_cross_entropy_with_logits(logits, heavy_better)
+        with torch.no_grad():
+            weight = torch.sigmoid(logits)
+            chosen = torch.lerp(gentle_error, heavy_error, weight)
+        return loss, {
+            "blend_l1": float(chosen.mean()),
+            "heavy_weight": float(weight.mean()),
+            "heavy_better": float(heavy_better.mean()),
+        }
+
+    def validate(self, models, folder: Path) -> dict[str, float]:
+        """PSNR-Y of the blend, of each expert alone and of bicubic on the held-out photos'
+        published degradation, and the gate's mean weight there."""
+        gate = models[0]
+        pairs = validation_set(self.config, spatially_varying=False)
+        if not pairs:
+            return {}
+        device = next(gate.parameters()).device
+        scale = self.config.data.scale
+        scores: dict[str, list[float]] = {
+            "psnr_y": [],
+            "psnr_y_gentle": [],
+            "psnr_y_heavy": [],
+            "psnr_y_bicubic": [],
+            "heavy_weight": [],
+        }
+        for pair in pairs:
+            hq = pair["hq"][None].to(device)
+            lq = pair["lq"][None].to(device)
+            gentle, heavy = self.experts(lq)
+            weight = gate(lq, tuple(hq.shape[-2:]))
+            results = {
+                "psnr_y": torch.lerp(gentle, heavy, weight),
+                "psnr_y_gentle": gentle,
+                "psnr_y_heavy": heavy,
+                "psnr_y_bicubic": upscale_to(lq, hq.shape[-2:]),
+            }
+            for name, image in results.items():
+                scores[name].append(psnr_y(image.clamp(0, 1), hq, crop_border=scale))
+            scores["heavy_weight"].append(float(weight.mean()))
+        return {name: float(np.mean(values)) for name, values in scores.items()}
+
+    def export(self, output_dir: Path, target: Path) -> Path:
+        return export_gate(output_dir, target)
+
+
+def export_gate(output_dir: str | Path, target: str | Path, checkpoint: str = "latest") -> Path:
+    """A complete checkpoint of a starter-gate run -> `target`/gate/ (save_pretrained) and
+    `target`/train-config.toml."""
+    found = checkpoints.complete_checkpoints(Path(output_dir))
+    if not found:
+        raise CheckpointError(
+            f"No complete checkpoint in {output_dir} to export.", hint="train first"
+        )
+    folder = (
+        found[-1]
+        if checkpoint == "latest"
+        else checkpoints.resolve_checkpoint(Path(output_dir), checkpoint)
+    )
+    gate = ExpertGate()
+    with checkpoint_errors(folder / "model.safetensors", "the gate checkpoint"):
+        gate.load_state_dict(checkpoints.unwrapped_state(load_file(folder / "model.safetensors")))
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    gate.save_pretrained(target / GATE_FOLDER)
+    shutil.copyfile(folder / checkpoints.CONFIG_FILE, target / checkpoints.CONFIG_FILE)
+    logger.info("Exported %s to %s.", folder, target / GATE_FOLDER)
+    return target
