@@ -108,11 +108,21 @@ class ExpertGate(ModelMixin, ConfigMixin):
 
     A logistic regression on `damage_features`, standardised by `feature_mean` and
     `feature_std` (set from training crops before training: `set_standardisation`).
+
+    Args:
+        decisiveness: the weight is sigmoid(decisiveness x the regression's logit). Trained as
+            a plain logistic regression (1), it says how likely the heavy expert is the better
+            one; taking the likelier expert outright costs nothing measurable (mean absolute
+            error on 600 training crops: 0.02753 at 1, 0.02753 at 8, 0.02754 at 1000) and runs
+            one expert instead of two. At 8 a tile whose odds are between 38 % and 62 % still
+            blends both (neighbouring tiles that decide differently stay smooth); the others,
+            79 % of those crops, run one.
     """
 
     @register_to_config
-    def __init__(self, num_features: int = len(DAMAGE_FEATURES)) -> None:
+    def __init__(self, num_features: int = len(DAMAGE_FEATURES), decisiveness: float = 8.0) -> None:
         super().__init__()
+        self.decisiveness = decisiveness
         self.register_buffer("feature_mean", torch.zeros(num_features))
         self.register_buffer("feature_std", torch.ones(num_features))
         self.head = nn.Linear(num_features, 1)
@@ -128,14 +138,14 @@ class ExpertGate(ModelMixin, ConfigMixin):
         self, lq: torch.Tensor, size: tuple[int, int] | None = None, *, logits: bool = False
     ) -> torch.Tensor:
         """lq (B,3,h,w) -> weights (B,1,*size) (size: the input's if None), one value per
-        input; with `logits`, the (B,1,1,1) logits (training reads them through the module's
-        call, so accelerate's wrappers see it)."""
+        input; with `logits`, the regression's (B,1,1,1) logits, before `decisiveness`
+        (training reads them through the module's call, so accelerate's wrappers see it)."""
         features = (damage_features(lq) - self.feature_mean) / self.feature_std
         raw = self.head(features)[:, :, None, None]
         if logits:
             return raw
         size = tuple(lq.shape[-2:]) if size is None else size
-        return torch.sigmoid(raw).expand(-1, -1, *size)
+        return torch.sigmoid(self.decisiveness * raw).expand(-1, -1, *size)
 
 
 class GatedRestorer(nn.Module):

@@ -117,7 +117,7 @@ def test_a_sure_gate_runs_one_expert_and_an_unsure_one_blends_both():
     assert torch.allclose(result, (expected_gentle + expected_heavy) / 2, atol=1e-6)
     assert (gentle.calls, heavy.calls) == (2, 2)
     # Just outside the sure band still blends.
-    logit = float(torch.logit(torch.tensor(SURE_WEIGHT * 2)))
+    logit = float(torch.logit(torch.tensor(SURE_WEIGHT * 2))) / ExpertGate().decisiveness
     GatedRestorer(gentle, heavy, _gate_saying(logit), scale=4)(lq)
     assert (gentle.calls, heavy.calls) == (3, 3)
 
