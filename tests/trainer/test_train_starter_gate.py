@@ -46,7 +46,7 @@ def test_the_gate_trains_over_frozen_experts_and_exports_beside_them(
 
     out = config.checkpointing.output_dir
     header, *rows = (out / "losses.csv").read_text().splitlines()
-    assert header.split(",") == ["step", "loss", "blend_l1", "heavy_weight", "heavy_better"]
+    assert header.split(",") == ["step", "loss", "regret_db", "heavy_weight", "heavy_better"]
     assert len(rows) == 4
     metrics = (out / "validation" / "metrics.csv").read_text().splitlines()
     assert {"psnr_y", "psnr_y_gentle", "psnr_y_heavy", "heavy_weight"} <= set(metrics[0].split(","))
