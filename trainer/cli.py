@@ -27,6 +27,10 @@ Checkpoints go to OUTPUT/checkpoints/checkpoint_<n> with the config beside the w
 Ctrl-C or SIGTERM stops after the current step with a checkpoint (a second one: at once).
 At the end the final weights are exported to OUTPUT/export/.
 
+Tasks (the config's `task`): starter (restorer and degradation estimator), starter-gate (the
+gate between a starter's two restorers, both frozen: resources/configs/starter-v2-gate.toml),
+dreamclear, genir-prompts, quality-classifier.
+
 A GenIR run's config (RUN/genir.toml) trains its dual prompts (task genir-prompts): checkpoints
 in RUN/finetune/train, the result in RUN/finetune/ (same as `dreamclear genir finetune RUN`)."""
 
@@ -34,7 +38,7 @@ in RUN/finetune/train, the result in RUN/finetune/ (same as `dreamclear genir fi
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train the starter model or DreamClear's control modules",
+        help="train the starter model (restorers, estimator, gate) or DreamClear's control modules",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -4,14 +4,14 @@ The other restore tests compare one run with another, so a change that shifts ev
 (in the sampler, the tiling, the colour fix, the maps) passes them. These compare a small slice
 of the output with numbers written here, as diffusers' pipeline tests do with `expected_slice`.
 
-How the numbers were produced: at commit 77b599f (the starter's: when v2.1 shipped, its two
+How the numbers were produced: the starter's at commit cd8e7e3 (when v2.1 shipped, its two
 restorers and their gate, 2026-12-07; on this input the gate blends both, weight 0.07; the map
-values did not change, the estimator is the same), on the CPU in float32
-with torch 2.14.1, by
-running `run_tiny` and `run_starter` below and printing `centre_patch(out.image)`, the image
-mean and the map values at `TINY_MAP_AT` and `STARTER_MAP_AT` to 6 decimals. They came out
-the same with 1 and 2 threads and in repeated runs (the largest difference seen: 3e-8). Change
-them only with a change meant to change the numbers, and say so in its commit message.
+values did not change, the estimator is the same), the tiny pipeline's at 77b599f, on the CPU
+in float32 with torch 2.14.1, by running `run_tiny` and `run_starter` below and printing
+`centre_patch(out.image)`, the image mean and the map values at `TINY_MAP_AT` and
+`STARTER_MAP_AT` to 6 decimals. They came out the same with 1 and 2 threads and in repeated
+runs (the largest difference seen: 3e-8). Change them only with a change meant to change the
+numbers, and say so in its commit message.
 """
 
 from __future__ import annotations
