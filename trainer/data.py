@@ -268,6 +268,41 @@ def validation_pairs(
     return pairs
 
 
+def training_photos(config: TrainConfig) -> list[Photo]:
+    """The photos a starter run trains on: `data.photos` and every `data.more_photos` folder,
+    less the held-out (`validation_photos`) and skipped (`skip_photos`) ones."""
+    data = config.data
+    return [
+        photo
+        for folder in (data.photos, *data.more_photos)
+        for photo in load_photos(
+            folder,
+            exclude=(*data.validation_photos, *data.skip_photos),
+            min_side=data.min_photo_side or data.crop_max,
+        )
+    ]
+
+
+def degraded_crops(
+    config: TrainConfig, photos: list[Photo], *, spatially_varying: bool, standard: bool = True
+) -> DegradedCrops:
+    """`DegradedCrops` of `photos` as the config's data section and seed say (crop sizes,
+    scale, epoch size, the mix of clean, single-stage and published damage)."""
+    data = config.data
+    return DegradedCrops(
+        photos,
+        crop_min=data.crop_min,
+        crop_max=data.crop_max,
+        scale=data.scale,
+        seed=config.seed,
+        samples_per_epoch=data.samples_per_epoch,
+        spatially_varying=spatially_varying,
+        standard=standard,
+        clean_fraction=data.clean_fraction,
+        single_stage_fraction=data.single_stage_fraction,
+    )
+
+
 def validation_set(config: TrainConfig, *, spatially_varying: bool) -> list[dict]:
     """`validation_pairs` of the first `validation.num_images` held-out photos."""
     data = config.data

@@ -27,7 +27,7 @@ from engine.pipelines.restore import DreamClearRestorePipeline
 from engine.pipelines.tiled_vae import encode_tiled
 from engine.weights.components_io import load_components
 from trainer import checkpoints
-from trainer.data import DegradedCrops, load_photos, validation_set
+from trainer.data import DegradedCrops, degraded_crops, load_photos, validation_set
 from trainer.diffusion_loss import DiffusionLoss
 from trainer.tasks.base import Task
 from trainer.tasks.starter import upscale_to
@@ -157,16 +157,7 @@ class DreamClearTask(Task):
     # ------------------------------------------------------------------ data + loss
 
     def train_dataset(self) -> DegradedCrops:
-        data = self.config.data
-        return DegradedCrops(
-            self.train_photos,
-            crop_min=data.crop_min,
-            crop_max=data.crop_max,
-            scale=data.scale,
-            seed=self.config.seed,
-            samples_per_epoch=data.samples_per_epoch,
-            spatially_varying=False,
-        )
+        return degraded_crops(self.config, self.train_photos, spatially_varying=False)
 
     def _latents(self, hq: torch.Tensor, lq: torch.Tensor) -> dict[str, torch.Tensor]:
         return training_latents(self.components.vae, self.components.remover, hq, lq)

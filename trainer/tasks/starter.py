@@ -40,7 +40,7 @@ from engine.weights.components_io import checkpoint_errors
 from engine.weights.store import STARTER_FOLDER
 from trainer import checkpoints
 from trainer.config import ConfigError, StarterConfig
-from trainer.data import DegradedCrops, load_photos, validation_set
+from trainer.data import DegradedCrops, degraded_crops, training_photos, validation_set
 from trainer.tasks.base import Task
 
 logger = logging.getLogger(__name__)
@@ -90,28 +90,13 @@ class StarterTask(Task):
         return groups
 
     def train_dataset(self) -> DegradedCrops:
-        data = self.config.data
-        photos = [
-            photo
-            for folder in (data.photos, *data.more_photos)
-            for photo in load_photos(
-                folder,
-                exclude=(*data.validation_photos, *data.skip_photos),
-                min_side=data.min_photo_side or data.crop_max,
-            )
-        ]
-        return DegradedCrops(
-            photos,
-            crop_min=data.crop_min,
-            crop_max=data.crop_max,
-            scale=data.scale,
-            seed=self.config.seed,
-            samples_per_epoch=data.samples_per_epoch,
-            # Each half of the data only for the model that trains on it (fine-tunes of one).
-            spatially_varying=self.config.starter.train_estimator,
-            standard=self.config.starter.train_restorer,
-            clean_fraction=data.clean_fraction,
-            single_stage_fraction=data.single_stage_fraction,
+        starter = self.config.starter
+        # Each half of the data only for the model that trains on it (fine-tunes of one).
+        return degraded_crops(
+            self.config,
+            training_photos(self.config),
+            spatially_varying=starter.train_estimator,
+            standard=starter.train_restorer,
         )
 
     def after_optimizer_step(self, models: list[nn.Module], step: int) -> None:

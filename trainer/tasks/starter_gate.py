@@ -39,7 +39,7 @@ from engine.models.expert_gate import ExpertGate
 from engine.weights.components_io import checkpoint_errors
 from engine.weights.starter_io import GATE_FOLDER, GENTLE_RESTORER_FILE, RESTORER_FILE
 from trainer import checkpoints
-from trainer.data import DegradedCrops, load_photos, validation_set
+from trainer.data import DegradedCrops, degraded_crops, training_photos, validation_set
 from trainer.tasks.base import Task
 from trainer.tasks.starter import upscale_to
 
@@ -77,27 +77,7 @@ class StarterGateTask(Task):
         return [gate]
 
     def train_dataset(self) -> DegradedCrops:
-        data = self.config.data
-        photos = [
-            photo
-            for folder in (data.photos, *data.more_photos)
-            for photo in load_photos(
-                folder,
-                exclude=(*data.validation_photos, *data.skip_photos),
-                min_side=data.min_photo_side or data.crop_max,
-            )
-        ]
-        return DegradedCrops(
-            photos,
-            crop_min=data.crop_min,
-            crop_max=data.crop_max,
-            scale=data.scale,
-            seed=self.config.seed,
-            samples_per_epoch=data.samples_per_epoch,
-            spatially_varying=False,
-            clean_fraction=data.clean_fraction,
-            single_stage_fraction=data.single_stage_fraction,
-        )
+        return degraded_crops(self.config, training_photos(self.config), spatially_varying=False)
 
     def experts(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
