@@ -61,6 +61,19 @@ def resolve_checkpoint(output_dir: Path, resume: str) -> Path | None:
     return folder
 
 
+def export_source(output_dir: Path, checkpoint: str = "latest") -> Path:
+    """The checkpoint an export reads: the newest complete one ("latest") or a complete
+    checkpoint folder; a run with none yet is an error that says so."""
+    folder = resolve_checkpoint(Path(output_dir), checkpoint)
+    if folder is None:
+        from engine.errors import CheckpointError
+
+        raise CheckpointError(
+            f"No complete checkpoint in {output_dir} to export.", hint="train first"
+        )
+    return folder
+
+
 def remove_incomplete(output_dir: Path) -> None:
     """Delete half-written checkpoint folders (what a kill while saving leaves)."""
     for folder in checkpoint_folders(output_dir):

@@ -89,11 +89,9 @@ def load_starter_networks(
 def _gated(folder: Path, restorer: nn.Module, scale: int, device: torch.device | str) -> nn.Module:
     """`restorer` alone, or with the folder's gentle expert behind their gate when both are
     there (a folder with only one of them is a broken install: said, not guessed around)."""
-    from safetensors.torch import load_file
-    from spandrel import ModelLoader
-
     from engine.errors import CheckpointError
     from engine.models.expert_gate import ExpertGate, GatedRestorer
+    from engine.weights.spandrel_io import load_spandrel_file
 
     gentle_path, gate_path = folder / GENTLE_RESTORER_FILE, folder / GATE_FOLDER
     has_gentle, has_gate = gentle_path.is_file(), (gate_path / "config.json").is_file()
@@ -105,8 +103,9 @@ def _gated(folder: Path, restorer: nn.Module, scale: int, device: torch.device |
             f"the starter in {folder} is incomplete: {missing} is missing",
             hint="reinstall DreamClear Studio, or copy the whole model folder again",
         )
-    with checkpoint_errors(gentle_path, "the starter's gentle restorer"):
-        gentle = ModelLoader().load_from_state_dict(load_file(gentle_path))
+    gentle = load_spandrel_file(
+        gentle_path, "the starter's gentle restorer", hint="reinstall DreamClear Studio"
+    )
     if int(gentle.scale) != scale:
         raise CheckpointError(
             f"the starter's gentle restorer upscales x{gentle.scale}, its restorer x{scale}",

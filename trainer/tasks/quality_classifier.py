@@ -24,7 +24,6 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
-from engine.errors import CheckpointError
 from engine.genir import pairs_stage
 from engine.genir.config import GenIRConfig
 from engine.genir.config import load_config as load_genir_config
@@ -217,13 +216,9 @@ class QualityClassifierTask(Task):
     def export(self, output_dir: Path, target: Path) -> Path:
         """The last checkpoint's weights -> `target` (RUN/classifier, where the filter reads
         them: `checkpointing.export_dir`), with the validation numbers and training settings."""
-        found = checkpoints.complete_checkpoints(Path(output_dir))
-        if not found:
-            raise CheckpointError(f"No complete checkpoint in {output_dir} to export.")
+        folder = checkpoints.export_source(Path(output_dir))
         model = QualityClassifier(self.shape.width)
-        model.load_state_dict(
-            checkpoints.unwrapped_state(load_file(found[-1] / "model.safetensors"))
-        )
+        model.load_state_dict(checkpoints.unwrapped_state(load_file(folder / "model.safetensors")))
         model.eval()
         if self.validation is None:
             with torch.no_grad():
@@ -235,7 +230,7 @@ class QualityClassifierTask(Task):
             self.shape,
             validation=self.validation or {},
             settings={
-                "steps": checkpoints.read_marker(found[-1])["step"],
+                "steps": checkpoints.read_marker(folder)["step"],
                 "batch_size": self.config.data.batch_size,
                 "learning_rate": self.config.optimisation.learning_rate,
                 "holdout": settings.classifier_holdout,

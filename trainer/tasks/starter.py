@@ -263,17 +263,8 @@ def export_starter(output_dir: str | Path, target: str | Path, checkpoint: str =
     validated one) -> `target`/restorer.safetensors (a spandrel-loadable state dict: 1x ESRGAN
     or Compact at the run's scale),
     estimator/ (save_pretrained) and train-config.toml."""
-    found = checkpoints.complete_checkpoints(Path(output_dir))
-    if not found:
-        raise CheckpointError(
-            f"No complete checkpoint in {output_dir} to export.", hint="train first"
-        )
     target = Path(target)
-    folder = (
-        found[-1]
-        if checkpoint == "latest"
-        else checkpoints.resolve_checkpoint(Path(output_dir), checkpoint)
-    )
+    folder = checkpoints.export_source(Path(output_dir), checkpoint)
     restorer_state = checkpoints.unwrapped_state(load_file(_weights_files(folder)[0]))
     descriptor = spandrel.ModelLoader().load_from_state_dict(restorer_state)
     if descriptor.architecture.id not in ("ESRGAN", "Compact"):

@@ -27,7 +27,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import spandrel
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
@@ -37,6 +36,7 @@ from engine.errors import CheckpointError
 from engine.metrics.fidelity import psnr_y
 from engine.models.expert_gate import ExpertGate
 from engine.weights.components_io import checkpoint_errors
+from engine.weights.spandrel_io import load_spandrel_file
 from engine.weights.starter_io import GATE_FOLDER, GENTLE_RESTORER_FILE, RESTORER_FILE
 from trainer import checkpoints
 from trainer.data import DegradedCrops, degraded_crops, training_photos, validation_set
@@ -48,17 +48,18 @@ logger = logging.getLogger(__name__)
 
 def load_expert(path: Path, scale: int, what: str) -> nn.Module:
     """A spandrel restorer file -> its frozen network in eval mode; its scale must be `scale`."""
-    with checkpoint_errors(path, what):
-        descriptor = spandrel.ModelLoader().load_from_state_dict(load_file(path))
+    descriptor = load_spandrel_file(path, what, hint="give a starter folder of Compact files")
     if descriptor.scale != scale:
         raise CheckpointError(
             f"{path} upscales x{descriptor.scale}, the run's data.scale is {scale}.",
             hint="set data.scale to the experts' scale",
         )
-    return descriptor.model.eval().requires_grad_(False)
+    return descriptor.model.requires_grad_(False)
 
 
 class StarterGateTask(Task):
+    _dataset: DegradedCrops | None = None
+
     def build(self, device: torch.device) -> list[nn.Module]:
         cfg, scale = self.config.starter_gate, self.config.data.scale
         assert cfg.experts_from is not None  # validated with the config
@@ -71,13 +72,16 @@ class StarterGateTask(Task):
         gate = ExpertGate()
         # Standardised on the run's own first crops: deterministic for a seed, so a resumed
         # run rebuilds the same gate before its checkpoint is loaded over it.
-        dataset = self.train_dataset()
+        dataset = self.train_dataset()  # built once: the loop takes this one too
         count = min(cfg.standardisation_crops, len(dataset))
         gate.set_standardisation([dataset[i]["lq"][None] for i in range(count)])
         return [gate]
 
     def train_dataset(self) -> DegradedCrops:
-        return degraded_crops(self.config, training_photos(self.config), spatially_varying=False)
+        if self._dataset is None:
+            photos = training_photos(self.config)
+            self._dataset = degraded_crops(self.config, photos, spatially_varying=False)
+        return self._dataset
 
     def experts(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
@@ -145,16 +149,7 @@ class StarterGateTask(Task):
 def export_gate(output_dir: str | Path, target: str | Path, checkpoint: str = "latest") -> Path:
     """A complete checkpoint of a starter-gate run -> `target`/gate/ (save_pretrained) and
     `target`/train-config.toml."""
-    found = checkpoints.complete_checkpoints(Path(output_dir))
-    if not found:
-        raise CheckpointError(
-            f"No complete checkpoint in {output_dir} to export.", hint="train first"
-        )
-    folder = (
-        found[-1]
-        if checkpoint == "latest"
-        else checkpoints.resolve_checkpoint(Path(output_dir), checkpoint)
-    )
+    folder = checkpoints.export_source(Path(output_dir), checkpoint)
     gate = ExpertGate()
     with checkpoint_errors(folder / "model.safetensors", "the gate checkpoint"):
         gate.load_state_dict(checkpoints.unwrapped_state(load_file(folder / "model.safetensors")))
