@@ -68,7 +68,15 @@ class OptimisationConfig:
     optimizer: Literal["adam", "adamw"] = "adam"
     """torch.optim.Adam or AdamW (decoupled weight decay)."""
     learning_rate: float = 2e-4
-    """Constant learning rate."""
+    """The learning rate (the estimator's may differ: starter.estimator_learning_rate)."""
+    schedule: Literal["constant", "cosine"] = "constant"
+    """"cosine": from `decay_from_step` to max_steps the rate falls along a half cosine to
+    `final_learning_rate_ratio` of itself (trainer/lr_schedule.py); before it, and with
+    "constant", it stays as set."""
+    decay_from_step: int = 0
+    """The step the cosine decay starts at (a phase that continues a run: that run's step)."""
+    final_learning_rate_ratio: float = 0.01
+    """The rate at max_steps as a share of the set one (cosine only)."""
     weight_decay: float = 0.0
     """Weight decay (L2 for adam, decoupled for adamw)."""
     betas: tuple[float, float] = (0.9, 0.999)
@@ -300,6 +308,18 @@ def validate(config: TrainConfig) -> None:
     for folder in data.more_photos:
         require(folder.is_dir(), "data.more_photos", f"names {folder}, which is not a folder")
     require(config.optimisation.learning_rate > 0, "optimisation.learning_rate", "must be > 0")
+    opt = config.optimisation
+    require(opt.decay_from_step >= 0, "optimisation.decay_from_step", "must be >= 0")
+    require(
+        opt.schedule == "constant" or opt.decay_from_step < config.max_steps,
+        "optimisation.decay_from_step",
+        f"must be below max_steps ({config.max_steps}) for the cosine decay to happen",
+    )
+    require(
+        0 <= opt.final_learning_rate_ratio <= 1,
+        "optimisation.final_learning_rate_ratio",
+        "must be between 0 and 1",
+    )
     require(ckpt.checkpoint_every >= 1, "checkpointing.checkpoint_every", "must be >= 1")
     require(ckpt.keep_last >= 1, "checkpointing.keep_last", "must be >= 1")
     require(val.every >= 0, "validation.every", "must be >= 0")

@@ -32,6 +32,7 @@ from trainer import checkpoints, training_state
 from trainer.config import ConfigError, TrainConfig, config_to_toml
 from trainer.events import TrainEvents
 from trainer.interrupt import StopRequest
+from trainer.lr_schedule import learning_rate_factor, set_learning_rates
 from trainer.tasks import build_task
 from trainer.tasks.base import Task
 
@@ -106,6 +107,7 @@ class Trainer:
             collate_fn=self.task.collate,
         )
         optimizer = build_optimizer(config, self.task, models)
+        self.base_rates = [group["lr"] for group in optimizer.param_groups]
         *self.models, self.optimizer, self.loader = self.accelerator.prepare(
             *models, optimizer, loader
         )
@@ -285,6 +287,10 @@ class Trainer:
             if accelerator.sync_gradients and self.config.optimisation.max_grad_norm > 0:
                 params = [p for m in self.models for p in m.parameters() if p.requires_grad]
                 accelerator.clip_grad_norm_(params, self.config.optimisation.max_grad_norm)
+            factor = learning_rate_factor(
+                self.config.optimisation, self.progress.step, self.config.max_steps
+            )
+            set_learning_rates(self.optimizer, self.base_rates, factor)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             if accelerator.sync_gradients:
