@@ -4,8 +4,9 @@ A run's learning rate is a pure function of its step, so a resumed run (or a pha
 continues a run folder with a new config, as the starter's do) lands on exactly the rate it
 would have had: nothing about the schedule is saved in a checkpoint. The cosine decay runs
 from `decay_from_step` (the steps before it keep the full rate) to `max_steps`, where it
-reaches `final_learning_rate_ratio` of the configured rate; annealing at the end of a run is
-what turns a plateaued loss into its last gains.
+reaches `final_learning_rate_ratio` of the configured rate. Annealing the end of a run is the
+usual way to take a plateaued net further; on the starter's restorers it helped one and not
+the other (resources/models/starter/README.md, "Tried after v2.1").
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from trainer.config import OptimisationConfig
 
 
 def learning_rate_factor(opt: OptimisationConfig, step: int, max_steps: int) -> float:
-    """The share (0..1] of each group's rate for the optimiser step after `step` steps."""
+    """The share (0 to 1) of each group's rate for the optimiser step after `step` steps."""
     if opt.schedule == "constant" or step <= opt.decay_from_step:
         return 1.0
     span = max(1, max_steps - opt.decay_from_step)
