@@ -57,6 +57,11 @@ class DataConfig:
     """Share of training samples (0..1) whose LQ is only a box downscale in 8 bits, an undamaged
     photo made small, so a restorer also learns to leave clean photos alone (starter task; 0:
     every LQ has the published degradation)."""
+    clean_resize_modes: tuple[Literal["area", "bilinear", "bicubic"], ...] = ("area",)
+    """How a clean sample is made small, one of these per sample (drawn from its seed): "area"
+    (a box filter), "bilinear", "bicubic" (both antialiased). A restorer that only sees box
+    downscales of clean photos learns that kernel: the v2.1 gentle restorer gains 1.8 dB over
+    bicubic on box-downscaled training crops but 0.25 dB on bicubic-downscaled ones."""
     single_stage_fraction: float = 0.0
     """Share of training samples (0..1) whose LQ has one mild-to-moderate stage of blur,
     downscale, noise and JPEG (`engine.degradation.single_stage`), the damage most photos have
@@ -305,6 +310,7 @@ def validate(config: TrainConfig) -> None:
         "data.single_stage_fraction",
         "must be in [0, 1 - data.clean_fraction]",
     )
+    require(bool(data.clean_resize_modes), "data.clean_resize_modes", "must list one or more")
     for folder in data.more_photos:
         require(folder.is_dir(), "data.more_photos", f"names {folder}, which is not a folder")
     require(config.optimisation.learning_rate > 0, "optimisation.learning_rate", "must be > 0")

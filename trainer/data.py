@@ -19,6 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from engine.degradation.ops import ResizeMode
 from engine.degradation.second_order import degrade, downscale_clean
 from engine.degradation.single_stage import random_single_stage
 from engine.degradation.spatial import degrade_spatially_varying
@@ -93,7 +94,7 @@ def to_tensor(pixels: np.ndarray) -> torch.Tensor:
 
 LQKind = Literal["published", "single", "clean"]
 """How a sample's LQ is made: the published second-order degradation, one mild-to-moderate
-stage (`random_single_stage`), or only a box downscale."""
+stage (`random_single_stage`), or only a downscale (a box filter unless the config says more)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class DegradedCrops(Dataset):
         standard: bool = True,
         clean_fraction: float = 0.0,
         single_stage_fraction: float = 0.0,
+        clean_resize_modes: tuple[ResizeMode, ...] = ("area",),
     ) -> None:
         self.photos = photos
         self.crop_sizes = list(range(crop_min, crop_max + 1, TOKEN_PX))
@@ -141,6 +143,7 @@ class DegradedCrops(Dataset):
         self.standard = standard
         self.clean_fraction = clean_fraction
         self.single_stage_fraction = single_stage_fraction
+        self.clean_resize_modes = tuple(clean_resize_modes)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -163,6 +166,7 @@ class DegradedCrops(Dataset):
             self.spatially_varying,
             self.standard,
             kind=draw.kind,
+            clean_resize_modes=self.clean_resize_modes,
         )
         return sample | {"photo": draw.photo}
 
@@ -207,20 +211,23 @@ def degrade_crop(
     standard: bool = True,
     *,
     kind: LQKind = "published",
+    clean_resize_modes: tuple[ResizeMode, ...] = ("area",),
 ) -> dict[str, torch.Tensor]:
     """{"hq", "lq"} of one HQ crop; with `spatially_varying` also "lq_varying" and its maps;
     without `standard` no "lq" (a run that trains only the estimator does not need it).
 
     "lq" comes from the published second-order pipeline (what a restorer must undo), from one
-    mild-to-moderate stage (`kind="single"`, the damage most photos have), or is only a box
-    downscale (`kind="clean"`, an undamaged photo the restorer should leave alone);
+    mild-to-moderate stage (`kind="single"`, the damage most photos have), or is only a
+    downscale (`kind="clean"`, an undamaged photo the restorer should leave alone; its filter
+    one of `clean_resize_modes`, picked by `seed` so that the sample stream stays as it was);
     "lq_varying" is the same crop degraded with spatially varying strengths and "maps" says
     which strength each 16 px token got (what the degradation estimator learns).
     """
     sample = {"hq": hq}
     if standard:
         if kind == "clean":
-            sample["lq"] = downscale_clean(hq, scale)
+            mode = clean_resize_modes[seed % len(clean_resize_modes)]
+            sample["lq"] = downscale_clean(hq, scale, mode)
         elif kind == "single":
             sample["lq"] = random_single_stage(hq, scale=scale, seed=seed).float()
         else:
@@ -300,6 +307,7 @@ def degraded_crops(
         standard=standard,
         clean_fraction=data.clean_fraction,
         single_stage_fraction=data.single_stage_fraction,
+        clean_resize_modes=data.clean_resize_modes,
     )
 
 

@@ -104,8 +104,9 @@ def register(subparsers) -> None:
         type=level_list,
         default=None,
         metavar="LIST",
-        help="compare per degradation level, some of clean,mild,moderate,heavy (the default "
-        "when --model is repeated; see engine/bench/quality_levels.py)",
+        help="compare per degradation level, some of clean,mild,moderate,heavy (all four, the "
+        "default when --model is repeated) and clean-bicubic (see "
+        "engine/bench/quality_levels.py)",
     )
     quality.add_argument("--steps", type=positive_int, default=50, help="denoising steps (50)")
     quality.add_argument(
@@ -290,7 +291,7 @@ def run_quality_levels(args: argparse.Namespace, models: list[str]) -> int:
         report = quality_levels.compare(
             photos,
             methods,
-            levels=args.levels or list(quality_levels.LEVELS),
+            levels=args.levels or list(quality_levels.DEFAULT_LEVELS),
             scale=args.scale,
             crop=args.crop,
             steps=args.steps,

@@ -177,9 +177,9 @@ def degrade(
     return Degraded(ops.quantise(out), params)
 
 
-def downscale_clean(hq: torch.Tensor, scale: int) -> torch.Tensor:
-    """An undamaged photo made small: (3, H, W) -> a box downscale by `scale` on the 8-bit
-    grid, with no blur, noise or JPEG."""
+def downscale_clean(hq: torch.Tensor, scale: int, mode: ops.ResizeMode = "area") -> torch.Tensor:
+    """An undamaged photo made small: (3, H, W) -> a downscale by `scale` on the 8-bit grid
+    (a box filter by default; `mode` one of `ops.RESIZE_MODES`), with no blur, noise or JPEG."""
     check_image(hq, scale)
     size = (hq.shape[-2] // scale, hq.shape[-1] // scale)
-    return ops.quantise(ops.resize(hq, size, "area"))
+    return ops.quantise(ops.resize(hq, size, mode))

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from engine.models.starter import DegradationEstimator
 from engine.restorers import load_restorer
-from trainer.config import ConfigError, apply_overrides
+from trainer.config import ConfigError, apply_overrides, validate
 from trainer.data import DegradedCrops, load_photos
 from trainer.loop import train
 from trainer.tasks import build_task
@@ -88,6 +88,39 @@ def test_single_stage_fraction_mixes_in_one_mild_stage(photos_dir):
         # The draw that picks clean is the same as a run with clean crops only.
         assert (kinds[-1] == "clean") == torch.equal(clean_only[i]["lq"], downscale_clean(hq, 4))
     assert {"clean", "single", "published"} == set(kinds)
+
+
+def test_clean_samples_take_each_listed_resize_filter(photos_dir):
+    from engine.degradation.second_order import downscale_clean
+
+    photos = load_photos(photos_dir, min_side=48)
+    kwargs = dict(
+        crop_min=48, crop_max=48, scale=4, seed=0, samples_per_epoch=30, spatially_varying=False
+    )
+    box_only = DegradedCrops(photos, **kwargs, clean_fraction=1.0)
+    modes = ("area", "bilinear", "bicubic")
+    mixed = DegradedCrops(photos, **kwargs, clean_fraction=1.0, clean_resize_modes=modes)
+    used = []
+    for i in range(30):
+        hq = mixed[i]["hq"]
+        # The same crops as a box-only run: the filter does not change the sample stream.
+        assert torch.equal(hq, box_only[i]["hq"])
+        assert torch.equal(box_only[i]["lq"], downscale_clean(hq, 4))
+        matches = [m for m in modes if torch.equal(mixed[i]["lq"], downscale_clean(hq, 4, m))]
+        assert matches, f"sample {i}'s LQ is no clean downscale"
+        used.append(matches[0])
+    assert set(used) == set(modes)
+
+
+def test_clean_resize_modes_are_checked(make_starter_config):
+    from engine.typed_config import from_toml_table
+
+    config = make_starter_config("modes", max_steps=1)
+    config.data.clean_resize_modes = ()
+    with pytest.raises(ConfigError, match=r"data\.clean_resize_modes"):
+        validate(config)
+    with pytest.raises(ConfigError, match="clean_resize_modes"):
+        from_toml_table(type(config.data), {"clean_resize_modes": ["lanczos"]})
 
 
 def test_more_photo_folders_and_skipped_patterns(make_starter_config, photos_dir, tmp_path):
