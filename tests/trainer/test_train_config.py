@@ -105,6 +105,28 @@ def test_the_starter_v2_configs_read_and_name_their_extra_photos(tmp_path):
         assert config.starter.init_parts == ("estimator",) and not config.starter.train_estimator
 
 
+def test_the_v22_gentle_phases_and_gate_read_as_their_recipe_says(tmp_path):
+    """The gentle restorer's three phases and the gate (resources/models/starter/README.md,
+    "How v2.2 was made"): only phase 3 and the gate draw clean crops' filters from all three."""
+    (tmp_path / "more").mkdir()
+    every_filter = ("area", "bilinear", "bicubic")
+    phases = {
+        "starter-v2-gentle.toml": (("area",), "constant", None),
+        "starter-v2-gentle-anneal.toml": (("area",), "cosine", (6500, 14500)),
+        "starter-v2-gentle-kernels.toml": (every_filter, "cosine", (14500, 19500)),
+        "starter-v2-gate.toml": (every_filter, "constant", None),
+    }
+    for name, (filters, schedule, steps) in phases.items():
+        text = (Path("resources/configs") / name).read_text(encoding="utf-8")
+        config_path = tmp_path / name  # its other paths are relative to the root
+        config_path.write_text(text.replace("../shared/photos-train", str(tmp_path / "more")))
+        config = load_config(config_path)
+        assert config.data.clean_resize_modes == filters, name
+        assert config.optimisation.schedule == schedule, name
+        if steps:
+            assert (config.optimisation.decay_from_step, config.max_steps) == steps, name
+
+
 def test_overrides_are_validated(photos_dir, make_starter_config, tmp_path):
     config = make_starter_config()
     path = tmp_path / "again.toml"
