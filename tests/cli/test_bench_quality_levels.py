@@ -37,6 +37,25 @@ def test_compares_bicubic_and_an_upscaler_file_per_level(tmp_path, capsys):
     assert float(rows[0][2]) > float(rows[2][2])  # bicubic: clean beats moderate damage
 
 
+def test_the_default_levels_are_the_four_targets_and_clean_bicubic_is_asked_for(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(resource_path("photos") / "wood.jpg", photos / "wood.jpg")
+    model = save_upscaler(tiny_upscaler("compact-x4"), tmp_path / "mine.pth")
+    base = ["bench", "quality", "--photos", str(photos), "--crop", "32", "--device", "cpu",
+            "--model", "bicubic", "--model", str(model)]  # fmt: skip
+
+    def levels_shown(args: list[str]) -> list[str]:
+        code = main(args)
+        out = capsys.readouterr().out
+        assert code == 0, out
+        rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+        return list(dict.fromkeys(row for row in rows if row in LEVELS))
+
+    assert levels_shown(base) == ["clean", "mild", "moderate", "heavy"]
+    assert levels_shown([*base, "--levels", "clean-bicubic"]) == ["clean-bicubic"]
+
+
 def test_the_levels_grow_harder():
     gt = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
     gt = gaussian_blur(gt, 1.0)  # photo-like: correlated pixels
