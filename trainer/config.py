@@ -54,9 +54,9 @@ class DataConfig:
     min_photo_side: int = 0
     """Photos whose short side is below this are skipped with a warning (0: crop_max)."""
     clean_fraction: float = 0.0
-    """Share of training samples (0..1) whose LQ is only a box downscale in 8 bits, an undamaged
-    photo made small, so a restorer also learns to leave clean photos alone (starter task; 0:
-    every LQ has the published degradation)."""
+    """Share of training samples (0..1) whose LQ is only a downscale in 8 bits (the filter:
+    `clean_resize_modes`), an undamaged photo made small, so a restorer also learns to leave
+    clean photos alone (starter task; 0: every LQ has the published degradation)."""
     clean_resize_modes: tuple[Literal["area", "bilinear", "bicubic"], ...] = ("area",)
     """How a clean sample is made small, one of these per sample (drawn from its seed): "area"
     (a box filter), "bilinear", "bicubic" (both antialiased). A restorer that only sees box
