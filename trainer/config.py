@@ -169,6 +169,11 @@ class StarterGateConfig:
     standardisation_crops: int = 256
     """Training crops (the first of epoch 0) whose damage features set the gate's
     standardisation before the first step."""
+    features: int = 8
+    """How many of the damage statistics it reads, from the first (engine.models.damage_features:
+    8 as v2.1's and v2.2's gates, 14 all of them)."""
+    hidden_units: int = 0
+    """0: a logistic regression (v2.1, v2.2); else one tanh layer this wide (v2.3: 16)."""
 
 
 @dataclass
@@ -363,6 +368,8 @@ def validate(config: TrainConfig) -> None:
         require(
             gate.standardisation_crops >= 2, "starter_gate.standardisation_crops", "must be >= 2"
         )
+        require(gate.features >= 1, "starter_gate.features", "must be >= 1")
+        require(gate.hidden_units >= 0, "starter_gate.hidden_units", "must be >= 0")
     if config.task == "quality-classifier":
         run = config.quality_classifier.run
         require(

@@ -8,12 +8,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from engine.models.damage_features import DAMAGE_FEATURES, V2_FEATURE_COUNT
 from engine.models.expert_gate import ExpertGate, GatedRestorer
 from engine.models.starter import build_compact_restorer
 from engine.restorers import load_restorer
 from engine.weights import starter_io
 from trainer.config import ConfigError, apply_overrides
 from trainer.loop import train
+from trainer.tasks.starter_gate import export_gate
 
 
 @pytest.fixture
@@ -82,3 +84,38 @@ def test_experts_from_must_hold_both_restorers(make_starter_config, experts_dir)
     (experts_dir / starter_io.GENTLE_RESTORER_FILE).unlink()
     with pytest.raises(ConfigError, match=r"starter_gate\.experts_from"):
         _gate_config(make_starter_config, "gate_bad", experts_dir)
+
+
+def test_a_gate_with_every_statistic_and_a_hidden_layer_trains_and_exports_as_configured(
+    make_starter_config, experts_dir, tmp_path
+):
+    config = _gate_config(make_starter_config, "gate_mlp", experts_dir, max_steps=2)
+    config.starter_gate.features, config.starter_gate.hidden_units = len(DAMAGE_FEATURES), 8
+    export = train(apply_overrides(config))
+    gate = ExpertGate.from_pretrained(export / starter_io.GATE_FOLDER)
+    assert gate.config.num_features == len(DAMAGE_FEATURES) and gate.hidden.out_features == 8
+    # Exported again later, from its checkpoint alone: the sizes come from the run's saved
+    # config, which is read as data (its experts folder may be gone by then).
+    shutil.rmtree(experts_dir)
+    again = export_gate(config.checkpointing.output_dir, tmp_path / "again")
+    reloaded = ExpertGate.from_pretrained(again / starter_io.GATE_FOLDER)
+    lq = torch.rand(2, 3, 24, 24)
+    torch.testing.assert_close(reloaded(lq), gate(lq))
+
+
+def test_a_v2_gate_run_keeps_its_eight_statistics_and_no_hidden_layer(
+    make_starter_config, experts_dir
+):
+    export = train(_gate_config(make_starter_config, "gate_v2", experts_dir, max_steps=1))
+    gate = ExpertGate.from_pretrained(export / starter_io.GATE_FOLDER)
+    assert gate.config.num_features == V2_FEATURE_COUNT and gate.hidden is None
+
+
+@pytest.mark.parametrize("features", [0, len(DAMAGE_FEATURES) + 1])
+def test_a_feature_count_the_gate_lacks_is_the_configs_error(
+    make_starter_config, experts_dir, features
+):
+    config = _gate_config(make_starter_config, "gate_bad_features", experts_dir, max_steps=1)
+    config.starter_gate.features = features
+    with pytest.raises(ConfigError, match=r"starter_gate\.features"):
+        train(apply_overrides(config))

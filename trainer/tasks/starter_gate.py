@@ -6,8 +6,10 @@ the data's whole mix (clean, single-stage and the published second-order damage)
 learns which expert is better where from the experts themselves; no threshold on a noise
 estimate is guessed.
 
-The gate (engine/models/expert_gate.py) is a logistic regression on fixed statistics of the
-input's damage, standardised on the run's first crops; the loss is a classification: the
+The gate (engine/models/expert_gate.py) is a logistic regression, or with `hidden_units` a
+one-layer net (v2.3), on fixed statistics of the input's damage (`features` of them,
+engine/models/damage_features.py), standardised on the run's first crops; the loss is a
+classification: the
 target says which expert's result is closer to the HQ crop in PSNR, and each crop counts by
 the dB between the two (the PSNR a wrong choice loses). On 400 other training crops this
 weighting took the published damage from 25.20 to 25.40 dB (the heavy expert alone: 25.45)
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +37,14 @@ from torch import nn
 
 from engine.errors import CheckpointError
 from engine.metrics.fidelity import psnr_y
+from engine.models.damage_features import DAMAGE_FEATURES
 from engine.models.expert_gate import ExpertGate
+from engine.typed_config import ConfigError
 from engine.weights.components_io import checkpoint_errors
 from engine.weights.spandrel_io import load_spandrel_file
 from engine.weights.starter_io import GATE_FOLDER, GENTLE_RESTORER_FILE, RESTORER_FILE
 from trainer import checkpoints
+from trainer.config import StarterGateConfig
 from trainer.data import DegradedCrops, degraded_crops, training_photos, validation_set
 from trainer.tasks.base import Task
 from trainer.tasks.starter import upscale_to
@@ -57,6 +63,18 @@ def load_expert(path: Path, scale: int, what: str) -> nn.Module:
     return descriptor.model.requires_grad_(False)
 
 
+def build_gate(features: int, hidden_units: int) -> ExpertGate:
+    """The gate a run's `starter_gate` section asks for; a feature count the gate does not have
+    is the config's error."""
+    if features > len(DAMAGE_FEATURES):
+        raise ConfigError(
+            f"starter_gate.features: the gate has {len(DAMAGE_FEATURES)} damage statistics, "
+            f"not {features}",
+            hint=f"use 1 to {len(DAMAGE_FEATURES)}",
+        )
+    return ExpertGate(num_features=features, hidden_units=hidden_units)
+
+
 class StarterGateTask(Task):
     _dataset: DegradedCrops | None = None
 
@@ -69,7 +87,7 @@ class StarterGateTask(Task):
         self.heavy = load_expert(cfg.experts_from / RESTORER_FILE, scale, "the all-round restorer")
         self.gentle.to(device)
         self.heavy.to(device)
-        gate = ExpertGate()
+        gate = build_gate(cfg.features, cfg.hidden_units)
         # Standardised on the run's own first crops: deterministic for a seed, so a resumed
         # run rebuilds the same gate before its checkpoint is loaded over it.
         dataset = self.train_dataset()  # built once: the loop takes this one too
@@ -150,7 +168,13 @@ def export_gate(output_dir: str | Path, target: str | Path, checkpoint: str = "l
     """A complete checkpoint of a starter-gate run -> `target`/gate/ (save_pretrained) and
     `target`/train-config.toml."""
     folder = checkpoints.export_source(Path(output_dir), checkpoint)
-    gate = ExpertGate()
+    # The run's own sizes, read as data: its experts_from may be long gone (a scratch folder).
+    raw = tomllib.loads((folder / checkpoints.CONFIG_FILE).read_text(encoding="utf-8"))
+    saved, defaults = raw.get("starter_gate", {}), StarterGateConfig()
+    gate = build_gate(
+        int(saved.get("features", defaults.features)),
+        int(saved.get("hidden_units", defaults.hidden_units)),
+    )
     with checkpoint_errors(folder / "model.safetensors", "the gate checkpoint"):
         gate.load_state_dict(checkpoints.unwrapped_state(load_file(folder / "model.safetensors")))
     target = Path(target)

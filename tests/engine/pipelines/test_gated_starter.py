@@ -11,13 +11,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from engine.errors import CheckpointError
-from engine.models.expert_gate import (
-    DAMAGE_FEATURES,
-    SURE_WEIGHT,
-    ExpertGate,
-    GatedRestorer,
-    damage_features,
-)
+from engine.models.damage_features import DAMAGE_FEATURES, V2_FEATURE_COUNT, damage_features
+from engine.models.expert_gate import SURE_WEIGHT, ExpertGate, GatedRestorer
 from engine.models.starter import build_compact_restorer
 from engine.restorers import load_restorer
 from engine.weights import starter_io
@@ -89,6 +84,76 @@ def test_the_damage_features_see_noise_blocks_and_blur():
     blurred = F.avg_pool2d(F.pad(noisy, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
     fine = index["fine_to_coarse"]
     assert damage_features(blurred)[0, fine] < damage_features(noisy)[0, fine]
+
+
+@torch.no_grad()
+def test_the_v23_statistics_tell_added_noise_from_a_photos_own_detail():
+    index = {name: i for i, name in enumerate(DAMAGE_FEATURES)}
+    generator = torch.Generator().manual_seed(3)
+    noise = 0.5 + 0.05 * torch.randn(1, 1, 64, 64, generator=generator).expand(1, 3, 64, 64)
+    # Detail that is not noise: sharp-edged soft blobs (edges make heavy tails).
+    edges = (_photo_like(4, size=64) > 0.5).float() * 0.6 + 0.2
+    white, textured = damage_features(noise)[0], damage_features(edges)[0]
+    # White noise is as strong one octave down (log ratio near 0) and gaussian (kurtosis near
+    # 3); edges are weaker at the finest level against the next and heavy-tailed.
+    assert abs(float(white[index["noise_fine_to_coarse"]])) < 0.3
+    assert abs(float(white[index["noise_kurtosis"]].exp()) - 3) < 0.6
+    assert textured[index["noise_kurtosis"]] > white[index["noise_kurtosis"]] + 1.0
+    # The noise floor reads the flattest blocks: texture over half the picture leaves it as
+    # it was, while the mean noise estimate of that picture rises.
+    flat_noisy = 0.5 + 0.02 * torch.randn(1, 1, 64, 64, generator=generator).expand(1, 3, 64, 64)
+    half = flat_noisy.clone()
+    half[..., :, 32:] += 0.3 * torch.rand(1, 1, 64, 32, generator=generator) - 0.15
+    floor, diagonal = index["noise_floor"], index["diagonal_detail"]
+    flat_features, half_features = damage_features(flat_noisy)[0], damage_features(half)[0]
+    assert abs(float(half_features[floor] - flat_features[floor])) < 0.3
+    assert half_features[diagonal] > flat_features[diagonal] + 1.0
+    # JPEG's grid along rows, and in the chroma: staircases of flat 8 px steps.
+    steps = torch.arange(48.0).div(8).floor().div(6)
+    ramp = torch.arange(48.0).div(48)
+    rows = damage_features(steps[:, None].expand(1, 3, 48, 48).contiguous())[0]
+    smooth = damage_features(ramp[:, None].expand(1, 3, 48, 48).contiguous())[0]
+    assert rows[index["row_blockiness"]] > smooth[index["row_blockiness"]] + 1.0
+    blue_steps = torch.full((1, 3, 48, 48), 0.5)
+    blue_steps[:, 2] = steps.expand(48, 48) * 0.5 + 0.25
+    blue_ramp = torch.full((1, 3, 48, 48), 0.5)
+    blue_ramp[:, 2] = ramp.expand(48, 48) * 0.5 + 0.25
+    chroma = index["chroma_blockiness"]
+    assert damage_features(blue_steps)[0, chroma] > damage_features(blue_ramp)[0, chroma] + 1.0
+
+
+@torch.no_grad()
+def test_a_v2_gate_reads_the_first_eight_statistics_and_a_v23_gate_all_through_a_hidden_layer(
+    tmp_path,
+):
+    lq = torch.rand(3, 3, 40, 44)
+    old = ExpertGate(num_features=V2_FEATURE_COUNT)
+    assert torch.equal(old.features(lq), damage_features(lq)[:, :V2_FEATURE_COUNT])
+    # Saved as v2.1 and v2.2 saved theirs: the regression's head alone, and so it loads.
+    old.save_pretrained(tmp_path / "old")
+    assert {"head.weight", "head.bias"} <= set(old.state_dict())
+    assert not any(key.startswith("hidden") for key in old.state_dict())
+    assert ExpertGate.from_pretrained(tmp_path / "old").hidden is None
+
+    torch.manual_seed(5)
+    new = ExpertGate(hidden_units=16)
+    new.set_standardisation([torch.rand(4, 3, 32, 32)])
+    assert new.features(lq).shape == (3, len(DAMAGE_FEATURES))
+    new.save_pretrained(tmp_path / "new")
+    loaded = ExpertGate.from_pretrained(tmp_path / "new")
+    assert loaded.config.hidden_units == 16 and loaded.hidden.out_features == 16
+    weights = new(lq, (8, 8))
+    torch.testing.assert_close(loaded(lq, (8, 8)), weights)
+    assert weights.shape == (3, 1, 8, 8)
+    assert len(set(weights[:, 0, 0, 0].tolist())) == 3  # one weight per input
+
+
+@pytest.mark.parametrize(
+    "settings", [{"num_features": 0}, {"num_features": 15}, {"hidden_units": -1}]
+)
+def test_a_gate_of_impossible_sizes_is_refused(settings):
+    with pytest.raises(ValueError, match=next(iter(settings))):
+        ExpertGate(**settings)
 
 
 def test_the_standardisation_centres_the_features():
