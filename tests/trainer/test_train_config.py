@@ -105,16 +105,19 @@ def test_the_starter_v2_configs_read_and_name_their_extra_photos(tmp_path):
         assert config.starter.init_parts == ("estimator",) and not config.starter.train_estimator
 
 
-def test_the_v22_gentle_phases_and_gate_read_as_their_recipe_says(tmp_path):
-    """The gentle restorer's three phases and the gate (resources/models/starter/README.md,
-    "How v2.2 was made"): only phase 3 and the gate draw clean crops' filters from all three."""
+def test_the_v23_restorer_phases_and_gate_read_as_their_recipe_says(tmp_path):
+    """The all-round restorer's annealing, the gentle restorer's three phases and the gate
+    (resources/models/starter/README.md, "How v2.3 was made" and "How v2.2 was made"): only the
+    gentle phase 3 and the gate draw clean crops' filters from all three; the gate reads all 14
+    statistics through 16 hidden units."""
     (tmp_path / "more").mkdir()
     every_filter = ("area", "bilinear", "bicubic")
     phases = {
+        "starter-v2-anneal.toml": (("area",), "cosine", (7093, 11093)),
         "starter-v2-gentle.toml": (("area",), "constant", None),
         "starter-v2-gentle-anneal.toml": (("area",), "cosine", (6500, 14500)),
         "starter-v2-gentle-kernels.toml": (every_filter, "cosine", (14500, 19500)),
-        "starter-v2-gate.toml": (every_filter, "constant", None),
+        "starter-v2-gate.toml": (every_filter, "cosine", (1000, 2000)),
     }
     for name, (filters, schedule, steps) in phases.items():
         text = (Path("resources/configs") / name).read_text(encoding="utf-8")
@@ -125,6 +128,9 @@ def test_the_v22_gentle_phases_and_gate_read_as_their_recipe_says(tmp_path):
         assert config.optimisation.schedule == schedule, name
         if steps:
             assert (config.optimisation.decay_from_step, config.max_steps) == steps, name
+        gate = config.starter_gate
+        expected = (14, 16) if name == "starter-v2-gate.toml" else (8, 0)
+        assert (gate.features, gate.hidden_units) == expected, name
 
 
 def test_overrides_are_validated(photos_dir, make_starter_config, tmp_path):
