@@ -39,6 +39,10 @@ class DataConfig:
     skip_photos: tuple[str, ...] = ()
     """Name patterns (fnmatch, e.g. "gc-*") of photos in any folder left out of training (starter
     task): photos unfit as restoration targets (sharpened, compressed)."""
+    halved_photos: tuple[str, ...] = ()
+    """Name patterns of photos in any folder taken at half their size (a 2x2 box filter) before
+    cropping: photos whose own pixels are unfit targets (sharpened, compressed) but whose
+    halves are, as Real-ESRGAN also trains on downscaled copies of its photos."""
     crop_min: int = 128
     """Smallest HQ crop side in pixels (a multiple of 16)."""
     crop_max: int = 192

@@ -45,11 +45,13 @@ def load_photos(
     names: tuple[str, ...] | None = None,
     exclude: tuple[str, ...] = (),
     min_side: int = 0,
+    halve: tuple[str, ...] = (),
 ) -> list[Photo]:
     """Decode the photos in `folder` (sorted by name; only `names` if given) except those
-    matching a name or fnmatch pattern of `exclude`;
-    unreadable photos and photos with a side below `min_side` are skipped with a warning and
-    counted."""
+    matching a name or fnmatch pattern of `exclude`, those matching one of `halve` at half
+    their size (a 2x2 box filter);
+    unreadable photos and photos with a side below `min_side` (after halving) are skipped with
+    a warning and counted."""
     paths = sorted(
         p
         for p in folder.iterdir()
@@ -61,7 +63,10 @@ def load_photos(
     for path in paths:
         try:
             with Image.open(path) as image:
-                pixels = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+                image = ImageOps.exif_transpose(image).convert("RGB")
+                if any(fnmatch.fnmatchcase(path.name, pattern) for pattern in halve):
+                    image = image.reduce(2)
+                pixels = np.asarray(image)
         except (OSError, UnidentifiedImageError, ValueError) as error:
             logger.warning("Skipping %s: cannot read it (%s).", path.name, error)
             skipped += 1
@@ -286,6 +291,7 @@ def training_photos(config: TrainConfig) -> list[Photo]:
             folder,
             exclude=(*data.validation_photos, *data.skip_photos),
             min_side=data.min_photo_side or data.crop_max,
+            halve=data.halved_photos,
         )
     ]
 

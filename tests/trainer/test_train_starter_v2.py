@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import spandrel
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from engine.models.starter import DegradationEstimator
 from engine.restorers import load_restorer
-from trainer.config import ConfigError, apply_overrides, validate
+from trainer.config import ConfigError, TrainConfig, apply_overrides, validate
 from trainer.data import DegradedCrops, load_photos
 from trainer.loop import train
 from trainer.tasks import build_task
@@ -187,3 +189,31 @@ def test_the_config_chooses_the_start(make_starter_config):
         with torch.no_grad():
             errors[start] = float((restorer(image) - bilinear)[..., 4:-4, 4:-4].abs().max())
     assert errors["bilinear"] < 1e-5 < errors["random"]
+
+
+def test_halved_photos_are_taken_at_half_size_by_a_box_filter(tmp_path):
+    from trainer.data import training_photos
+
+    folder = tmp_path / "halving"
+    folder.mkdir()
+    generator = np.random.default_rng(0)
+    pixels = generator.integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    for name in ("gc-sharpened.png", "plain.png", "gc-small.png"):
+        Image.fromarray(pixels[: 120 if name == "gc-small.png" else 200]).save(folder / name)
+
+    photos = {p.name: p.pixels for p in load_photos(folder, min_side=64, halve=("gc-*",))}
+    assert photos["plain.png"].shape == (200, 300, 3)
+    halved = photos["gc-sharpened.png"]
+    assert halved.shape == (100, 150, 3)
+    box = pixels.astype(np.float64).reshape(100, 2, 150, 2, 3).mean((1, 3))
+    assert np.abs(halved - box).max() <= 1  # each pixel the mean of its 2x2 block, rounded
+    # The size check comes after halving: 120 px high is 60, below the 64 px crops.
+    assert "gc-small.png" not in photos
+
+    # A run's config names them; `skip_photos` still wins where both match.
+    config = TrainConfig(task="starter")
+    config.data.photos, config.data.crop_min, config.data.crop_max = folder, 64, 64
+    config.data.halved_photos = ("gc-*",)
+    config.data.skip_photos = ("gc-small*",)
+    sizes = {p.name: p.pixels.shape[:2] for p in training_photos(config)}
+    assert sizes == {"gc-sharpened.png": (100, 150), "plain.png": (200, 300)}
