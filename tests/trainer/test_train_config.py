@@ -140,3 +140,16 @@ def test_overrides_are_validated(photos_dir, make_starter_config, tmp_path):
     assert load_config(path, max_steps=9).max_steps == 9
     with pytest.raises(ConfigError, match="max_steps"):
         load_config(path, max_steps=0)
+
+
+def test_the_tried_gentle_phase_4_halves_the_gc_photos_instead_of_skipping_them(tmp_path):
+    """`starter-v2-gentle-more.toml` (not shipped; resources/models/starter/README.md, "Tried
+    for v2.3"): phase 3's recipe continued, with the gc- photos taken at half size."""
+    (tmp_path / "more").mkdir()
+    text = Path("resources/configs/starter-v2-gentle-more.toml").read_text(encoding="utf-8")
+    config_path = tmp_path / "more.toml"
+    config_path.write_text(text.replace("../shared/photos-train", str(tmp_path / "more")))
+    config = load_config(config_path)
+    assert config.data.halved_photos == ("gc-*",) and config.data.skip_photos == ()
+    assert config.data.clean_resize_modes == ("area", "bilinear", "bicubic")
+    assert (config.optimisation.decay_from_step, config.max_steps) == (19500, 25500)
