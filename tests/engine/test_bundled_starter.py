@@ -81,6 +81,30 @@ def test_the_bundled_starter_keeps_most_of_bicubics_detail(levels_report, level)
     assert share > 0.8, f"{level}: {share:.2f} of bicubic's detail"
 
 
+@torch.no_grad()
+def test_the_bundled_gate_keeps_everyday_damage_from_the_all_round_restorer():
+    """The gate's weight for the all-round restorer on the held-out photos, each level seeded
+    as `bench quality` seeds it: below even odds on clean, mild and moderate damage for every
+    photo (v2.3: 0.01 at most), above it on heavy damage for four of five (v2.3: bridge 0.11,
+    the others 1.00). v2.2's gate sent storm's grainy sky to it on mild and moderate damage
+    (1.00), and wood's 192 px centre with mild damage (0.95, v2.3: 0.12), whose grain came out
+    smoothed away."""
+    from engine.bench.quality_levels import LEVELS
+
+    gate = load_starter_pipeline().restorer.gate
+
+    def weight(name: str, level: str, seed: int, size: int = 256) -> float:
+        lq = torch.as_tensor(LEVELS[level](centre_crop(name, size), scale=4, seed=seed))
+        return float(gate(lq.float().clamp(0, 1)[None], (1, 1)))
+
+    for level in ("clean", "mild", "moderate"):
+        weights = [weight(name, level, seed) for seed, name in enumerate(HELD_OUT)]
+        assert max(weights) < 0.5, f"{level}: {weights}"
+    assert weight("wood.jpg", "mild", HELD_OUT.index("wood.jpg"), size=192) < 0.5
+    heavy = [weight(name, "heavy", seed) for seed, name in enumerate(HELD_OUT)]
+    assert sum(w > 0.5 for w in heavy) >= 4, heavy
+
+
 def test_the_bundled_starter_maps_every_token():
     maps = load_starter_pipeline()(centre_crop("wood.jpg", 64)[None], upscale=4, return_maps=True)
     strengths = maps.degradation_maps.strengths
