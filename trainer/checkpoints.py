@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,13 @@ def write_marker(folder: Path, state: dict[str, Any]) -> None:
 
 def read_marker(folder: Path) -> dict[str, Any]:
     return json.loads((folder / COMPLETE_MARKER).read_text(encoding="utf-8"))
+
+
+def saved_config_section(folder: Path, section: str) -> dict[str, Any]:
+    """One table of the config a checkpoint was saved with, read as plain data (not validated:
+    the folders it names, its experts or photos, may be long gone); {} if it has none."""
+    raw = tomllib.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    return raw.get(section, {})
 
 
 def append_csv(path: Path, row: dict[str, Any]) -> None:

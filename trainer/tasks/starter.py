@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import logging
 import shutil
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -232,22 +231,17 @@ def load_initial_weights(
     logger.info("Initialised the %s from %s.", " and the ".join(parts), folder)
 
 
-def _checkpoint_starter_config(folder: Path) -> dict:
-    raw = tomllib.loads((folder / checkpoints.CONFIG_FILE).read_text(encoding="utf-8"))
-    return raw.get("starter", {})
-
-
 def _weights_files(folder: Path) -> tuple[Path, Path]:
     """The (restorer, estimator) weights of a checkpoint: the averaged ones when the run kept
     an exponential moving average, else the trained ones."""
-    if _checkpoint_starter_config(folder).get("ema_decay", 0.0):
+    if checkpoints.saved_config_section(folder, "starter").get("ema_decay", 0.0):
         return folder / "model_2.safetensors", folder / "model_3.safetensors"
     return folder / "model.safetensors", folder / "model_1.safetensors"
 
 
 def estimator_from_checkpoint(folder: Path) -> DegradationEstimator:
     """The estimator of a checkpoint, built to the sizes its saved config names."""
-    starter = _checkpoint_starter_config(folder)
+    starter = checkpoints.saved_config_section(folder, "starter")
     estimator = DegradationEstimator(
         channels=starter.get("estimator_channels", StarterConfig.estimator_channels),
         context_layers=starter.get(

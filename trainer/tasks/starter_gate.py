@@ -9,9 +9,8 @@ estimate is guessed.
 The gate (engine/models/expert_gate.py) is a logistic regression, or with `hidden_units` a
 one-layer net (v2.3), on fixed statistics of the input's damage (`features` of them,
 engine/models/damage_features.py), standardised on the run's first crops; the loss is a
-classification: the
-target says which expert's result is closer to the HQ crop in PSNR, and each crop counts by
-the dB between the two (the PSNR a wrong choice loses). On 400 other training crops this
+classification: the target says which expert's result is closer to the HQ crop in PSNR, and
+each crop counts by the dB between the two (the PSNR a wrong choice loses). On 400 other training crops this
 weighting took the published damage from 25.20 to 25.40 dB (the heavy expert alone: 25.45)
 for 0.04-0.05 dB on clean and single-stage crops, against an unweighted verdict by mean
 absolute error (the first gate's). Three other ways were tried first, on 250-400 step trial runs (docs/decisions.md):
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -168,9 +166,9 @@ def export_gate(output_dir: str | Path, target: str | Path, checkpoint: str = "l
     """A complete checkpoint of a starter-gate run -> `target`/gate/ (save_pretrained) and
     `target`/train-config.toml."""
     folder = checkpoints.export_source(Path(output_dir), checkpoint)
-    # The run's own sizes, read as data: its experts_from may be long gone (a scratch folder).
-    raw = tomllib.loads((folder / checkpoints.CONFIG_FILE).read_text(encoding="utf-8"))
-    saved, defaults = raw.get("starter_gate", {}), StarterGateConfig()
+    # The run's own sizes: its experts_from may be long gone (a scratch folder).
+    saved = checkpoints.saved_config_section(folder, "starter_gate")
+    defaults = StarterGateConfig()
     gate = build_gate(
         int(saved.get("features", defaults.features)),
         int(saved.get("hidden_units", defaults.hidden_units)),

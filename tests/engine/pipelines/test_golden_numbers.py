@@ -8,8 +8,8 @@ How the numbers were produced: the starter's when v2.2 shipped (its two restorer
 gate, 2026-12-07; on this input the gate takes the gentle restorer alone, weight 6e-5, where
 v2.1's blended both at 0.07: tests/engine/pipelines/test_gated_starter.py covers the blend;
 the map values did not change, the estimator is the same; v2.3's gate, weight 6e-5, takes the
-gentle restorer alone too, so they stayed with its new all-round restorer), the tiny pipeline's at 77b599f, on the CPU
-in float32 with torch 2.14.1, by running `run_tiny` and `run_starter` below and printing
+gentle restorer alone too, so they stayed with its new all-round restorer), the tiny
+pipeline's at 77b599f, on the CPU in float32 with torch 2.14.1, by running `run_tiny` and `run_starter` below and printing
 `centre_patch(out.image)`, the image mean and the map values at `TINY_MAP_AT` and
 `STARTER_MAP_AT` to 6 decimals. They came out the same with 1 and 2 threads and in repeated
 runs (the largest difference seen: 3e-8). Change them only with a change meant to change the
