@@ -70,6 +70,17 @@ class DataConfig:
     """Share of training samples (0..1) whose LQ has one mild-to-moderate stage of blur,
     downscale, noise and JPEG (`engine.degradation.single_stage`), the damage most photos have
     (starter task; the rest, 1 - clean - single, get the published degradation)."""
+    single_stage_jpeg_quality: tuple[int, int] = (55, 95)
+    """The range a single-stage sample's JPEG quality is drawn from (uniform, 4:2:0 chroma as
+    cameras and libjpeg save). Up to 100: a restorer that never saw a near-lossless JPEG takes
+    the chroma subsampling of any JPEG for strong compression and smooths it."""
+    clean_jpeg_fraction: float = 0.0
+    """Share of clean samples (0..1) saved as a camera JPEG after the downscale (quality from
+    `clean_jpeg_quality`, 4:2:0): an undamaged photo a user brings is a camera's JPEG, not
+    lossless pixels, and a restorer must leave it alone too."""
+    clean_jpeg_quality: tuple[int, int] = (90, 98)
+    """The range a clean sample's JPEG quality is drawn from (uniform): cameras and phones
+    save at 90 and above."""
 
 
 @dataclass
@@ -320,6 +331,14 @@ def validate(config: TrainConfig) -> None:
         "must be in [0, 1 - data.clean_fraction]",
     )
     require(bool(data.clean_resize_modes), "data.clean_resize_modes", "must list one or more")
+    require(0.0 <= data.clean_jpeg_fraction <= 1.0, "data.clean_jpeg_fraction", "must be in [0, 1]")
+    for name in ("single_stage_jpeg_quality", "clean_jpeg_quality"):
+        low, high = getattr(data, name)
+        require(
+            1 <= low <= high <= 100,
+            f"data.{name}",
+            "must be [low, high] with 1 <= low <= high <= 100",
+        )
     for folder in data.more_photos:
         require(folder.is_dir(), "data.more_photos", f"names {folder}, which is not a folder")
     require(config.optimisation.learning_rate > 0, "optimisation.learning_rate", "must be > 0")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -19,9 +19,14 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from engine.degradation import ops
 from engine.degradation.ops import ResizeMode
 from engine.degradation.second_order import degrade, downscale_clean
-from engine.degradation.single_stage import random_single_stage
+from engine.degradation.single_stage import (
+    MILD_TO_MODERATE,
+    SingleStageRanges,
+    random_single_stage,
+)
 from engine.degradation.spatial import degrade_spatially_varying
 from engine.errors import BadSettingError
 from trainer.config import TrainConfig
@@ -103,6 +108,18 @@ stage (`random_single_stage`), or only a downscale (a box filter unless the conf
 
 
 @dataclass(frozen=True)
+class CameraJpeg:
+    """How many clean samples are saved as a camera's JPEG after the downscale, and at what
+    quality (uniform in the range, 4:2:0): the clean photo a user brings is such a file."""
+
+    fraction: float = 0.0
+    quality: tuple[int, int] = (90, 98)
+
+
+NO_CAMERA_JPEG = CameraJpeg()
+
+
+@dataclass(frozen=True)
 class SampleDraw:
     photo: int
     """Index into the dataset's photos."""
@@ -138,6 +155,8 @@ class DegradedCrops(Dataset):
         clean_fraction: float = 0.0,
         single_stage_fraction: float = 0.0,
         clean_resize_modes: tuple[ResizeMode, ...] = ("area",),
+        single_stage_ranges: SingleStageRanges = MILD_TO_MODERATE,
+        clean_jpeg: CameraJpeg = NO_CAMERA_JPEG,
     ) -> None:
         self.photos = photos
         self.crop_sizes = list(range(crop_min, crop_max + 1, TOKEN_PX))
@@ -149,6 +168,8 @@ class DegradedCrops(Dataset):
         self.clean_fraction = clean_fraction
         self.single_stage_fraction = single_stage_fraction
         self.clean_resize_modes = tuple(clean_resize_modes)
+        self.single_stage_ranges = single_stage_ranges
+        self.clean_jpeg = clean_jpeg
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -172,6 +193,8 @@ class DegradedCrops(Dataset):
             self.standard,
             kind=draw.kind,
             clean_resize_modes=self.clean_resize_modes,
+            single_stage_ranges=self.single_stage_ranges,
+            clean_jpeg=self.clean_jpeg,
         )
         return sample | {"photo": draw.photo}
 
@@ -206,6 +229,19 @@ class DegradedCrops(Dataset):
 
 VARYING_SEED_OFFSET = 1 << 30
 """Keeps the spatially varying draw of a sample independent of its standard one."""
+CAMERA_JPEG_STREAM = 3
+"""Keeps a clean sample's JPEG draw apart from its other draws (and earlier runs' streams)."""
+
+
+def camera_jpeg(lq: torch.Tensor, seed: int, jpeg: CameraJpeg) -> torch.Tensor:
+    """`lq` saved as a JPEG for `jpeg.fraction` of the seeds (drawn from its own stream, so
+    a run without camera JPEGs keeps its samples), else `lq` as it is."""
+    if not jpeg.fraction:
+        return lq
+    rng = np.random.default_rng([seed, CAMERA_JPEG_STREAM])
+    if rng.random() >= jpeg.fraction:
+        return lq
+    return ops.jpeg(lq, int(rng.integers(jpeg.quality[0], jpeg.quality[1] + 1)))
 
 
 def degrade_crop(
@@ -217,6 +253,8 @@ def degrade_crop(
     *,
     kind: LQKind = "published",
     clean_resize_modes: tuple[ResizeMode, ...] = ("area",),
+    single_stage_ranges: SingleStageRanges = MILD_TO_MODERATE,
+    clean_jpeg: CameraJpeg = NO_CAMERA_JPEG,
 ) -> dict[str, torch.Tensor]:
     """{"hq", "lq"} of one HQ crop; with `spatially_varying` also "lq_varying" and its maps;
     without `standard` no "lq" (a run that trains only the estimator does not need it).
@@ -224,7 +262,9 @@ def degrade_crop(
     "lq" comes from the published second-order pipeline (what a restorer must undo), from one
     mild-to-moderate stage (`kind="single"`, the damage most photos have), or is only a
     downscale (`kind="clean"`, an undamaged photo the restorer should leave alone; its filter
-    one of `clean_resize_modes`, picked by `seed` so that the sample stream stays as it was);
+    one of `clean_resize_modes`, picked by `seed` so that the sample stream stays as it was; a
+    share of them saved as a camera's JPEG, `clean_jpeg`); the single stage's ranges are
+    `single_stage_ranges`;
     "lq_varying" is the same crop degraded with spatially varying strengths and "maps" says
     which strength each 16 px token got (what the degradation estimator learns).
     """
@@ -232,9 +272,10 @@ def degrade_crop(
     if standard:
         if kind == "clean":
             mode = clean_resize_modes[seed % len(clean_resize_modes)]
-            sample["lq"] = downscale_clean(hq, scale, mode)
+            sample["lq"] = camera_jpeg(downscale_clean(hq, scale, mode), seed, clean_jpeg)
         elif kind == "single":
-            sample["lq"] = random_single_stage(hq, scale=scale, seed=seed).float()
+            lq = random_single_stage(hq, scale=scale, seed=seed, ranges=single_stage_ranges)
+            sample["lq"] = lq.float()
         else:
             sample["lq"] = degrade(hq, scale=scale, seed=seed).lq.float()
     if spatially_varying:
@@ -314,6 +355,8 @@ def degraded_crops(
         clean_fraction=data.clean_fraction,
         single_stage_fraction=data.single_stage_fraction,
         clean_resize_modes=data.clean_resize_modes,
+        single_stage_ranges=replace(MILD_TO_MODERATE, jpeg_quality=data.single_stage_jpeg_quality),
+        clean_jpeg=CameraJpeg(data.clean_jpeg_fraction, data.clean_jpeg_quality),
     )
 
 

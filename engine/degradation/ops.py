@@ -86,7 +86,7 @@ def poisson_noise(
 
 
 def jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
-    """Encode as JPEG at `quality` (1-95, 4:2:0 chroma) with Pillow and decode again."""
+    """Encode as JPEG at `quality` (1-100, 4:2:0 chroma) with Pillow and decode again."""
     pixels = to_uint8(image).permute(1, 2, 0).cpu().numpy()
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=int(quality), subsampling=2)
