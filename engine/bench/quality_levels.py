@@ -12,7 +12,10 @@ level and photo, the centre crop is the ground truth (GT) and one low-quality in
 - heavy: the published second-order degradation (Real-ESRGAN's, `second_order.degrade`);
 - clean-bicubic (not in the default set): an antialiased bicubic downscale only, how Pillow and
   most editors make a photo small; a restorer trained on box downscales of clean photos alone
-  learns that filter and gains far less here than on "clean".
+  learns that filter and gains far less here than on "clean";
+- clean-jpeg (not in the default set): the box downscale saved as JPEG at quality 95 with 4:2:0
+  chroma, as cameras and phones save a photo: the clean photo a user actually brings. A
+  restorer that takes any JPEG's chroma subsampling for strong compression smooths it.
 
 Mild and moderate are single-stage and fixed (ours, chosen to sit between clean and heavy;
 noise is gaussian and coloured), so their numbers compare across runs and models.
@@ -38,6 +41,7 @@ from engine.bench.quality import (
     clean_downscale,
     quantise,
 )
+from engine.degradation import ops
 from engine.degradation.single_stage import SingleStageParams, single_stage
 from engine.errors import BadSettingError
 from engine.imaging.io import load_image
@@ -70,6 +74,13 @@ def _clean(gt: torch.Tensor, *, scale: int, seed: int) -> torch.Tensor:
     return clean_downscale(gt, scale=scale, seed=seed).lq
 
 
+CAMERA_JPEG_QUALITY = 95
+
+
+def _clean_jpeg(gt: torch.Tensor, *, scale: int, seed: int) -> torch.Tensor:
+    return ops.jpeg(_clean(gt, scale=scale, seed=seed), CAMERA_JPEG_QUALITY)
+
+
 def _heavy(gt: torch.Tensor, *, scale: int, seed: int) -> torch.Tensor:
     from engine.degradation import second_order
 
@@ -82,6 +93,7 @@ LEVELS: dict[str, Callable[..., torch.Tensor]] = {
     "moderate": SingleStage(blur_sigma=1.2, noise_sigma=5.0, jpeg_quality=70),
     "heavy": _heavy,
     "clean-bicubic": SingleStage(blur_sigma=0.0, noise_sigma=0.0, jpeg_quality=None),
+    "clean-jpeg": _clean_jpeg,
 }
 DEFAULT_LEVELS = ("clean", "mild", "moderate", "heavy")
 """What `--levels` means when not given: issue 15's targets are set on these four."""

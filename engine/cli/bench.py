@@ -105,7 +105,7 @@ def register(subparsers) -> None:
         default=None,
         metavar="LIST",
         help="compare per degradation level, some of clean,mild,moderate,heavy (all four, the "
-        "default when --model is repeated) and clean-bicubic (see "
+        "default when --model is repeated), clean-bicubic and clean-jpeg (see "
         "engine/bench/quality_levels.py)",
     )
     quality.add_argument("--steps", type=positive_int, default=50, help="denoising steps (50)")

@@ -37,7 +37,7 @@ def test_compares_bicubic_and_an_upscaler_file_per_level(tmp_path, capsys):
     assert float(rows[0][2]) > float(rows[2][2])  # bicubic: clean beats moderate damage
 
 
-def test_the_default_levels_are_the_four_targets_and_clean_bicubic_is_asked_for(tmp_path, capsys):
+def test_the_default_levels_are_the_four_targets_and_the_others_are_asked_for(tmp_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()
     shutil.copy(resource_path("photos") / "wood.jpg", photos / "wood.jpg")
@@ -54,6 +54,7 @@ def test_the_default_levels_are_the_four_targets_and_clean_bicubic_is_asked_for(
 
     assert levels_shown(base) == ["clean", "mild", "moderate", "heavy"]
     assert levels_shown([*base, "--levels", "clean-bicubic"]) == ["clean-bicubic"]
+    assert levels_shown([*base, "--levels", "clean-jpeg,clean"]) == ["clean-jpeg", "clean"]
 
 
 def test_the_levels_grow_harder():
@@ -66,6 +67,8 @@ def test_the_levels_grow_harder():
     assert errors == sorted(errors)
     # Undamaged but made small by another filter: closer to the box downscale than mild damage.
     assert 0 < float((lq["clean-bicubic"] - clean).abs().mean()) < errors[0]
+    # Saved as a camera saves it: the clean downscale, barely changed.
+    assert 0 < float((lq["clean-jpeg"] - clean).abs().mean()) < errors[0]
 
 
 def test_gradient_energy_ratio_says_how_much_detail_is_kept():
