@@ -153,3 +153,24 @@ def test_the_tried_gentle_phase_4_halves_the_gc_photos_instead_of_skipping_them(
     assert config.data.halved_photos == ("gc-*",) and config.data.skip_photos == ()
     assert config.data.clean_resize_modes == ("area", "bilinear", "bicubic")
     assert (config.optimisation.decay_from_step, config.max_steps) == (19500, 25500)
+
+
+def test_the_v24_gentle_phase_saves_clean_crops_as_camera_jpegs(tmp_path):
+    """`starter-v2-gentle-jpeg.toml` (v2.4's gentle restorer; resources/models/starter/README.md,
+    "How v2.4 was made"): phase 3's recipe continued for 5000 steps, half the clean crops saved
+    as a camera saves a photo and single-stage JPEGs up to quality 98."""
+    (tmp_path / "more").mkdir()
+    text = Path("resources/configs/starter-v2-gentle-jpeg.toml").read_text(encoding="utf-8")
+    config_path = tmp_path / "jpeg.toml"
+    config_path.write_text(text.replace("../shared/photos-train", str(tmp_path / "more")))
+    config = load_config(config_path)
+    data = config.data
+    assert (data.clean_jpeg_fraction, data.clean_jpeg_quality) == (0.5, (90, 98))
+    assert data.single_stage_jpeg_quality == (55, 98)
+    assert data.skip_photos == ("gc-*",) and data.halved_photos == ()
+    assert data.clean_resize_modes == ("area", "bilinear", "bicubic")
+    assert (config.optimisation.decay_from_step, config.max_steps) == (19500, 24500)
+    # The shipped gentle restorer's record is this config, as the run saved it.
+    shipped = Path("resources/models/starter/gentle-train-config.toml").read_text(encoding="utf-8")
+    recorded = _load(tmp_path, shipped.replace("../shared/photos-train", str(tmp_path / "more")))
+    assert dataclasses.asdict(recorded.data) == dataclasses.asdict(data)
