@@ -80,3 +80,20 @@ def test_bad_jpeg_settings_name_their_field(make_starter_config, field, value):
     setattr(config.data, field, value)
     with pytest.raises(ConfigError, match=rf"data\.{field}"):
         validate(config)
+
+
+def test_single_stage_samples_draw_their_jpeg_quality_from_the_set_range(photos_dir):
+    from dataclasses import replace
+
+    from engine.degradation.single_stage import random_single_stage
+
+    photos = load_photos(photos_dir, min_side=48)
+    ranges = replace(MILD_TO_MODERATE, jpeg_prob=1.0, jpeg_quality=(98, 98))
+    kwargs = dict(KWARGS, spatially_varying=False, single_stage_fraction=1.0)
+    default = DegradedCrops(photos, **kwargs)
+    near_lossless = DegradedCrops(photos, **kwargs, single_stage_ranges=ranges)
+    for i in range(5):
+        hq, seed = near_lossless[i]["hq"], near_lossless.draw(i).seed
+        lq = near_lossless[i]["lq"]
+        assert torch.equal(lq, random_single_stage(hq, scale=4, seed=seed, ranges=ranges).float())
+        assert torch.equal(default[i]["lq"], random_single_stage(hq, scale=4, seed=seed).float())
