@@ -167,6 +167,12 @@ class StarterConfig:
     init_parts: tuple[Literal["restorer", "estimator"], ...] = ("restorer", "estimator")
     """The parts `init_from` starts; the others start random. A new restorer architecture
     keeps the folder's estimator with ["estimator"]."""
+    init_restorer_file: str = "restorer.safetensors"
+    """The file in `init_from` that starts the restorer (e.g. "restorer-gentle.safetensors")."""
+    deepen_restorer: bool = False
+    """A compact restorer from `init_from` with fewer body convolutions than `num_conv` is made
+    deeper by identity layers (`engine.models.compact_growth`): the run starts from exactly
+    its output and learns to use the new layers. False: its sizes must match."""
     train_restorer: bool = True
     """Train the restorer; false keeps it as initialised (e.g. an estimator-only fine-tune)."""
     train_estimator: bool = True
@@ -376,6 +382,18 @@ def validate(config: TrainConfig) -> None:
             "starter.init_from",
             f"is not a folder: {st.init_from}",
             hint="give a starter model folder with restorer.safetensors and estimator/",
+        )
+        require(
+            not st.deepen_restorer or (st.restorer == "compact" and st.init_from is not None),
+            "starter.deepen_restorer",
+            'needs starter.restorer = "compact" and a starter.init_from folder to deepen',
+        )
+        require(
+            "/" not in st.init_restorer_file
+            and "\\" not in st.init_restorer_file
+            and st.init_restorer_file.endswith(".safetensors"),
+            "starter.init_restorer_file",
+            f"is not a .safetensors file name inside init_from: {st.init_restorer_file}",
         )
     if config.task == "starter-gate":
         gate = config.starter_gate

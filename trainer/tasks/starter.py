@@ -28,6 +28,7 @@ from torch import nn
 from engine.errors import CheckpointError
 from engine.metrics.fidelity import psnr_y
 from engine.metrics.rank_correlation import spearman
+from engine.models.compact_growth import compact_num_conv, deepen_compact
 from engine.models.starter import (
     STARTER_CHANNELS,
     DegradationEstimator,
@@ -65,7 +66,14 @@ class StarterTask(Task):
         restorer = build_restorer(cfg, self.config.data.scale)
         estimator = build_estimator(cfg)
         if cfg.init_from is not None:
-            load_initial_weights(cfg.init_from, restorer, estimator, cfg.init_parts)
+            load_initial_weights(
+                cfg.init_from,
+                restorer,
+                estimator,
+                cfg.init_parts,
+                restorer_file=cfg.init_restorer_file,
+                deepen=cfg.deepen_restorer,
+            )
         # A frozen model stays in the list (the export reads both from every checkpoint);
         # accelerate does not wrap a model without trainable parameters for DDP.
         restorer.requires_grad_(cfg.train_restorer)
@@ -200,10 +208,14 @@ def load_initial_weights(
     restorer: nn.Module,
     estimator: nn.Module,
     parts: tuple[str, ...] = ("restorer", "estimator"),
+    *,
+    restorer_file: str = RESTORER_FILE,
+    deepen: bool = False,
 ) -> None:
-    """Copy a starter model folder's weights into the freshly built models (sizes must match);
+    """Copy a starter model folder's weights into the freshly built models (sizes must match,
+    but with `deepen` a shallower Compact restorer is first made as deep as `restorer`);
     only the `parts` named."""
-    restorer_path = folder / RESTORER_FILE
+    restorer_path = folder / restorer_file
     estimator_path = folder / ESTIMATOR_FOLDER / SAFETENSORS_WEIGHTS_NAME
     for path, model, what in (
         (restorer_path, restorer, "restorer"),
@@ -219,6 +231,8 @@ def load_initial_weights(
             )
         with checkpoint_errors(path, f"the starter {what}"):
             state = load_file(path)
+        if deepen and model is restorer:
+            state = _deepened(state, restorer, path)
         try:
             model.load_state_dict(state)
         except RuntimeError as error:
@@ -229,6 +243,22 @@ def load_initial_weights(
                 "to the sizes of the model you start from",
             ) from None
     logger.info("Initialised the %s from %s.", " and the ".join(parts), folder)
+
+
+def _deepened(state: dict, restorer: nn.Module, path: Path) -> dict:
+    try:
+        depth = compact_num_conv(state)
+        if depth > restorer.num_conv:
+            raise ValueError(f"it has {depth} body convolutions, more than the config's")
+        grown = deepen_compact(state, restorer.num_conv)
+    except ValueError as error:
+        raise ConfigError(
+            f"Config field 'starter.deepen_restorer': cannot deepen {path} to "
+            f"{restorer.num_conv} convolutions ({error}).",
+            hint="start from a Compact restorer with at most starter.num_conv convolutions",
+        ) from None
+    logger.info("Deepened the restorer from %d to %d convolutions.", depth, restorer.num_conv)
+    return grown
 
 
 def _weights_files(folder: Path) -> tuple[Path, Path]:
