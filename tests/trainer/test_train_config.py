@@ -174,3 +174,33 @@ def test_the_v24_gentle_phase_saves_clean_crops_as_camera_jpegs(tmp_path):
     shipped = Path("resources/models/starter/gentle-train-config.toml").read_text(encoding="utf-8")
     recorded = _load(tmp_path, shipped.replace("../shared/photos-train", str(tmp_path / "more")))
     assert dataclasses.asdict(recorded.data) == dataclasses.asdict(data)
+
+
+def test_the_v25_gentle_restorer_is_v24s_made_deeper_and_trained_on(tmp_path):
+    """`starter-v2-gentle-deep.toml` and `-deep2.toml` (v2.5's gentle restorer;
+    resources/models/starter/README.md, "How v2.5 was made"): v2.4's gentle restorer with 24
+    body convolutions instead of 16, on phase 4's data, then continued at a lower rate."""
+    (tmp_path / "more").mkdir()
+
+    def read(name: str):
+        text = Path(f"resources/configs/{name}.toml").read_text(encoding="utf-8")
+        return _load(tmp_path, text.replace("../shared/photos-train", str(tmp_path / "more")))
+
+    camera = read("starter-v2-gentle-jpeg")
+    deep, deep2 = read("starter-v2-gentle-deep"), read("starter-v2-gentle-deep2")
+    first = deep.starter
+    assert (first.num_feat, first.num_conv, first.deepen_restorer) == (48, 24, True)
+    assert first.init_restorer_file == "restorer-gentle.safetensors"
+    assert first.init_parts == ("restorer", "estimator") and not first.train_estimator
+    assert (deep.optimisation.learning_rate, deep.optimisation.decay_from_step) == (1e-4, 0)
+    # The second phase continues the first's run: same network, same data, a lower rate.
+    assert dataclasses.asdict(deep2.starter) == dataclasses.asdict(first)
+    assert (deep2.optimisation.learning_rate, deep2.optimisation.decay_from_step) == (5e-5, 6626)
+    assert deep2.max_steps == 11126
+    for config in (deep, deep2):
+        assert dataclasses.asdict(config.data) == dataclasses.asdict(camera.data)
+    # The shipped gentle restorer's record is the second phase's config, as the run saved it.
+    shipped = Path("resources/models/starter/gentle-train-config.toml").read_text(encoding="utf-8")
+    recorded = _load(tmp_path, shipped.replace("../shared/photos-train", str(tmp_path / "more")))
+    assert dataclasses.asdict(recorded.starter) == dataclasses.asdict(deep2.starter)
+    assert recorded.max_steps == deep2.max_steps
