@@ -107,7 +107,7 @@ def test_deepening_a_deeper_restorer_names_the_field(make_starter_config):
             "starter.train_estimator": False,
         },
     )
-    with pytest.raises(ConfigError, match=r"starter\.deepen_restorer.*5 body convolutions"):
+    with pytest.raises(ConfigError, match=r"starter\.deepen_restorer.*5-conv Compact shallower"):
         build_task(config).build(torch.device("cpu"))
 
 

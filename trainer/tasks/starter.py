@@ -248,8 +248,6 @@ def load_initial_weights(
 def _deepened(state: dict, restorer: nn.Module, path: Path) -> dict:
     try:
         depth = compact_num_conv(state)
-        if depth > restorer.num_conv:
-            raise ValueError(f"it has {depth} body convolutions, more than the config's")
         grown = deepen_compact(state, restorer.num_conv)
     except ValueError as error:
         raise ConfigError(
