@@ -10,6 +10,11 @@ are built in code with random weights (their speed is their size, not their weig
 - `compact-reference`: Real-ESRGAN's SRVGGNetCompact, 64 features, 32 convs, x4 (the size of
   realesr-general-x4v3, the architecture Real-ESRGAN recommends for general photos);
 - `x4plus-reference`: Real-ESRGAN's RRDBNet x4plus, 64 features, 23 blocks.
+
+The crop is clean by default. A model whose work depends on the damage (the gated starter runs
+its gentle restorer on a clean tile, its all-round one on a damaged tile, both where it is
+unsure) is timed on damaged input with `damage`: one of `bench quality`'s levels, applied at
+x1 (blur, noise and JPEG, no downscale), so the input keeps its size.
 """
 
 from __future__ import annotations
@@ -73,6 +78,17 @@ def input_crop(size: int) -> torch.Tensor:
     return torch.from_numpy(crop)[None].float()
 
 
+def damaged(image: torch.Tensor, level: str) -> torch.Tensor:
+    """`image` (1, 3, H, W) with `bench quality`'s `level` of damage at x1, the same size."""
+    from engine.bench.quality_levels import LEVELS
+    from engine.errors import BadSettingError
+
+    if level not in LEVELS:
+        raise BadSettingError(f"unknown damage {level!r}", hint=f"use one of {', '.join(LEVELS)}")
+    out = LEVELS[level](image[0], scale=1, seed=0)
+    return torch.as_tensor(out).float().clamp(0, 1)[None]
+
+
 def run(
     specs: list[str],
     *,
@@ -80,11 +96,16 @@ def run(
     upscale: int = 4,
     repeats: int = 3,
     device: str = "cpu",
+    damage: str | None = None,
     on_run: Callable[[str, int], None] | None = None,
 ) -> list[SpeedSample]:
-    """Time every model `repeats` times, interleaved, after a warm-up each."""
+    """Time every model `repeats` times, interleaved, after a warm-up each; on the clean crop,
+    or with `damage` (a `bench quality` level) applied to it."""
+    image = input_crop(size)
+    if damage:
+        image = damaged(image, damage)
     pipelines = {spec: load_pipeline(spec, device) for spec in dict.fromkeys(specs)}
-    image = input_crop(size).to(device)
+    image = image.to(device)
     samples = {spec: SpeedSample(spec) for spec in pipelines}
     small = image[..., : size // 4, : size // 4]
     for pipeline in pipelines.values():
@@ -107,12 +128,16 @@ def _restore(pipeline, image: torch.Tensor, upscale: int) -> torch.Tensor:
         return pipeline(image, upscale=upscale, caption="none", num_inference_steps=1).image
 
 
-def format_speed_table(samples: list[SpeedSample], *, size: int, upscale: int) -> str:
+def format_speed_table(
+    samples: list[SpeedSample], *, size: int, upscale: int, damage: str | None = None
+) -> str:
     """Markdown: output MP/s per model and its ratio to the first model's."""
     threads = torch.get_num_threads()
     base = samples[0].megapixels_per_second if samples else 1.0
+    what = f"{damage} damage" if damage else "clean"
     lines = [
-        f"Speed at x{upscale}: {size} px in, {size * upscale} px out, {threads} torch threads, "
+        f"Speed at x{upscale}: {size} px in ({what}), {size * upscale} px out, "
+        f"{threads} torch threads, "
         f"fastest of {len(samples[0].seconds) if samples else 0} interleaved runs (median beside).",
         "",
         f"| model | seconds (median) | output MP/s | × {samples[0].model if samples else ''} |",

@@ -199,6 +199,14 @@ def register(subparsers) -> None:
     speed.add_argument("--upscale", type=positive_int, default=4, help="scale factor (4)")
     speed.add_argument("--repeats", type=positive_int, default=3, help="timed runs each (3)")
     speed.add_argument("--device", default="cpu", metavar="cpu|cuda[:i]")
+    speed.add_argument(
+        "--damage",
+        default=None,
+        metavar="LEVEL",
+        help="time on a damaged crop: one of bench quality's levels (e.g. heavy), applied "
+        "without a downscale; the bundled starter runs its all-round restorer on heavy damage "
+        "and its gentle one on a clean crop (default: the clean crop)",
+    )
     speed.set_defaults(func=run_speed)
 
     engine = kinds.add_parser(
@@ -317,12 +325,15 @@ def run_speed(args: argparse.Namespace) -> int:
             upscale=args.upscale,
             repeats=args.repeats,
             device=args.device,
+            damage=args.damage,
             on_run=lambda model, i: sys.stderr.write(f"[{i + 1}/{args.repeats}] {model}\n"),
         )
     except EngineError as error:
         print_error(error)
         return 2
-    print(speed.format_speed_table(samples, size=args.size, upscale=args.upscale))
+    print(
+        speed.format_speed_table(samples, size=args.size, upscale=args.upscale, damage=args.damage)
+    )
     return 0
 
 
