@@ -84,7 +84,9 @@ def register(subparsers) -> None:
         "--color-fix",
         choices=("wavelet", "adain", "none"),
         default="wavelet",
-        help="match colours to the degradation remover's output (default wavelet)",
+        help="match colours to the degradation remover's output (default wavelet); the "
+        "bundled starter matches them to the input's upscale, but not where it restored heavy "
+        "damage, whose colours are part of the damage",
     )
     parser.add_argument(
         "--strength",

@@ -127,11 +127,21 @@ class GatedRestorer(nn.Module):
         self.gate = gate
         self.scale = scale
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+    def heavy_weight(self, lq: torch.Tensor) -> torch.Tensor:
+        """The heavy expert's share of `forward(lq)`, (B,1,h*scale,w*scale): the gate's
+        weight, 0 or 1 where the gate is sure and only one expert runs."""
         size = (lq.shape[-2] * self.scale, lq.shape[-1] * self.scale)
         weight = self.gate(lq, size)
         if float(weight.max()) < SURE_WEIGHT:
-            return self.gentle(lq)
+            return torch.zeros_like(weight)
         if float(weight.min()) > 1.0 - SURE_WEIGHT:
+            return torch.ones_like(weight)
+        return weight
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        weight = self.heavy_weight(lq)
+        if float(weight.max()) == 0.0:
+            return self.gentle(lq)
+        if float(weight.min()) == 1.0:
             return self.heavy(lq)
         return torch.lerp(self.gentle(lq), self.heavy(lq), weight)

@@ -31,13 +31,15 @@ def upscale_tiled(
     on_tile: OnTile | None = None,
     on_grid: Callable[[list[TileBox]], None] | None = None,
     on_partial: OnPartial | None = None,
+    out_channels: int | None = None,
 ) -> torch.Tensor:
-    """`fn` (a tile (1, 3, h, w) -> (1, 3, h * scale, w * scale)) over `image` in tiles.
+    """`fn` (a tile (1, 3, h, w) -> (1, C, h * scale, w * scale)) over `image` in tiles.
 
     `max_tile`, `min_tile` and `overlap` are in output pixels; `on_grid` gets the tiles in the
     pixels of the final result (for the client's tile overlay): the input's times
     `grid_factor` (default `scale`; the asked upscale when the result is resampled to it).
-    Returns (1, 3, H * scale, W * scale).
+    Returns (1, C, H * scale, W * scale); C is `out_channels`, or the input's (3).
+    The same arguments give the same tiles, so two passes blend alike.
     """
     in_h, in_w = image.shape[-2:]
     max_in = max(8, max_tile // scale)
@@ -59,6 +61,7 @@ def upscale_tiled(
             else None
         ),
         on_partial=on_partial,
+        out_channels=out_channels,
     )
 
 

@@ -29,8 +29,10 @@ from engine.cancel import CancelToken
 from engine.errors import BadSettingError
 from engine.imaging.tile_fit import fit_tiles
 from engine.imaging.tile_grid import TileBox
+from engine.models.expert_gate import GatedRestorer
 from engine.models.starter import SHUFFLE_FACTOR
-from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
+from engine.pipelines.color_fix import COLOR_FIXES
+from engine.pipelines.expert_color_fix import HeavyShare, expert_color_fix
 from engine.pipelines.inputs import check_image_and_upscale
 from engine.pipelines.interruptible import interruptible
 from engine.pipelines.native_scale import resized, upscale_tiled
@@ -241,7 +243,9 @@ class StarterRestorePipeline:
 
         # 4. Colours from the input: a small L1-trained net drifts in colour on photos unlike
         # its training crops; the wavelet fix keeps its detail and the input's low frequencies.
-        restored = apply_color_fix(color_fix, restored, lq)
+        # Not where the gate took the all-round restorer: there they are the damage.
+        share = self._heavy_share(image, upscale, remover_tile_size, out_size)
+        restored = expert_color_fix(color_fix, restored, lq, share)
         report("colour")(1, 1)
         timings = {"total": time.perf_counter() - started}
         return RestoreOutput(restored.clamp_(0, 1), maps, tiles, timings)
@@ -275,6 +279,39 @@ class StarterRestorePipeline:
             on_partial=(lambda partial: previews(partial, lambda: lq)) if previews else None,
         )
 
+    def _native_tiles(self, remover_tile_size: int) -> dict[str, int]:
+        """The v2 restorer's tiling: the same for its pass and for the heavy share's."""
+        return {
+            "scale": self.restorer_scale,
+            "max_tile": min(remover_tile_size, NATIVE_MAX_TILE),
+            "min_tile": NATIVE_MIN_TILE,
+            "overlap": NATIVE_TILE_OVERLAP,
+        }
+
+    def _heavy_share(
+        self,
+        image: torch.Tensor,
+        upscale: float,
+        remover_tile_size: int,
+        out_size: tuple[int, int],
+    ) -> HeavyShare | None:
+        """For two experts behind a gate (v2.1 on): () -> the heavy expert's share of each
+        output pixel, from the gate tile by tile, blended as the restored tiles were."""
+        gated = self.restorer
+        if self.restorer_scale == 1 or not isinstance(gated, GatedRestorer):
+            return None
+
+        def share() -> torch.Tensor:
+            weights = upscale_tiled(
+                gated.heavy_weight,
+                image.to(self.device),
+                out_channels=1,
+                **self._native_tiles(remover_tile_size),
+            )
+            return resized(weights, out_size)
+
+        return share
+
     def _restore_native(
         self,
         image: torch.Tensor,
@@ -291,11 +328,8 @@ class StarterRestorePipeline:
             # Clamped as spandrel clamps the upscalers it runs.
             lambda pixels: self.restorer(pixels).clamp_(0, 1),
             image,
-            scale=scale,
-            max_tile=min(remover_tile_size, NATIVE_MAX_TILE),
-            min_tile=NATIVE_MIN_TILE,
-            overlap=NATIVE_TILE_OVERLAP,
             grid_factor=upscale,
+            **self._native_tiles(remover_tile_size),
             on_tile=on_tile,
             on_grid=on_grid,
             on_partial=(
