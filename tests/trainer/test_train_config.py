@@ -204,3 +204,26 @@ def test_the_v25_gentle_restorer_is_v24s_made_deeper_and_trained_on(tmp_path):
     recorded = _load(tmp_path, shipped.replace("../shared/photos-train", str(tmp_path / "more")))
     assert dataclasses.asdict(recorded.starter) == dataclasses.asdict(deep2.starter)
     assert recorded.max_steps == deep2.max_steps
+
+
+def test_the_deeper_all_round_restorer_is_v23s_grown_on_its_own_data(tmp_path):
+    """`starter-v2-deep.toml` (not shipped; resources/models/starter/README.md, "Tried after
+    v2.5"): v2.3's all-round restorer with 24 body convolutions instead of 16, on phase 4's
+    data (starter-v2-anneal.toml), the rate from 1e-4 along a half cosine; it starts from the
+    folder's restorer.safetensors."""
+    (tmp_path / "more").mkdir()
+
+    def read(name: str):
+        text = Path(f"resources/configs/{name}.toml").read_text(encoding="utf-8")
+        return _load(tmp_path, text.replace("../shared/photos-train", str(tmp_path / "more")))
+
+    anneal, deep = read("starter-v2-anneal"), read("starter-v2-deep")
+    assert dataclasses.asdict(deep.data) == dataclasses.asdict(anneal.data)
+    starter = deep.starter
+    assert (starter.num_feat, starter.num_conv, starter.deepen_restorer) == (48, 24, True)
+    assert starter.init_restorer_file == "restorer.safetensors"
+    assert starter.init_parts == ("restorer", "estimator") and not starter.train_estimator
+    assert starter.gradient_weight == anneal.starter.gradient_weight
+    optimisation = deep.optimisation
+    assert (optimisation.learning_rate, optimisation.decay_from_step) == (1e-4, 0)
+    assert (optimisation.schedule, deep.max_steps) == ("cosine", 4200)
