@@ -52,3 +52,18 @@ def compact_starter_dir(tmp_path_factory):
         folder / starter_io.ESTIMATOR_FOLDER
     )
     return folder
+
+
+@pytest.fixture
+def gate_saying():
+    """`gate_saying(logit)`: a starter gate whose every weight is sigmoid(decisiveness x logit)."""
+    from engine.models.expert_gate import ExpertGate
+
+    def make(logit: float) -> ExpertGate:
+        gate = ExpertGate()
+        with torch.no_grad():
+            gate.head.weight.zero_()
+            gate.head.bias.fill_(logit)
+        return gate
+
+    return make

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from engine.models.expert_gate import ExpertGate, GatedRestorer
+from engine.models.expert_gate import GatedRestorer
 from engine.models.starter import build_compact_restorer
 from engine.pipelines.color_fix import apply_color_fix
 from engine.pipelines.expert_color_fix import expert_color_fix
 from engine.pipelines.starter import StarterRestorePipeline
 from engine.pipelines.strength import upscale_input
-
-
-def _gate_saying(logit: float) -> ExpertGate:
-    gate = ExpertGate()
-    with torch.no_grad():
-        gate.head.weight.zero_()
-        gate.head.bias.fill_(logit)
-    return gate
 
 
 def _experts():
@@ -31,29 +24,36 @@ def _pipeline(restorer) -> StarterRestorePipeline:
     return StarterRestorePipeline(restorer, None, channels=(), restorer_scale=4)
 
 
-def _gated(logit: float) -> StarterRestorePipeline:
-    return _pipeline(GatedRestorer(*_experts(), _gate_saying(logit), scale=4))
+@pytest.fixture
+def gated(gate_saying):
+    """`gated(logit)`: a starter pipeline of two tiny experts behind a gate saying `logit`."""
+
+    def make(logit: float) -> StarterRestorePipeline:
+        return _pipeline(GatedRestorer(*_experts(), gate_saying(logit), scale=4))
+
+    return make
 
 
 IMAGE = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
 
 
-def test_where_the_gate_takes_the_heavy_expert_its_colours_are_kept():
-    pipe = _gated(20.0)
+def test_where_the_gate_takes_the_heavy_expert_its_colours_are_kept(gated):
+    pipe = gated(20.0)
     fixed = pipe(IMAGE, upscale=4, color_fix="wavelet").image
     assert torch.equal(fixed, pipe(IMAGE, upscale=4, color_fix="none").image)
 
 
-def test_where_it_takes_the_gentle_expert_the_fix_applies_as_to_one_restorer():
+def test_where_it_takes_the_gentle_expert_the_fix_applies_as_to_one_restorer(gated):
     gentle, _ = _experts()
     alone = _pipeline(gentle)(IMAGE, upscale=4, color_fix="wavelet").image
-    gated = _gated(-20.0)(IMAGE, upscale=4, color_fix="wavelet").image
-    assert torch.equal(gated, alone)
-    assert not torch.equal(gated, _gated(-20.0)(IMAGE, upscale=4, color_fix="none").image)
+    pipe = gated(-20.0)
+    fixed = pipe(IMAGE, upscale=4, color_fix="wavelet").image
+    assert torch.equal(fixed, alone)
+    assert not torch.equal(fixed, pipe(IMAGE, upscale=4, color_fix="none").image)
 
 
-def test_in_between_the_fix_is_blended_by_the_heavy_experts_share():
-    pipe = _gated(0.0)  # weight 0.5 everywhere
+def test_in_between_the_fix_is_blended_by_the_heavy_experts_share(gated):
+    pipe = gated(0.0)  # weight 0.5 everywhere
     raw = pipe(IMAGE, upscale=4, color_fix="none").image
     fixed = apply_color_fix("wavelet", raw, upscale_input(IMAGE, raw.shape[-2:]))
     expected = ((fixed + raw) / 2).clamp(0, 1)

@@ -37,15 +37,6 @@ def _experts(scale: int = 4):
     return gentle, heavy
 
 
-def _gate_saying(logit: float) -> ExpertGate:
-    """A gate whose every weight is sigmoid(logit)."""
-    gate = ExpertGate()
-    with torch.no_grad():
-        gate.head.weight.zero_()
-        gate.head.bias.fill_(logit)
-    return gate
-
-
 def _photo_like(seed: int, size: int = 48) -> torch.Tensor:
     """A smooth random picture (B=1): gradients and soft blobs, no pixel noise."""
     generator = torch.Generator().manual_seed(seed)
@@ -167,23 +158,23 @@ def test_the_standardisation_centres_the_features():
 
 
 @torch.no_grad()
-def test_a_sure_gate_runs_one_expert_and_an_unsure_one_blends_both():
+def test_a_sure_gate_runs_one_expert_and_an_unsure_one_blends_both(gate_saying):
     gentle, heavy = _experts()
     lq = torch.rand(1, 3, 12, 16)
     expected_gentle, expected_heavy = gentle.inner(lq), heavy.inner(lq)
 
-    result = GatedRestorer(gentle, heavy, _gate_saying(-20.0), scale=4)(lq)
+    result = GatedRestorer(gentle, heavy, gate_saying(-20.0), scale=4)(lq)
     assert torch.equal(result, expected_gentle) and (gentle.calls, heavy.calls) == (1, 0)
 
-    result = GatedRestorer(gentle, heavy, _gate_saying(20.0), scale=4)(lq)
+    result = GatedRestorer(gentle, heavy, gate_saying(20.0), scale=4)(lq)
     assert torch.equal(result, expected_heavy) and (gentle.calls, heavy.calls) == (1, 1)
 
-    result = GatedRestorer(gentle, heavy, _gate_saying(0.0), scale=4)(lq)
+    result = GatedRestorer(gentle, heavy, gate_saying(0.0), scale=4)(lq)
     assert torch.allclose(result, (expected_gentle + expected_heavy) / 2, atol=1e-6)
     assert (gentle.calls, heavy.calls) == (2, 2)
     # Just outside the sure band still blends.
     logit = float(torch.logit(torch.tensor(SURE_WEIGHT * 2))) / ExpertGate().decisiveness
-    GatedRestorer(gentle, heavy, _gate_saying(logit), scale=4)(lq)
+    GatedRestorer(gentle, heavy, gate_saying(logit), scale=4)(lq)
     assert (gentle.calls, heavy.calls) == (3, 3)
 
 
