@@ -100,7 +100,14 @@ class SettingsPanel(QWidget):
         form.addRow("Prompt", self._combo("prompt_mode", ["auto caption", "none", "my prompt"]))
         self.prompt = self._line("prompt", "describe the photo")
         form.addRow("", self.prompt)
-        form.addRow("Colour fix", self._combo("color_fix", ["wavelet", "AdaIN", "off"]))
+        color_fix = self._combo("color_fix", ["wavelet", "AdaIN", "off"])
+        color_fix.setToolTip(
+            "Keep the original's colours: wavelet takes its broad colour and keeps the "
+            "restored detail; AdaIN matches each channel's mean and spread. The "
+            "starter leaves the colours alone where it removed heavy damage: there the "
+            "original's colours are part of the damage"
+        )
+        form.addRow("Colour fix", color_fix)
         strength = self._percent("strength")
         strength.setToolTip(
             "How much of the restoration to keep: lower blends in the plain upscale of the "

@@ -177,3 +177,9 @@ def test_the_offload_level_is_chosen_in_the_panel_and_greyed_for_the_starter(
     assert combo.currentText() == "per layer"
     engine_models.set_models(FRESH)  # auto runs the starter, which stays on the device
     assert "offload" not in enabled(panel)
+
+
+def test_the_colour_fix_says_what_it_does_and_where_the_starter_skips_it(panel):
+    tip = panel.editors["color_fix"].toolTip()
+    assert "wavelet" in tip and "AdaIN" in tip
+    assert "heavy damage" in tip
