@@ -32,10 +32,8 @@ def expert_color_fix(
     """`apply_color_fix` on the gentle expert's share of `restored` (1, 3, H, W); where
     `heavy_share` is 1 the result keeps `restored`'s own colours. Without a share (a starter
     with one restorer) the fix applies everywhere. The share is computed only if needed."""
-    if color_fix == "none" or heavy_share is None:
-        return apply_color_fix(color_fix, restored, reference)
-    share = heavy_share().clamp(0, 1)
-    if float(share.max()) == 0.0:
-        return apply_color_fix(color_fix, restored, reference)
     fixed = apply_color_fix(color_fix, restored, reference)
-    return torch.lerp(fixed, restored.float(), share)
+    if color_fix == "none" or heavy_share is None:
+        return fixed
+    share = heavy_share().clamp(0, 1)
+    return fixed if float(share.max()) == 0.0 else torch.lerp(fixed, restored.float(), share)

@@ -244,7 +244,7 @@ class StarterRestorePipeline:
         # 4. Colours from the input: a small L1-trained net drifts in colour on photos unlike
         # its training crops; the wavelet fix keeps its detail and the input's low frequencies.
         # Not where the gate took the all-round restorer: there they are the damage.
-        share = self._heavy_share(image, upscale, remover_tile_size, out_size)
+        share = self._heavy_share(image, remover_tile_size, out_size)
         restored = expert_color_fix(color_fix, restored, lq, share)
         report("colour")(1, 1)
         timings = {"total": time.perf_counter() - started}
@@ -291,7 +291,6 @@ class StarterRestorePipeline:
     def _heavy_share(
         self,
         image: torch.Tensor,
-        upscale: float,
         remover_tile_size: int,
         out_size: tuple[int, int],
     ) -> HeavyShare | None:
