@@ -195,6 +195,11 @@ class StarterGateConfig:
     8 as v2.1's and v2.2's gates, 14 all of them)."""
     hidden_units: int = 0
     """0: a logistic regression (v2.1, v2.2); else one tanh layer this wide (v2.3: 16)."""
+    gentle_color_fix: str = "none"
+    """The colour fix (engine.pipelines.color_fix) applied to the gentle restorer's result
+    before the two are compared: "wavelet" as the v2.6 pipeline applies it where the gate
+    takes the gentle restorer; "none" (the default) compares the raw results, as v2.1-v2.3's
+    gates were trained."""
 
 
 @dataclass

@@ -227,3 +227,24 @@ def test_the_deeper_all_round_restorer_is_v23s_grown_on_its_own_data(tmp_path):
     optimisation = deep.optimisation
     assert (optimisation.learning_rate, optimisation.decay_from_step) == (1e-4, 0)
     assert (optimisation.schedule, deep.max_steps) == ("cosine", 4200)
+
+
+def test_the_colour_fixed_gate_is_v23s_gate_judging_the_gentle_restorer_fixed(tmp_path):
+    """`starter-v2-gate-colour.toml` (after v2.6): v2.3's gate run, the same data, steps,
+    sizes and seed, with the gentle restorer's result wavelet-fixed before the two are compared;
+    only its output folder and time limit differ besides."""
+    (tmp_path / "more").mkdir()
+
+    def read(name: str):
+        text = Path(f"resources/configs/{name}.toml").read_text(encoding="utf-8")
+        return _load(tmp_path, text.replace("../shared/photos-train", str(tmp_path / "more")))
+
+    gate, colour = read("starter-v2-gate"), read("starter-v2-gate-colour")
+    assert (gate.starter_gate.gentle_color_fix, colour.starter_gate.gentle_color_fix) == (
+        "none",
+        "wavelet",
+    )
+    colour.starter_gate.gentle_color_fix = "none"
+    colour.checkpointing.output_dir = gate.checkpointing.output_dir
+    colour.max_minutes = gate.max_minutes
+    assert dataclasses.asdict(colour) == dataclasses.asdict(gate)

@@ -11,11 +11,13 @@ from safetensors.torch import load_file, save_file
 from engine.models.damage_features import DAMAGE_FEATURES, V2_FEATURE_COUNT
 from engine.models.expert_gate import ExpertGate, GatedRestorer
 from engine.models.starter import build_compact_restorer
+from engine.pipelines.color_fix import wavelet_color_fix
+from engine.pipelines.strength import upscale_input
 from engine.restorers import load_restorer
 from engine.weights import starter_io
 from trainer.config import ConfigError, apply_overrides
 from trainer.loop import train
-from trainer.tasks.starter_gate import export_gate
+from trainer.tasks.starter_gate import StarterGateTask, export_gate
 
 
 @pytest.fixture
@@ -118,4 +120,37 @@ def test_a_feature_count_the_gate_lacks_is_the_configs_error(
     config = _gate_config(make_starter_config, "gate_bad_features", experts_dir, max_steps=1)
     config.starter_gate.features = features
     with pytest.raises(ConfigError, match=r"starter_gate\.features"):
+        train(apply_overrides(config))
+
+
+def test_the_gate_can_judge_the_gentle_restorer_colour_fixed_as_the_pipeline_shows_it(
+    make_starter_config, experts_dir
+):
+    config = _gate_config(make_starter_config, "gate_fix", experts_dir, max_steps=1)
+    config.starter_gate.gentle_color_fix = "wavelet"
+    task = StarterGateTask(config)
+    task.build(torch.device("cpu"))
+    lq = torch.rand(2, 3, 12, 16)
+    gentle, heavy = task.experts(lq)
+    raw_gentle = task.gentle(lq).clamp(0, 1)
+    expected = wavelet_color_fix(raw_gentle, upscale_input(lq, (48, 64)))
+    torch.testing.assert_close(gentle, expected)
+    assert not torch.allclose(gentle, raw_gentle, atol=1e-3)
+    # The all-round restorer's result is judged raw: the pipeline keeps its own colours.
+    torch.testing.assert_close(heavy, task.heavy(lq))
+
+
+def test_an_earlier_gate_config_compares_the_raw_results(make_starter_config, experts_dir):
+    config = _gate_config(make_starter_config, "gate_raw", experts_dir, max_steps=1)
+    assert config.starter_gate.gentle_color_fix == "none"
+    task = StarterGateTask(config)
+    task.build(torch.device("cpu"))
+    lq = torch.rand(1, 3, 12, 12)
+    torch.testing.assert_close(task.experts(lq)[0], task.gentle(lq))
+
+
+def test_a_colour_fix_the_engine_lacks_is_the_configs_error(make_starter_config, experts_dir):
+    config = _gate_config(make_starter_config, "gate_bad_fix", experts_dir, max_steps=1)
+    config.starter_gate.gentle_color_fix = "sepia"
+    with pytest.raises(ConfigError, match=r"starter_gate\.gentle_color_fix"):
         train(apply_overrides(config))

@@ -19,6 +19,11 @@ and its sigmoid saturated (mean weight 0.9998 at step 240); the same CNN with a 
 8x8 region, or per crop, stayed at the prior's loss; trained offline for 40 epochs on 450
 crops it fitted them (94 %) but was right on only 65-77 % of 150 others, no better than
 always answering "gentle" (69 %). The logistic regression was right on 77-79 % of those 150.
+
+Since v2.6 the pipeline colour-fixes the gentle restorer's result and keeps the all-round
+one's own colours (engine/pipelines/expert_color_fix.py); `gentle_color_fix = "wavelet"` judges
+the two as the pipeline shows them. The default, "none", compares the raw results, as the
+gates up to v2.3 were trained.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from engine.errors import CheckpointError
 from engine.metrics.fidelity import psnr_y
 from engine.models.damage_features import DAMAGE_FEATURES
 from engine.models.expert_gate import ExpertGate
+from engine.pipelines.color_fix import COLOR_FIXES, apply_color_fix
+from engine.pipelines.strength import upscale_input
 from engine.typed_config import ConfigError
 from engine.weights.components_io import checkpoint_errors
 from engine.weights.spandrel_io import load_spandrel_file
@@ -73,11 +80,22 @@ def build_gate(features: int, hidden_units: int) -> ExpertGate:
     return ExpertGate(num_features=features, hidden_units=hidden_units)
 
 
+def check_color_fix(name: str) -> str:
+    """`starter_gate.gentle_color_fix`, if the engine has a fix by that name."""
+    if name not in COLOR_FIXES:
+        raise ConfigError(
+            f"starter_gate.gentle_color_fix: no colour fix {name!r}",
+            hint=f"use one of {', '.join(COLOR_FIXES)}",
+        )
+    return name
+
+
 class StarterGateTask(Task):
     _dataset: DegradedCrops | None = None
 
     def build(self, device: torch.device) -> list[nn.Module]:
         cfg, scale = self.config.starter_gate, self.config.data.scale
+        self.gentle_color_fix = check_color_fix(cfg.gentle_color_fix)
         assert cfg.experts_from is not None  # validated with the config
         self.gentle = load_expert(
             cfg.experts_from / GENTLE_RESTORER_FILE, scale, "the gentle restorer"
@@ -100,8 +118,17 @@ class StarterGateTask(Task):
         return self._dataset
 
     def experts(self, lq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gentle, heavy) results for `lq`, the gentle one colour-fixed against the bicubic
+        upscale as the starter pipeline fixes it where the gate takes that restorer (v2.6:
+        engine/pipelines/expert_color_fix.py); the heavy one raw, as the pipeline keeps it."""
         with torch.no_grad():
-            return self.gentle(lq), self.heavy(lq)
+            gentle, heavy = self.gentle(lq), self.heavy(lq)
+            if self.gentle_color_fix != "none":
+                # Clamped first, as the pipeline clamps each restored tile, and against its
+                # reference (antialiased bicubic, not the crops' bicubic baseline).
+                reference = upscale_input(lq, tuple(gentle.shape[-2:]))
+                gentle = apply_color_fix(self.gentle_color_fix, gentle.clamp(0, 1), reference)
+            return gentle, heavy
 
     def loss(self, models, batch, generator):
         gate = models[0]
