@@ -43,6 +43,10 @@ class DataConfig:
     """Name patterns of photos in any folder taken at half their size (a 2x2 box filter) before
     cropping: photos whose own pixels are unfit targets (sharpened, compressed) but whose
     halves are, as Real-ESRGAN also trains on downscaled copies of its photos."""
+    also_halved_photos: tuple[str, ...] = ()
+    """Name patterns of photos taken twice: at their own size and, as a second photo, at half
+    (a 2x2 box filter): the same scenes with their detail twice as dense, as Real-ESRGAN
+    trains on downscaled copies of its photos beside the originals."""
     crop_min: int = 128
     """Smallest HQ crop side in pixels (a multiple of 16)."""
     crop_max: int = 192

@@ -51,10 +51,12 @@ def load_photos(
     exclude: tuple[str, ...] = (),
     min_side: int = 0,
     halve: tuple[str, ...] = (),
+    also_halve: tuple[str, ...] = (),
 ) -> list[Photo]:
     """Decode the photos in `folder` (sorted by name; only `names` if given) except those
     matching a name or fnmatch pattern of `exclude`, those matching one of `halve` at half
-    their size (a 2x2 box filter);
+    their size (a 2x2 box filter), those matching one of `also_halve` twice: as they are and,
+    named "<name> (half)", at half their size;
     unreadable photos and photos with a side below `min_side` (after halving) are skipped with
     a warning and counted."""
     paths = sorted(
@@ -67,26 +69,23 @@ def load_photos(
     photos, skipped = [], 0
     for path in paths:
         try:
-            with Image.open(path) as image:
-                image = ImageOps.exif_transpose(image).convert("RGB")
-                if any(fnmatch.fnmatchcase(path.name, pattern) for pattern in halve):
-                    image = image.reduce(2)
-                pixels = np.asarray(image)
+            versions = _decoded_versions(path, halve, also_halve)
         except (OSError, UnidentifiedImageError, ValueError) as error:
             logger.warning("Skipping %s: cannot read it (%s).", path.name, error)
             skipped += 1
             continue
-        if min(pixels.shape[:2]) < min_side:
-            logger.warning(
-                "Skipping %s: %dx%d is smaller than the %d px crops.",
-                path.name,
-                pixels.shape[1],
-                pixels.shape[0],
-                min_side,
-            )
-            skipped += 1
-            continue
-        photos.append(Photo(path.name, pixels))
+        for name, pixels in versions:
+            if min(pixels.shape[:2]) < min_side:
+                logger.warning(
+                    "Skipping %s: %dx%d is smaller than the %d px crops.",
+                    name,
+                    pixels.shape[1],
+                    pixels.shape[0],
+                    min_side,
+                )
+                skipped += 1
+                continue
+            photos.append(Photo(name, pixels))
     if skipped:
         logger.warning("Skipped %d of %d photos in %s.", skipped, len(paths), folder)
     if not photos:
@@ -95,6 +94,24 @@ def load_photos(
             hint=f"add photos of at least {min_side}x{min_side} pixels",
         )
     return photos
+
+
+def _decoded_versions(
+    path: Path, halve: tuple[str, ...], also_halve: tuple[str, ...]
+) -> list[tuple[str, np.ndarray]]:
+    """The (name, pixels) a photo file is trained as: itself, its half, or both."""
+
+    def matches(patterns: tuple[str, ...]) -> bool:
+        return any(fnmatch.fnmatchcase(path.name, pattern) for pattern in patterns)
+
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        if matches(halve):
+            return [(path.name, np.asarray(image.reduce(2)))]
+        versions = [(path.name, np.asarray(image))]
+        if matches(also_halve):
+            versions.append((f"{path.name} (half)", np.asarray(image.reduce(2))))
+        return versions
 
 
 def to_tensor(pixels: np.ndarray) -> torch.Tensor:
@@ -333,6 +350,7 @@ def training_photos(config: TrainConfig) -> list[Photo]:
             exclude=(*data.validation_photos, *data.skip_photos),
             min_side=data.min_photo_side or data.crop_max,
             halve=data.halved_photos,
+            also_halve=data.also_halved_photos,
         )
     ]
 

@@ -248,3 +248,30 @@ def test_the_colour_fixed_gate_is_v23s_gate_judging_the_gentle_restorer_fixed(tm
     colour.checkpointing.output_dir = gate.checkpointing.output_dir
     colour.max_minutes = gate.max_minutes
     assert dataclasses.asdict(colour) == dataclasses.asdict(gate)
+
+
+def test_the_two_scale_gentle_run_continues_v25s_on_its_data_with_every_photo_also_halved(
+    tmp_path,
+):
+    """`starter-v2-gentle-scales.toml` (after v2.6): the shipped gentle restorer, as it is (no
+    new layers), on v2.5's data with every training photo also taken at half its size."""
+    (tmp_path / "more").mkdir()
+
+    def read(name: str):
+        text = Path(f"resources/configs/{name}.toml").read_text(encoding="utf-8")
+        return _load(tmp_path, text.replace("../shared/photos-train", str(tmp_path / "more")))
+
+    deep2, scales = read("starter-v2-gentle-deep2"), read("starter-v2-gentle-scales")
+    assert scales.data.also_halved_photos == ("*",) and deep2.data.also_halved_photos == ()
+    assert scales.data.skip_photos == ("gc-*",)
+    assert dataclasses.asdict(scales.data) == dataclasses.asdict(deep2.data) | {
+        "also_halved_photos": ("*",)
+    }
+    starter = scales.starter
+    assert (starter.num_conv, starter.deepen_restorer) == (24, False)
+    assert dataclasses.asdict(starter) == dataclasses.asdict(deep2.starter) | {
+        "deepen_restorer": False
+    }
+    optimisation = scales.optimisation
+    assert (optimisation.learning_rate, optimisation.decay_from_step) == (5e-5, 0)
+    assert (optimisation.schedule, scales.max_steps) == ("cosine", 2800)

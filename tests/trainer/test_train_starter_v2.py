@@ -217,3 +217,28 @@ def test_halved_photos_are_taken_at_half_size_by_a_box_filter(tmp_path):
     config.data.skip_photos = ("gc-small*",)
     sizes = {p.name: p.pixels.shape[:2] for p in training_photos(config)}
     assert sizes == {"gc-sharpened.png": (100, 150), "plain.png": (200, 300)}
+
+
+def test_photos_also_halved_are_taken_at_their_size_and_at_half(tmp_path):
+    from trainer.data import training_photos
+
+    folder = tmp_path / "scales"
+    folder.mkdir()
+    pixels = np.random.default_rng(1).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    for name in ("a.png", "b.png", "small.png"):
+        Image.fromarray(pixels[: 100 if name == "small.png" else 200]).save(folder / name)
+
+    config = TrainConfig(task="starter")
+    config.data.photos, config.data.crop_min, config.data.crop_max = folder, 64, 64
+    config.data.also_halved_photos = ("a.png", "small.png")
+    photos = {p.name: p.pixels for p in training_photos(config)}
+    # small.png's half (50 px high) is below the 64 px crops: it alone is skipped.
+    assert {name: image.shape[:2] for name, image in photos.items()} == {
+        "a.png": (200, 300),
+        "a.png (half)": (100, 150),
+        "b.png": (200, 300),
+        "small.png": (100, 300),
+    }
+    np.testing.assert_array_equal(photos["a.png"], pixels)
+    box = pixels.astype(np.float64).reshape(100, 2, 150, 2, 3).mean((1, 3))
+    assert np.abs(photos["a.png (half)"] - box).max() <= 1
