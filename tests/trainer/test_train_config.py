@@ -16,6 +16,14 @@ def _load(tmp_path, text):
     return load_config(path)
 
 
+def _recipe(tmp_path, name):
+    """resources/configs/`name`.toml, its development-machine photo folder swapped for an empty
+    one under `tmp_path` (absent from a user's clone)."""
+    (tmp_path / "more").mkdir(exist_ok=True)
+    text = Path(f"resources/configs/{name}.toml").read_text(encoding="utf-8")
+    return _load(tmp_path, text.replace("../shared/photos-train", str(tmp_path / "more")))
+
+
 @pytest.mark.parametrize(
     ("text", "field"),
     [
@@ -145,11 +153,7 @@ def test_overrides_are_validated(photos_dir, make_starter_config, tmp_path):
 def test_the_tried_gentle_phase_4_halves_the_gc_photos_instead_of_skipping_them(tmp_path):
     """`starter-v2-gentle-more.toml` (not shipped; resources/models/starter/README.md, "Tried
     for v2.3"): phase 3's recipe continued, with the gc- photos taken at half size."""
-    (tmp_path / "more").mkdir()
-    text = Path("resources/configs/starter-v2-gentle-more.toml").read_text(encoding="utf-8")
-    config_path = tmp_path / "more.toml"
-    config_path.write_text(text.replace("../shared/photos-train", str(tmp_path / "more")))
-    config = load_config(config_path)
+    config = _recipe(tmp_path, "starter-v2-gentle-more")
     assert config.data.halved_photos == ("gc-*",) and config.data.skip_photos == ()
     assert config.data.clean_resize_modes == ("area", "bilinear", "bicubic")
     assert (config.optimisation.decay_from_step, config.max_steps) == (19500, 25500)
@@ -159,11 +163,7 @@ def test_the_v24_gentle_phase_saves_clean_crops_as_camera_jpegs(tmp_path):
     """`starter-v2-gentle-jpeg.toml` (v2.4's gentle restorer; resources/models/starter/README.md,
     "How v2.4 was made"): phase 3's recipe continued for 5000 steps, half the clean crops saved
     as a camera saves a photo and single-stage JPEGs up to quality 98."""
-    (tmp_path / "more").mkdir()
-    text = Path("resources/configs/starter-v2-gentle-jpeg.toml").read_text(encoding="utf-8")
-    config_path = tmp_path / "jpeg.toml"
-    config_path.write_text(text.replace("../shared/photos-train", str(tmp_path / "more")))
-    config = load_config(config_path)
+    config = _recipe(tmp_path, "starter-v2-gentle-jpeg")
     data = config.data
     assert (data.clean_jpeg_fraction, data.clean_jpeg_quality) == (0.5, (90, 98))
     assert data.single_stage_jpeg_quality == (55, 98)
@@ -180,14 +180,11 @@ def test_the_v25_gentle_restorer_is_v24s_made_deeper_and_trained_on(tmp_path):
     """`starter-v2-gentle-deep.toml` and `-deep2.toml` (v2.5's gentle restorer;
     resources/models/starter/README.md, "How v2.5 was made"): v2.4's gentle restorer with 24
     body convolutions instead of 16, on phase 4's data, then continued at a lower rate."""
-    (tmp_path / "more").mkdir()
-
-    def read(name: str):
-        text = Path(f"resources/configs/{name}.toml").read_text(encoding="utf-8")
-        return _load(tmp_path, text.replace("../shared/photos-train", str(tmp_path / "more")))
-
-    camera = read("starter-v2-gentle-jpeg")
-    deep, deep2 = read("starter-v2-gentle-deep"), read("starter-v2-gentle-deep2")
+    camera = _recipe(tmp_path, "starter-v2-gentle-jpeg")
+    deep, deep2 = (
+        _recipe(tmp_path, "starter-v2-gentle-deep"),
+        _recipe(tmp_path, "starter-v2-gentle-deep2"),
+    )
     first = deep.starter
     assert (first.num_feat, first.num_conv, first.deepen_restorer) == (48, 24, True)
     assert first.init_restorer_file == "restorer-gentle.safetensors"
@@ -211,13 +208,7 @@ def test_the_deeper_all_round_restorer_is_v23s_grown_on_its_own_data(tmp_path):
     v2.5"): v2.3's all-round restorer with 24 body convolutions instead of 16, on phase 4's
     data (starter-v2-anneal.toml), the rate from 1e-4 along a half cosine; it starts from the
     folder's restorer.safetensors."""
-    (tmp_path / "more").mkdir()
-
-    def read(name: str):
-        text = Path(f"resources/configs/{name}.toml").read_text(encoding="utf-8")
-        return _load(tmp_path, text.replace("../shared/photos-train", str(tmp_path / "more")))
-
-    anneal, deep = read("starter-v2-anneal"), read("starter-v2-deep")
+    anneal, deep = _recipe(tmp_path, "starter-v2-anneal"), _recipe(tmp_path, "starter-v2-deep")
     assert dataclasses.asdict(deep.data) == dataclasses.asdict(anneal.data)
     starter = deep.starter
     assert (starter.num_feat, starter.num_conv, starter.deepen_restorer) == (48, 24, True)
@@ -233,13 +224,7 @@ def test_the_colour_fixed_gate_is_v23s_gate_judging_the_gentle_restorer_fixed(tm
     """`starter-v2-gate-colour.toml` (after v2.6): v2.3's gate run, the same data, steps,
     sizes and seed, with the gentle restorer's result wavelet-fixed before the two are compared;
     only its output folder and time limit differ besides."""
-    (tmp_path / "more").mkdir()
-
-    def read(name: str):
-        text = Path(f"resources/configs/{name}.toml").read_text(encoding="utf-8")
-        return _load(tmp_path, text.replace("../shared/photos-train", str(tmp_path / "more")))
-
-    gate, colour = read("starter-v2-gate"), read("starter-v2-gate-colour")
+    gate, colour = _recipe(tmp_path, "starter-v2-gate"), _recipe(tmp_path, "starter-v2-gate-colour")
     assert (gate.starter_gate.gentle_color_fix, colour.starter_gate.gentle_color_fix) == (
         "none",
         "wavelet",
@@ -255,13 +240,10 @@ def test_the_two_scale_gentle_run_continues_v25s_on_its_data_with_every_photo_al
 ):
     """`starter-v2-gentle-scales.toml` (after v2.6): the shipped gentle restorer, as it is (no
     new layers), on v2.5's data with every training photo also taken at half its size."""
-    (tmp_path / "more").mkdir()
-
-    def read(name: str):
-        text = Path(f"resources/configs/{name}.toml").read_text(encoding="utf-8")
-        return _load(tmp_path, text.replace("../shared/photos-train", str(tmp_path / "more")))
-
-    deep2, scales = read("starter-v2-gentle-deep2"), read("starter-v2-gentle-scales")
+    deep2, scales = (
+        _recipe(tmp_path, "starter-v2-gentle-deep2"),
+        _recipe(tmp_path, "starter-v2-gentle-scales"),
+    )
     assert scales.data.also_halved_photos == ("*",) and deep2.data.also_halved_photos == ()
     assert scales.data.skip_photos == ("gc-*",)
     assert dataclasses.asdict(scales.data) == dataclasses.asdict(deep2.data) | {
