@@ -66,14 +66,15 @@ def load_photos(
         and not any(fnmatch.fnmatchcase(p.name, pattern) for pattern in exclude)
         and (names is None or p.name in names)
     )
-    photos, skipped = [], 0
+    photos, skipped, considered = [], 0, 0
     for path in paths:
         try:
             versions = _decoded_versions(path, halve, also_halve)
         except (OSError, UnidentifiedImageError, ValueError) as error:
             logger.warning("Skipping %s: cannot read it (%s).", path.name, error)
-            skipped += 1
+            skipped, considered = skipped + 1, considered + 1
             continue
+        considered += len(versions)  # a photo also taken at half counts twice
         for name, pixels in versions:
             if min(pixels.shape[:2]) < min_side:
                 logger.warning(
@@ -87,7 +88,7 @@ def load_photos(
                 continue
             photos.append(Photo(name, pixels))
     if skipped:
-        logger.warning("Skipped %d of %d photos in %s.", skipped, len(paths), folder)
+        logger.warning("Skipped %d of %d photos in %s.", skipped, considered, folder)
     if not photos:
         raise BadSettingError(
             f"No usable photos in {folder}.",
