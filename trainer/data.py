@@ -175,6 +175,7 @@ class DegradedCrops(Dataset):
         clean_resize_modes: tuple[ResizeMode, ...] = ("area",),
         single_stage_ranges: SingleStageRanges = MILD_TO_MODERATE,
         clean_jpeg: CameraJpeg = NO_CAMERA_JPEG,
+        detail_candidates: int = 1,
     ) -> None:
         self.photos = photos
         self.crop_sizes = list(range(crop_min, crop_max + 1, TOKEN_PX))
@@ -188,6 +189,7 @@ class DegradedCrops(Dataset):
         self.clean_resize_modes = tuple(clean_resize_modes)
         self.single_stage_ranges = single_stage_ranges
         self.clean_jpeg = clean_jpeg
+        self.detail_candidates = detail_candidates
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -230,7 +232,17 @@ class DegradedCrops(Dataset):
         left = int(rng.integers(width - size + 1))
         flip = bool(rng.random() < 0.5)
         seed = int(rng.integers(2**31))
-        return SampleDraw(photo, top, left, size, flip, seed, self._kind(rng))
+        kind = self._kind(rng)
+        # The other candidates are drawn last, so a run with one keeps its sample stream.
+        pixels = self.photos[photo].pixels
+        for _ in range(self.detail_candidates - 1):
+            other_top = int(rng.integers(height - size + 1))
+            other_left = int(rng.integers(width - size + 1))
+            if crop_detail(pixels, other_top, other_left, size) > crop_detail(
+                pixels, top, left, size
+            ):
+                top, left = other_top, other_left
+        return SampleDraw(photo, top, left, size, flip, seed, kind)
 
     def _kind(self, rng: np.random.Generator) -> LQKind:
         # Drawn only when asked for, so runs with only published degradations keep their
@@ -243,6 +255,13 @@ class DegradedCrops(Dataset):
         if draw < self.clean_fraction + self.single_stage_fraction:
             return "single"
         return "published"
+
+
+def crop_detail(pixels: np.ndarray, top: int, left: int, size: int) -> float:
+    """Mean absolute horizontal and vertical difference of a crop's luma (the green channel,
+    which carries most of it), in 8-bit levels: near 0 on flat sky, high on texture and edges."""
+    luma = pixels[top : top + size, left : left + size, 1].astype(np.float32)
+    return float(np.abs(np.diff(luma, axis=0)).mean() + np.abs(np.diff(luma, axis=1)).mean())
 
 
 VARYING_SEED_OFFSET = 1 << 30
@@ -376,6 +395,7 @@ def degraded_crops(
         clean_resize_modes=data.clean_resize_modes,
         single_stage_ranges=replace(MILD_TO_MODERATE, jpeg_quality=data.single_stage_jpeg_quality),
         clean_jpeg=CameraJpeg(data.clean_jpeg_fraction, data.clean_jpeg_quality),
+        detail_candidates=data.detail_candidates,
     )
 
 
