@@ -257,3 +257,23 @@ def test_the_two_scale_gentle_run_continues_v25s_on_its_data_with_every_photo_al
     optimisation = scales.optimisation
     assert (optimisation.learning_rate, optimisation.decay_from_step) == (5e-5, 0)
     assert (optimisation.schedule, scales.max_steps) == ("cosine", 2800)
+
+
+def test_the_detail_run_continues_v25s_on_its_data_with_crops_picked_for_detail(tmp_path):
+    """`starter-v2-gentle-detail.toml` (after v2.6): the shipped gentle restorer, as it is, on
+    v2.5's data, each crop the most detailed of three positions, the rest as the scales run."""
+    deep2, scales, detail = (
+        _recipe(tmp_path, name)
+        for name in (
+            "starter-v2-gentle-deep2",
+            "starter-v2-gentle-scales",
+            "starter-v2-gentle-detail",
+        )
+    )
+    assert detail.data.detail_candidates == 3 and deep2.data.detail_candidates == 1
+    assert dataclasses.asdict(detail.data) == dataclasses.asdict(deep2.data) | {
+        "detail_candidates": 3
+    }
+    assert dataclasses.asdict(detail.starter) == dataclasses.asdict(scales.starter)
+    assert dataclasses.asdict(detail.optimisation) == dataclasses.asdict(scales.optimisation)
+    assert (detail.max_steps, detail.seed) == (scales.max_steps, scales.seed)
