@@ -233,15 +233,15 @@ class DegradedCrops(Dataset):
         flip = bool(rng.random() < 0.5)
         seed = int(rng.integers(2**31))
         kind = self._kind(rng)
-        # The other candidates are drawn last, so a run with one keeps its sample stream.
-        pixels = self.photos[photo].pixels
-        for _ in range(self.detail_candidates - 1):
-            other_top = int(rng.integers(height - size + 1))
-            other_left = int(rng.integers(width - size + 1))
-            if crop_detail(pixels, other_top, other_left, size) > crop_detail(
-                pixels, top, left, size
-            ):
-                top, left = other_top, other_left
+        if self.detail_candidates > 1:
+            # The other candidates are drawn last, so a run with one keeps its sample stream;
+            # on a tie the first drawn wins.
+            positions = [(top, left)] + [
+                (int(rng.integers(height - size + 1)), int(rng.integers(width - size + 1)))
+                for _ in range(self.detail_candidates - 1)
+            ]
+            pixels = self.photos[photo].pixels
+            top, left = max(positions, key=lambda at: crop_detail(pixels, *at, size))
         return SampleDraw(photo, top, left, size, flip, seed, kind)
 
     def _kind(self, rng: np.random.Generator) -> LQKind:
