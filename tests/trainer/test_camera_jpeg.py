@@ -10,7 +10,8 @@ from engine.degradation import ops
 from engine.degradation.second_order import downscale_clean
 from engine.degradation.single_stage import MILD_TO_MODERATE
 from trainer.config import ConfigError, validate
-from trainer.data import CameraJpeg, DegradedCrops, camera_jpeg, degraded_crops, load_photos
+from trainer.data import CameraJpeg, DegradedCrops, camera_jpeg, degraded_crops
+from trainer.photos import load_photos
 
 KWARGS = dict(crop_min=48, crop_max=48, scale=4, seed=0, samples_per_epoch=40)
 

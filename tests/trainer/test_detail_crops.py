@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from trainer.config import MAX_DETAIL_CANDIDATES, ConfigError, validate
-from trainer.data import DegradedCrops, Photo, crop_detail, degraded_crops
+from trainer.data import DegradedCrops, crop_detail, degraded_crops
+from trainer.photos import Photo
 
 SIZE = 32
 KWARGS = dict(crop_min=SIZE, crop_max=SIZE, scale=4, seed=3, samples_per_epoch=200)

@@ -42,7 +42,7 @@ def test_estimator_shapes_and_range():
 
 def test_starter_trains_and_exports(make_starter_config, caplog):
     config = make_starter_config(max_steps=4)
-    with caplog.at_level(logging.WARNING, logger="trainer.data"):
+    with caplog.at_level(logging.WARNING, logger="trainer.photos"):
         export = train(config)
     # The corrupt file and the 20 px photo are skipped, with a count.
     assert "Skipped 2 of 4 photos" in caplog.text
@@ -199,7 +199,8 @@ def test_weight_average_is_exported_and_resumes_exactly(make_starter_config):
 
 
 def test_estimator_only_data_skips_the_standard_degradation(photos_dir):
-    from trainer.data import DegradedCrops, load_photos
+    from trainer.data import DegradedCrops
+    from trainer.photos import load_photos
 
     photos = load_photos(photos_dir, min_side=48)
     kwargs = dict(crop_min=48, crop_max=48, scale=4, seed=0, samples_per_epoch=2)
@@ -229,7 +230,8 @@ def test_the_progress_bar_counts_to_the_time_budget_not_max_steps(make_starter_c
 
 def test_clean_fraction_mixes_in_crops_that_are_only_downscaled(photos_dir):
     from engine.degradation.second_order import downscale_clean
-    from trainer.data import DegradedCrops, load_photos
+    from trainer.data import DegradedCrops
+    from trainer.photos import load_photos
 
     photos = load_photos(photos_dir, min_side=48)
     kwargs = dict(

@@ -15,8 +15,9 @@ from safetensors.torch import load_file
 from engine.models.starter import DegradationEstimator
 from engine.restorers import load_restorer
 from trainer.config import ConfigError, TrainConfig, apply_overrides, validate
-from trainer.data import DegradedCrops, load_photos
+from trainer.data import DegradedCrops
 from trainer.loop import train
+from trainer.photos import load_photos
 from trainer.tasks import build_task
 
 
@@ -192,7 +193,7 @@ def test_the_config_chooses_the_start(make_starter_config):
 
 
 def test_halved_photos_are_taken_at_half_size_by_a_box_filter(tmp_path):
-    from trainer.data import training_photos
+    from trainer.photos import training_photos
 
     folder = tmp_path / "halving"
     folder.mkdir()
@@ -220,7 +221,7 @@ def test_halved_photos_are_taken_at_half_size_by_a_box_filter(tmp_path):
 
 
 def test_photos_also_halved_are_taken_at_their_size_and_at_half(tmp_path):
-    from trainer.data import training_photos
+    from trainer.photos import training_photos
 
     folder = tmp_path / "scales"
     folder.mkdir()

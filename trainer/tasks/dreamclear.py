@@ -27,8 +27,9 @@ from engine.pipelines.restore import DreamClearRestorePipeline
 from engine.pipelines.tiled_vae import encode_tiled
 from engine.weights.components_io import load_components
 from trainer import checkpoints
-from trainer.data import DegradedCrops, degraded_crops, load_photos, validation_set
+from trainer.data import DegradedCrops, degraded_crops, validation_set
 from trainer.diffusion_loss import DiffusionLoss
+from trainer.photos import load_photos
 from trainer.tasks.base import Task
 from trainer.tasks.starter import upscale_to
 

@@ -40,7 +40,8 @@ from engine.weights.components_io import checkpoint_errors
 from engine.weights.store import STARTER_FOLDER
 from trainer import checkpoints
 from trainer.config import ConfigError, StarterConfig
-from trainer.data import DegradedCrops, degraded_crops, training_photos, validation_set
+from trainer.data import DegradedCrops, degraded_crops, validation_set
+from trainer.photos import training_photos
 from trainer.tasks.base import Task
 
 logger = logging.getLogger(__name__)

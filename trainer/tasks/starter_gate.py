@@ -50,7 +50,8 @@ from engine.weights.spandrel_io import load_spandrel_file
 from engine.weights.starter_io import GATE_FOLDER, GENTLE_RESTORER_FILE, RESTORER_FILE
 from trainer import checkpoints
 from trainer.config import StarterGateConfig
-from trainer.data import DegradedCrops, degraded_crops, training_photos, validation_set
+from trainer.data import DegradedCrops, degraded_crops, validation_set
+from trainer.photos import training_photos
 from trainer.tasks.base import Task
 from trainer.tasks.starter import upscale_to
 
